@@ -1,0 +1,98 @@
+package connectors
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hms/extsync/pkg/event"
+)
+
+// Connector pushes mapped events to one external system. Implementations
+// are safe for concurrent use: the pipeline calls Deliver from up to
+// `concurrency` goroutines at once.
+type Connector interface {
+	// Deliver sends one event. It returns nil once the external system has
+	// confirmed it, or an error classified with a *DeliveryError.
+	Deliver(ctx context.Context, d *Delivery) error
+	// Timeout is the longest one Deliver may take; the pipeline keeps the
+	// broker's ack wait above it so a slow delivery is not handed to a
+	// second worker while the first is still running.
+	Timeout() time.Duration
+	// Close releases idle connections and other resources.
+	Close() error
+}
+
+// Delivery is one attempt to send one event.
+type Delivery struct {
+	Event *event.Event
+	// Body is the event data after the connector's mapping.
+	Body map[string]any
+	// Attempt counts from 1.
+	Attempt int
+	// Header carries values the pipeline wants on the outgoing request
+	// (trace context); connectors that have headers copy them.
+	Header map[string]string
+}
+
+// Spec is what a factory needs to build one connector.
+type Spec struct {
+	Name string
+	// Decode fills v from the connector's kind block (e.g. `http:`),
+	// rejecting unknown fields; its errors name the file, line and field.
+	Decode func(v any) error
+}
+
+// Factory builds connectors of one kind. New must not do I/O: it also
+// validates configuration at start, so it may run before any system is up.
+type Factory interface {
+	Kind() string
+	New(spec Spec) (Connector, error)
+}
+
+// Registry maps kinds (http, webhook, ...) to their factories.
+type Registry struct {
+	mu        sync.RWMutex
+	factories map[string]Factory
+}
+
+// NewRegistry returns an empty registry; see catalog.RegisterDefaults.
+func NewRegistry() *Registry {
+	return &Registry{factories: map[string]Factory{}}
+}
+
+// Register adds f, replacing any factory of the same kind.
+func (r *Registry) Register(f Factory) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.factories[f.Kind()] = f
+}
+
+// Kinds lists the registered kinds, sorted.
+func (r *Registry) Kinds() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	kinds := make([]string, 0, len(r.factories))
+	for k := range r.factories {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
+}
+
+// New builds a connector of the given kind.
+func (r *Registry) New(kind string, spec Spec) (Connector, error) {
+	r.mu.RLock()
+	f, ok := r.factories[kind]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown kind %q (known: %v)", kind, r.Kinds())
+	}
+	c, err := f.New(spec)
+	if err != nil {
+		return nil, fmt.Errorf("connector %q: %w", spec.Name, err)
+	}
+	return c, nil
+}

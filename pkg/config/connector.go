@@ -1,0 +1,272 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// File is a connectors file.
+type File struct {
+	Connectors []Connector `yaml:"connectors"`
+}
+
+// Connector is one entry of the connectors file.
+type Connector struct {
+	Name        string            `yaml:"name"`
+	Kind        string            `yaml:"kind"`
+	Subjects    []string          `yaml:"subjects"`
+	Mode        string            `yaml:"mode"`
+	Batch       Batch             `yaml:"batch"`
+	Concurrency int               `yaml:"concurrency"`
+	Ordering    string            `yaml:"ordering"`
+	Key         string            `yaml:"key"`
+	Version     string            `yaml:"version"`
+	Mapping     map[string]string `yaml:"mapping"`
+	// MaxEventBytes refuses larger events with a clear reason instead of
+	// buffering them; default 1 MiB.
+	MaxEventBytes  int      `yaml:"max_event_bytes"`
+	Retry          Retry    `yaml:"retry"`
+	Conflict       Conflict `yaml:"conflict"`
+	RateLimit      Rate     `yaml:"rate_limit"`
+	CircuitBreaker *Breaker `yaml:"circuit_breaker"`
+
+	// One block per kind; only the one named by Kind may be set.
+	HTTP    Block `yaml:"http"`
+	Webhook Block `yaml:"webhook"`
+	SOAP    Block `yaml:"soap"`
+	SFTP    Block `yaml:"sftp"`
+	SQL     Block `yaml:"sql"`
+
+	// decode fills a kind's settings from its block, with positions.
+	decode func(v any) error
+}
+
+// Batch configures mode: batch.
+type Batch struct {
+	Every     Duration `yaml:"every"`
+	MaxEvents int      `yaml:"max_events"`
+}
+
+// Retry configures backoff for transient failures.
+type Retry struct {
+	MaxAttempts int      `yaml:"max_attempts"`
+	Initial     Duration `yaml:"initial"`
+	Max         Duration `yaml:"max"`
+	Multiplier  float64  `yaml:"multiplier"`
+	Jitter      float64  `yaml:"jitter"`
+}
+
+// Conflict configures what a 409/412 from the external system leads to.
+type Conflict struct {
+	Strategy string `yaml:"strategy"`
+}
+
+// Breaker configures the per-connector circuit breaker.
+type Breaker struct {
+	FailureRatio float64  `yaml:"failure_ratio"`
+	MinRequests  int      `yaml:"min_requests"`
+	Delay        Duration `yaml:"delay"`
+}
+
+// Conflict strategies.
+const (
+	ConflictRetry      = "retry"
+	ConflictOverwrite  = "overwrite"
+	ConflictRemoteWins = "remote-wins"
+	ConflictMerge      = "merge"
+	ConflictManual     = "manual"
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,48}$`)
+
+// Decode fills v (the kind's own settings struct) from the kind block.
+func (c *Connector) Decode(v any) error {
+	if c.decode == nil {
+		return nil
+	}
+	return c.decode(v)
+}
+
+// Block returns the block named after the connector's kind.
+func (c *Connector) Block() Block {
+	return c.blocks()[c.Kind]
+}
+
+func (c *Connector) blocks() map[string]Block {
+	return map[string]Block{"http": c.HTTP, "webhook": c.Webhook, "soap": c.SOAP, "sftp": c.SFTP, "sql": c.SQL}
+}
+
+// Durable is the name of the connector's JetStream consumer.
+func (c *Connector) Durable() string { return "extsync-" + c.Name }
+
+func (c *Connector) setDefaults() {
+	if c.Mode == "" {
+		c.Mode = "realtime"
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 16
+	}
+	if c.Ordering == "" {
+		c.Ordering = "entity"
+	}
+	if c.Key == "" {
+		c.Key = "id"
+	}
+	if c.MaxEventBytes == 0 {
+		c.MaxEventBytes = 1 << 20
+	}
+	r := &c.Retry
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = 10
+	}
+	if r.Initial == 0 {
+		r.Initial = Duration(time.Second)
+	}
+	if r.Max == 0 {
+		r.Max = Duration(10 * time.Minute)
+	}
+	if r.Multiplier == 0 {
+		r.Multiplier = 2
+	}
+	if r.Jitter == 0 {
+		r.Jitter = 0.2
+	}
+	if c.Conflict.Strategy == "" {
+		c.Conflict.Strategy = ConflictRetry
+	}
+	if b := c.CircuitBreaker; b != nil {
+		if b.MinRequests == 0 {
+			b.MinRequests = 20
+		}
+		if b.Delay == 0 {
+			b.Delay = Duration(30 * time.Second)
+		}
+	}
+}
+
+// fieldErr is a validation problem at a field path below the connector.
+type fieldErr struct {
+	field, msg string
+}
+
+// Validate checks one connector after defaults; the returned problems name
+// the field below the connector (e.g. "retry.jitter").
+func (c *Connector) validate() []fieldErr {
+	var errs []fieldErr
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fieldErr{field, fmt.Sprintf(format, args...)})
+	}
+	if !nameRE.MatchString(c.Name) {
+		bad("name", "%q must be 1 to 48 of a-z, 0-9 and -", c.Name)
+	}
+	if c.Kind == "" {
+		bad("kind", "is required (http, webhook, soap, sftp or sql)")
+	}
+	if len(c.Subjects) == 0 {
+		bad("subjects", "at least one subject is required, e.g. [hms.workflow.updated]")
+	}
+	for i, s := range c.Subjects {
+		if !validSubject(s) {
+			bad(fmt.Sprintf("subjects[%d]", i), "%q is not a valid NATS subject", s)
+		}
+	}
+	switch c.Mode {
+	case "realtime":
+	case "batch":
+		bad("mode", "batch mode is not available in this version; use realtime")
+	default:
+		bad("mode", "%q is not one of realtime, batch", c.Mode)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 1024 {
+		bad("concurrency", "%d is out of range 1..1024", c.Concurrency)
+	}
+	if c.Ordering != "entity" && c.Ordering != "none" {
+		bad("ordering", "%q is not one of entity, none", c.Ordering)
+	}
+	if c.MaxEventBytes < 0 {
+		bad("max_event_bytes", "must be positive")
+	}
+	errs = append(errs, c.validateMapping()...)
+	errs = append(errs, c.Retry.validate()...)
+	switch c.Conflict.Strategy {
+	case ConflictRetry, ConflictOverwrite, ConflictRemoteWins, ConflictMerge, ConflictManual:
+	default:
+		bad("conflict.strategy", "%q is not one of retry, overwrite, remote-wins, merge, manual", c.Conflict.Strategy)
+	}
+	if b := c.CircuitBreaker; b != nil && (b.FailureRatio <= 0 || b.FailureRatio > 1) {
+		bad("circuit_breaker.failure_ratio", "%v is out of range (0, 1]", b.FailureRatio)
+	}
+	for kind, b := range c.blocks() {
+		if b.IsSet() && kind != c.Kind {
+			bad(kind, "block given for kind %q but the connector's kind is %q", kind, c.Kind)
+		}
+	}
+	return errs
+}
+
+func (c *Connector) validateMapping() []fieldErr {
+	var errs []fieldErr
+	seen := map[string]string{}
+	keys := make([]string, 0, len(c.Mapping))
+	for k := range c.Mapping {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, from := range keys {
+		to := c.Mapping[from]
+		if !validPath(from) || !validPath(to) {
+			errs = append(errs, fieldErr{"mapping." + from, fmt.Sprintf("%q: %q is not a dotted path", from, to)})
+			continue
+		}
+		if prev, dup := seen[to]; dup {
+			errs = append(errs, fieldErr{"mapping." + from, fmt.Sprintf("%q and %q both map to %q", prev, from, to)})
+		}
+		seen[to] = from
+	}
+	return errs
+}
+
+func (r Retry) validate() []fieldErr {
+	var errs []fieldErr
+	if r.MaxAttempts < 1 {
+		errs = append(errs, fieldErr{"retry.max_attempts", "must be at least 1"})
+	}
+	if r.Max < r.Initial {
+		errs = append(errs, fieldErr{"retry.max", "is below retry.initial"})
+	}
+	if r.Multiplier < 1 {
+		errs = append(errs, fieldErr{"retry.multiplier", "must be at least 1"})
+	}
+	if r.Jitter < 0 || r.Jitter >= 1 {
+		errs = append(errs, fieldErr{"retry.jitter", "must be in [0, 1)"})
+	}
+	return errs
+}
+
+func validPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, ".") {
+		if seg == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func validSubject(s string) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	toks := strings.Split(s, ".")
+	for i, t := range toks {
+		if t == "" || (t == ">" && i != len(toks)-1) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,134 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// LookupEnv resolves ${VAR} references; os.LookupEnv in production.
+type LookupEnv func(name string) (string, bool)
+
+// Checker validates what only the connector's kind knows (its block), for
+// example by building the connector and closing it again.
+type Checker func(c *Connector) error
+
+// LoadFile reads and validates a connectors file.
+func LoadFile(path string, env LookupEnv, check Checker) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("connectors file: %w", err)
+	}
+	return Parse(path, data, env, check)
+}
+
+// Parse validates a connectors document; name is used in error messages.
+// All problems found are returned together, each an *Error.
+func Parse(name string, data []byte, env LookupEnv, check Checker) (*File, error) {
+	doc, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, locate(name, nil, err)
+	}
+	if len(doc.Docs) == 0 || doc.Docs[0].Body == nil {
+		return nil, &Error{File: name, Msg: "is empty; it must list connectors"}
+	}
+	root := doc.Docs[0].Body
+	if err := expand(name, root, env); err != nil {
+		return nil, err
+	}
+	var f File
+	if err := yaml.NodeToValue(root, &f, yaml.Strict()); err != nil {
+		return nil, locate(name, root, err)
+	}
+	if len(f.Connectors) == 0 {
+		return nil, &Error{File: name, Line: 1, Col: 1, Field: "connectors", Msg: "no connectors are defined"}
+	}
+	var errs []error
+	seen := map[string]int{}
+	for i := range f.Connectors {
+		c := &f.Connectors[i]
+		at := func(field, msg string) {
+			errs = append(errs, errorAt(name, root, fmt.Sprintf("connectors[%d]", i), field, msg))
+		}
+		c.setDefaults()
+		for _, fe := range c.validate() {
+			at(fe.field, fe.msg)
+		}
+		if j, dup := seen[c.Name]; dup {
+			at("name", fmt.Sprintf("duplicate connector name %q (also connectors[%d])", c.Name, j))
+		}
+		seen[c.Name] = i
+		block := c.Block()
+		c.decode = func(v any) error { return block.Decode(name, root, v) }
+		if check != nil && c.Kind != "" {
+			if err := check(c); err != nil {
+				var ce *Error
+				if !errors.As(err, &ce) {
+					err = errorAt(name, root, fmt.Sprintf("connectors[%d]", i), c.Kind, err.Error())
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &f, nil
+}
+
+// errorAt places a problem at the deepest node of base.field that exists.
+func errorAt(file string, root ast.Node, base, field, msg string) error {
+	e := &Error{File: file, Field: base + "." + field, Msg: msg}
+	for path := e.Field; ; {
+		if n := nodeAt(root, path); n != nil {
+			e.Line, e.Col = n.GetToken().Position.Line, n.GetToken().Position.Column
+			return e
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return e
+		}
+		path = path[:i]
+	}
+}
+
+var varRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expand replaces ${VAR} and ${VAR:-default} in string values. It runs on
+// parsed values, not on the text, so a value can never inject YAML.
+func expand(file string, root ast.Node, env LookupEnv) error {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	var errs []error
+	ast.Walk(visitor(func(n ast.Node) bool {
+		s, ok := n.(*ast.StringNode)
+		if !ok || !strings.Contains(s.Value, "${") {
+			return true
+		}
+		s.Value = varRE.ReplaceAllStringFunc(s.Value, func(ref string) string {
+			m := varRE.FindStringSubmatch(ref)
+			if v, ok := env(m[1]); ok && v != "" {
+				return v
+			}
+			if m[2] != "" {
+				return m[3]
+			}
+			tok := s.GetToken()
+			errs = append(errs, &Error{
+				File: file, Line: tok.Position.Line, Col: tok.Position.Column,
+				Field: displayPath(s.GetPath()),
+				Msg:   fmt.Sprintf("${%s} is not set in the environment", m[1]),
+			})
+			return ""
+		})
+		return true
+	}), root)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,91 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix is the environment prefix of every process setting.
+const Prefix = "EXTSYNC"
+
+// Settings are the process settings, read from EXTSYNC_* variables.
+type Settings struct {
+	NATSURL      string        `envconfig:"NATS_URL" desc:"NATS servers to use; empty: run an embedded JetStream server"`
+	NATSListen   string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"embedded server's client address (port 0: any free port)"`
+	NATSSync     string        `envconfig:"NATS_SYNC" desc:"embedded server's fsync: empty (flush every 2 min; fast) or always (every write; survives power loss)"`
+	NATSUser     string        `envconfig:"NATS_USER" desc:"user name for an external NATS"`
+	NATSPassword Secret        `envconfig:"NATS_PASSWORD" desc:"password for an external NATS"`
+	NATSToken    Secret        `envconfig:"NATS_TOKEN" desc:"auth token for an external NATS"`
+	NATSCreds    string        `envconfig:"NATS_CREDS" desc:"credentials file (JWT + NKey) for an external NATS"`
+	NATSNKey     string        `envconfig:"NATS_NKEY" desc:"NKey seed file for an external NATS"`
+	NATSTLSCert  string        `envconfig:"NATS_TLS_CERT" desc:"client certificate (PEM) for TLS to NATS"`
+	NATSTLSKey   string        `envconfig:"NATS_TLS_KEY" desc:"client key (PEM) for TLS to NATS"`
+	NATSTLSCA    string        `envconfig:"NATS_TLS_CA" desc:"CA bundle (PEM) that signs the NATS servers' certificates"`
+	DataDir      string        `envconfig:"DATA_DIR" default:"./data" desc:"embedded server's storage directory"`
+	Connectors   string        `envconfig:"CONNECTORS" default:"connectors.yaml" desc:"connectors file"`
+	Stream       string        `envconfig:"STREAM" default:"HMS_EVENTS" desc:"stream that captures hms.> events"`
+	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API address"`
+	AdminToken   Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API"`
+	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat    string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+	LogMaxAge    time.Duration `envconfig:"SYNCLOG_MAX_AGE" default:"168h" desc:"how long the sync log (EXTSYNC_LOG) keeps records"`
+	Drain        time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"how long shutdown waits for in-flight deliveries"`
+}
+
+// LoadSettings reads the process settings from the environment.
+func LoadSettings() (Settings, error) {
+	var s Settings
+	if err := envconfig.Process(Prefix, &s); err != nil {
+		return s, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return s, s.Validate()
+}
+
+// Validate checks values envconfig cannot.
+func (s Settings) Validate() error {
+	switch {
+	case s.NATSSync != "" && s.NATSSync != "always":
+		return fmt.Errorf("%w: EXTSYNC_NATS_SYNC=%q: want empty or always", ErrInvalid, s.NATSSync)
+	case s.LogFormat != "text" && s.LogFormat != "json":
+		return fmt.Errorf("%w: EXTSYNC_LOG_FORMAT=%q: want text or json", ErrInvalid, s.LogFormat)
+	case s.Stream == "":
+		return fmt.Errorf("%w: EXTSYNC_STREAM is empty", ErrInvalid)
+	}
+	return nil
+}
+
+// Usage lists every variable with its default and meaning, for --help.
+func Usage() string {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	_ = envconfig.Usagef(Prefix, &Settings{}, tw,
+		"{{range .}}  {{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	_ = tw.Flush()
+	return buf.String()
+}
+
+// Secret is a string that never prints: logs, errors and JSON show
+// "[redacted]" instead.
+type Secret string
+
+func (s Secret) String() string { return redact(string(s)) }
+
+// GoString keeps %#v from printing the value too.
+func (s Secret) GoString() string { return redact(string(s)) }
+
+// MarshalText redacts in JSON and slog text output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redact(string(s))), nil }
+
+// Reveal returns the real value, for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
