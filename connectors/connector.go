@@ -40,6 +40,9 @@ type Delivery struct {
 // Spec is what a factory needs to build one connector.
 type Spec struct {
 	Name string
+	// Concurrency is how many deliveries the pipeline runs at once; size
+	// connection pools to it.
+	Concurrency int
 	// Decode fills v from the connector's kind block (e.g. `http:`),
 	// rejecting unknown fields; its errors name the file, line and field.
 	Decode func(v any) error

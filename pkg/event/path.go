@@ -34,21 +34,6 @@ func Lookup(data map[string]any, path string) (any, bool) {
 	return cur, true
 }
 
-// Set stores v at a dotted path, creating intermediate objects.
-func Set(data map[string]any, path string, v any) {
-	segs := strings.Split(path, ".")
-	cur := data
-	for _, seg := range segs[:len(segs)-1] {
-		next, ok := cur[seg].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			cur[seg] = next
-		}
-		cur = next
-	}
-	cur[segs[len(segs)-1]] = v
-}
-
 // Scalar renders a JSON scalar (string, number, bool) as text. Objects,
 // arrays and null are not scalars.
 func Scalar(v any) (string, bool) {

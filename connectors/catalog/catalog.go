@@ -1,0 +1,19 @@
+// Package catalog registers the connector kinds extsync ships with.
+package catalog
+
+import (
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/connectors/httpapi"
+)
+
+// RegisterDefaults adds every built-in kind to reg.
+func RegisterDefaults(reg *connectors.Registry) {
+	reg.Register(httpapi.Factory{})
+}
+
+// Default returns a registry holding the built-in kinds.
+func Default() *connectors.Registry {
+	reg := connectors.NewRegistry()
+	RegisterDefaults(reg)
+	return reg
+}

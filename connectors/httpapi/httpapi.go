@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hms/extsync/connectors"
+)
+
+// Kind is the connectors-file kind this package serves.
+const Kind = "http"
+
+// maxErrorBody bounds how much of an error response is kept as the reason.
+const maxErrorBody = 512
+
+// Factory builds http connectors.
+type Factory struct {
+	// Transport, when set, is wrapped instead of a new tuned transport
+	// (tests, tracing).
+	Transport http.RoundTripper
+}
+
+// Kind implements connectors.Factory.
+func (Factory) Kind() string { return Kind }
+
+// New implements connectors.Factory; it does no I/O.
+func (f Factory) New(spec connectors.Spec) (connectors.Connector, error) {
+	var cfg Config
+	if err := spec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tmpl, _ := parseTemplate(cfg.URL) // validated above
+	rt := f.Transport
+	if rt == nil {
+		rt = newTransport(spec.Concurrency)
+	}
+	return &Connector{
+		name:   spec.Name,
+		cfg:    cfg,
+		url:    tmpl,
+		header: staticHeader(cfg),
+		client: &http.Client{Transport: rt, Timeout: cfg.Timeout.D()},
+	}, nil
+}
+
+// newTransport keeps one idle connection per worker, so steady traffic
+// never pays for a new TCP or TLS handshake.
+func newTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(concurrency, 2) * 2
+	t.MaxIdleConnsPerHost = max(concurrency, 2)
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+func staticHeader(cfg Config) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "extsync")
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	if a := cfg.Auth; a != nil {
+		switch {
+		case a.Bearer != "":
+			h.Set("Authorization", "Bearer "+a.Bearer)
+		case a.Basic != nil:
+			r := http.Request{Header: http.Header{}}
+			r.SetBasicAuth(a.Basic.User, a.Basic.Password)
+			h.Set("Authorization", r.Header.Get("Authorization"))
+		case a.APIKey != nil:
+			h.Set(a.APIKey.Header, a.APIKey.Value)
+		}
+	}
+	return h
+}
+
+// Connector sends events to one HTTP API.
+type Connector struct {
+	name   string
+	cfg    Config
+	url    *template
+	header http.Header
+	client *http.Client
+}
+
+// Timeout implements connectors.Connector.
+func (c *Connector) Timeout() time.Duration { return c.cfg.Timeout.D() }
+
+// Close implements connectors.Connector.
+func (c *Connector) Close() error {
+	c.client.CloseIdleConnections()
+	return nil
+}
+
+// Deliver implements connectors.Connector.
+func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
+	target, err := c.url.expand(d.Event.Data)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(d.Body)
+	if err != nil {
+		return connectors.PermanentError(0, fmt.Errorf("encode body: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, c.cfg.Method, target, bytes.NewReader(body))
+	if err != nil {
+		return connectors.PermanentError(0, fmt.Errorf("build request: %w", err))
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	for k, v := range d.Header {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Idempotency-Key", d.Event.ID)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return connectors.TransientError(0, fmt.Errorf("%s %s: %w", c.cfg.Method, safeURL(req.URL), cause(err)))
+	}
+	defer resp.Body.Close()
+	return c.outcome(req, resp)
+}
+
+func (c *Connector) outcome(req *http.Request, resp *http.Response) error {
+	class := classOf(resp.StatusCode)
+	if class == 0 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+		return nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	err := fmt.Errorf("%s %s: %s", c.cfg.Method, safeURL(req.URL), resp.Status)
+	if s := strings.TrimSpace(string(snippet)); s != "" {
+		err = fmt.Errorf("%w: %s", err, s)
+	}
+	return &connectors.DeliveryError{
+		Class:      class,
+		Status:     resp.StatusCode,
+		RetryAfter: retryAfter(resp.Header, time.Now()),
+		Err:        err,
+	}
+}
+
+// safeURL drops the query and user info, where API keys tend to live.
+func safeURL(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
+}
+
+// cause unwraps *url.Error, whose message repeats the full URL.
+func cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("timed out: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// EventSubjects is what the event stream captures.
+const EventSubjects = "hms.>"
+
+// EnsureEventStream creates the platform's event stream when it is
+// missing. An existing stream is left as its owner configured it: extsync
+// never deletes or narrows it.
+func EnsureEventStream(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
+	_, err := js.Stream(ctx, name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "HMS platform events (created by extsync)",
+		Subjects:    []string{EventSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  2 * time.Minute,
+		Replicas:    max(replicas, 1),
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create stream %s: %w", name, err)
+	}
+	return nil
+}
+
+// EnsureStream creates or updates one of extsync's own streams.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// ConsumerSpec describes a connector's durable pull consumer.
+type ConsumerSpec struct {
+	Stream        string
+	Durable       string
+	Filters       []string
+	AckWait       time.Duration
+	MaxAckPending int
+}
+
+// EnsureConsumer creates the durable consumer or updates it to spec. It
+// starts from the first stored event, so nothing published before the
+// connector first ran is skipped. MaxDeliver stays unlimited: extsync counts
+// attempts itself and dead-letters, where the server would silently skip.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       s.Durable,
+		Description:   "extsync connector consumer",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       s.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: s.MaxAckPending,
+	}
+	if len(s.Filters) == 1 {
+		cfg.FilterSubject = s.Filters[0]
+	} else {
+		cfg.FilterSubjects = s.Filters
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, s.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s (subjects %v): %w", s.Durable, s.Stream, s.Filters, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,133 @@
+package deadletter
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/pkg/event"
+)
+
+// Stream and subject prefix of the dead-letter stream.
+const (
+	Stream        = "EXTSYNC_DLQ"
+	SubjectPrefix = "extsync.dlq."
+)
+
+// Headers set on every dead letter.
+const (
+	HeaderConnector     = "Extsync-Connector"
+	HeaderSubject       = "Extsync-Subject"
+	HeaderStream        = "Extsync-Stream"
+	HeaderStreamSeq     = "Extsync-Stream-Seq"
+	HeaderEventID       = "Extsync-Event-Id"
+	HeaderAttempts      = "Extsync-Attempts"
+	HeaderError         = "Extsync-Error"
+	HeaderStatus        = "Extsync-Status"
+	HeaderHTTPStatus    = "Extsync-Http-Status"
+	HeaderFirstAttempt  = "Extsync-First-Attempt"
+	HeaderLastAttempt   = "Extsync-Last-Attempt"
+	HeaderOriginalMsgID = "Extsync-Original-Msg-Id"
+	HeaderTraceparent   = "traceparent"
+)
+
+// MaxErrorLen bounds Extsync-Error: a reason, not a response body dump.
+const MaxErrorLen = 1024
+
+// StreamConfig keeps dead letters until they are replayed or purged: no
+// age or size limit, so none can expire silently.
+func StreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        Stream,
+		Description: "extsync dead letters: events that could not be delivered",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  2 * time.Minute,
+		Replicas:    max(replicas, 1),
+	}
+}
+
+// Letter is one event to park.
+type Letter struct {
+	Connector    string
+	Subject      string
+	Stream       string
+	StreamSeq    uint64
+	EventID      string
+	Attempts     int
+	Reason       string
+	Status       string // permanent or exhausted
+	HTTPStatus   int
+	FirstAttempt time.Time
+	LastAttempt  time.Time
+	Body         []byte
+	Header       map[string][]string // the original message's headers
+}
+
+// Parker publishes dead letters.
+type Parker struct {
+	js jetstream.JetStream
+}
+
+// NewParker returns a parker on js.
+func NewParker(js jetstream.JetStream) *Parker { return &Parker{js: js} }
+
+// Park stores l and returns once JetStream has acknowledged it. The
+// message id is connector, stream and sequence, so a crash between park
+// and ack parks the event once, not twice.
+func (p *Parker) Park(ctx context.Context, l *Letter) error {
+	m := nats.NewMsg(SubjectPrefix + l.Connector)
+	m.Data = l.Body
+	for k, vs := range l.Header {
+		if strings.HasPrefix(k, "Nats-") {
+			continue // control headers of the original publish, not ours to repeat
+		}
+		m.Header[k] = vs
+	}
+	if id := event.HeaderValue(l.Header, "Nats-Msg-Id"); id != "" {
+		m.Header.Set(HeaderOriginalMsgID, id)
+	}
+	h := m.Header
+	h.Set(HeaderConnector, l.Connector)
+	h.Set(HeaderSubject, l.Subject)
+	h.Set(HeaderStream, l.Stream)
+	h.Set(HeaderStreamSeq, strconv.FormatUint(l.StreamSeq, 10))
+	h.Set(HeaderEventID, l.EventID)
+	h.Set(HeaderAttempts, strconv.Itoa(l.Attempts))
+	h.Set(HeaderError, truncate(oneLine(l.Reason), MaxErrorLen))
+	h.Set(HeaderStatus, l.Status)
+	if l.HTTPStatus != 0 {
+		h.Set(HeaderHTTPStatus, strconv.Itoa(l.HTTPStatus))
+	}
+	h.Set(HeaderFirstAttempt, l.FirstAttempt.UTC().Format(time.RFC3339Nano))
+	h.Set(HeaderLastAttempt, l.LastAttempt.UTC().Format(time.RFC3339Nano))
+	if tp := event.HeaderValue(l.Header, HeaderTraceparent); tp != "" {
+		h.Set(HeaderTraceparent, tp)
+	}
+	id := fmt.Sprintf("%s:%s:%d", l.Connector, l.Stream, l.StreamSeq)
+	if _, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("dead-letter event %s of connector %q: %w", l.EventID, l.Connector, err)
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,41 @@
+package pipeline
+
+import "sync"
+
+// keyQueue lets one job per entity key run at a time; later jobs for a busy
+// key wait in arrival order behind it, while other keys keep flowing. This
+// is what keeps one instance from sending two versions of an entity out of
+// stream order.
+type keyQueue struct {
+	mu      sync.Mutex
+	waiting map[string][]*job // present (maybe empty) while the key runs
+}
+
+func newKeyQueue() *keyQueue {
+	return &keyQueue{waiting: map[string][]*job{}}
+}
+
+// admit reports whether j may run now; if not, j is queued for its key.
+func (q *keyQueue) admit(j *job) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if list, busy := q.waiting[j.key]; busy {
+		q.waiting[j.key] = append(list, j)
+		return false
+	}
+	q.waiting[j.key] = nil
+	return true
+}
+
+// next returns the job queued behind key, or nil and frees the key.
+func (q *keyQueue) next(key string) *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	list := q.waiting[key]
+	if len(list) == 0 {
+		delete(q.waiting, key)
+		return nil
+	}
+	q.waiting[key] = list[1:]
+	return list[0]
+}

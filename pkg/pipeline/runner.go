@@ -1,0 +1,206 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/broker"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/event"
+	"github.com/hms/extsync/pkg/mapping"
+	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+// Runner moves one connector's events: its own consumer, workers, guard
+// and policy, so a slow or failing system holds back no other connector.
+type Runner struct {
+	cfg      *config.Connector
+	conn     connectors.Connector
+	consumer jetstream.Consumer
+	policy   policy.Policy
+	guard    *policy.Guard
+	handler  handler
+	decodeOp event.Options
+	keys     *keyQueue // nil when ordering is none
+	synclog  *synclog.Writer
+	parker   *deadletter.Parker
+	firsts   firstAttempts
+	log      *slog.Logger
+	onRecord func(synclog.Record)
+
+	ackWait   time.Duration
+	pullBatch int
+	drain     time.Duration
+}
+
+// sizes derives the consumer's limits from the connector's concurrency:
+// the client buffers a couple of batches so workers never wait on a pull
+// round trip, and ack-pending leaves room for messages waiting on a
+// NakWithDelay retry, which JetStream counts as pending.
+func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ackWait time.Duration) {
+	pull = min(2*concurrency+16, 512)
+	maxAckPending = min(max(8*concurrency, pull+concurrency), 20_000)
+	ackWait = max(30*time.Second, 2*timeout+10*time.Second)
+	return pull, maxAckPending, ackWait
+}
+
+func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner, error) {
+	conn, err := o.Registry.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency, Decode: cfg.Decode})
+	if err != nil {
+		return nil, err
+	}
+	pull, map_, ackWait := sizes(cfg.Concurrency, conn.Timeout())
+	r := &Runner{
+		cfg: cfg, conn: conn,
+		policy:   policy.FromConfig(cfg),
+		guard:    policy.NewGuard(cfg),
+		decodeOp: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
+		synclog:  synclog.NewWriter(o.JS),
+		parker:   deadletter.NewParker(o.JS),
+		log:      o.Logger.With("connector", cfg.Name),
+		onRecord: o.OnRecord,
+		ackWait:  ackWait, pullBatch: pull, drain: o.DrainTimeout,
+	}
+	if cfg.Ordering == "entity" {
+		r.keys = newKeyQueue()
+	}
+	r.handler = chain(deliverTo(conn), failed, mapStage(mapping.New(cfg.Mapping)), guardStage(r.guard))
+	r.consumer, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
+		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,
+		AckWait: ackWait, MaxAckPending: map_,
+	})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("connector %q: %w", cfg.Name, err)
+	}
+	return r, nil
+}
+
+// Run consumes until ctx ends, then drains: it stops pulling, releases
+// buffered messages, lets in-flight deliveries finish (up to the drain
+// timeout) and settles them, and closes the connector.
+func (r *Runner) Run(ctx context.Context) error {
+	defer r.conn.Close()
+	it, err := r.consumer.Messages(jetstream.PullMaxMessages(r.pullBatch))
+	if err != nil {
+		return fmt.Errorf("connector %q: consume: %w", r.cfg.Name, err)
+	}
+	deliverCtx, hardStop := context.WithCancel(context.Background())
+	defer hardStop()
+	jobs := make(chan *job)
+	var workers sync.WaitGroup
+	for range r.cfg.Concurrency {
+		workers.Go(func() { r.work(deliverCtx, jobs) })
+	}
+	stopped := make(chan struct{})
+	go func() { // stops the iterator when ctx ends or dispatch returns
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+		}
+		it.Drain()
+	}()
+	err = r.dispatch(ctx, it, jobs)
+	close(stopped)
+	close(jobs)
+	r.await(&workers, hardStop)
+	return err
+}
+
+func (r *Runner) await(workers *sync.WaitGroup, hardStop context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.drain):
+		r.log.Warn("drain timeout: cancelling deliveries still running", "timeout", r.drain)
+		hardStop()
+		<-done
+	}
+}
+
+// dispatch hands messages to workers; the unbuffered channel is the
+// backpressure that keeps at most `concurrency` deliveries in flight.
+func (r *Runner) dispatch(ctx context.Context, it jetstream.MessagesContext, jobs chan<- *job) error {
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("connector %q: %w", r.cfg.Name, err)
+			}
+			r.log.Warn("consume", "err", err)
+			continue
+		}
+		if ctx.Err() != nil {
+			_ = msg.Nak() // shutting down: hand buffered messages to other instances now
+			continue
+		}
+		j, err := r.newJob(msg)
+		if err != nil {
+			r.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			continue
+		}
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			_ = msg.Nak()
+		}
+	}
+}
+
+func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered)}
+	decode(j, r.decodeOp, r.cfg.MaxEventBytes)
+	return j, nil
+}
+
+func (r *Runner) work(ctx context.Context, jobs <-chan *job) {
+	for j := range jobs {
+		if r.keys == nil || j.key == "" {
+			r.handle(ctx, j)
+			continue
+		}
+		if !r.keys.admit(j) {
+			continue // runs after the job ahead of it for the same entity
+		}
+		for ; j != nil; j = r.keys.next(j.key) {
+			r.handle(ctx, j)
+		}
+	}
+}
+
+func (r *Runner) handle(ctx context.Context, j *job) {
+	if ctx.Err() != nil {
+		_ = j.msg.Nak() // drain timed out before this one started
+		return
+	}
+	if time.Since(j.received) > r.ackWait/3 {
+		_ = j.msg.InProgress() // waited behind others; keep it ours
+	}
+	start := time.Now()
+	if j.attempt == 1 {
+		r.firsts.note(j.meta.Sequence.Stream, start)
+	}
+	err := r.handler(ctx, j)
+	r.settle(j, err, time.Since(start))
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

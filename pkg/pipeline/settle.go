@@ -1,0 +1,172 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/event"
+	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+// settleTimeout bounds the broker round trips of one settle; it is not the
+// run context, because a shutdown must still settle in-flight work.
+const settleTimeout = 10 * time.Second
+
+// settle makes the outcome of one attempt durable, then acks, naks or
+// terminates the message. If a write fails the message is left unacked:
+// JetStream redelivers it after the ack wait, and a repeat is harmless.
+func (r *Runner) settle(j *job, err error, took time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	d := r.policy.Decide(err, j.attempt)
+	rec := r.record(j, err, d, took)
+	log := r.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", j.attempt)
+
+	if d.Action == policy.DeadLetter {
+		if perr := r.parker.Park(ctx, r.letter(j, err, d)); perr != nil {
+			log.Error("dead letter not stored; the event will be redelivered", "err", perr)
+			return
+		}
+	}
+	if lerr := r.synclog.Append(ctx, rec); lerr != nil {
+		log.Error("sync log not written; the event will be redelivered", "err", lerr)
+		return
+	}
+	var aerr error
+	switch d.Action {
+	case policy.Ack:
+		r.firsts.forget(rec.StreamSeq)
+		aerr = j.msg.Ack()
+		log.Debug("delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
+	case policy.Retry:
+		aerr = j.msg.NakWithDelay(d.Delay)
+		log.Warn("delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
+	case policy.DeadLetter:
+		r.firsts.forget(rec.StreamSeq)
+		aerr = j.msg.TermWithReason("dead-lettered: " + d.Status)
+		log.Warn("dead-lettered", "status", d.Status, "err", rec.Error)
+	}
+	if aerr != nil {
+		log.Warn("ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
+	}
+	r.observe(rec)
+}
+
+func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration) *synclog.Record {
+	rec := &synclog.Record{
+		Time:       time.Now().UTC(),
+		Connector:  r.cfg.Name,
+		Subject:    j.msg.Subject(),
+		StreamSeq:  j.meta.Sequence.Stream,
+		Attempt:    j.attempt,
+		Outcome:    d.Outcome,
+		DurationMS: float64(took.Microseconds()) / 1000,
+	}
+	if j.ev != nil {
+		rec.EventID, rec.Entity, rec.Version = j.ev.ID, j.ev.Key, j.ev.Version
+		rec.TraceID = traceID(event.HeaderValue(j.ev.Header, "traceparent"))
+	} else {
+		rec.EventID = fallbackID(j)
+	}
+	if err != nil {
+		de := connectors.AsDeliveryError(err)
+		rec.Status, rec.Error = de.Status, de.Error()
+	}
+	if d.Action == policy.Retry {
+		rec.RetryInMS = d.Delay.Milliseconds()
+	}
+	return rec
+}
+
+func (r *Runner) letter(j *job, err error, d policy.Decision) *deadletter.Letter {
+	de := connectors.AsDeliveryError(err)
+	now := time.Now()
+	l := &deadletter.Letter{
+		Connector:    r.cfg.Name,
+		Subject:      j.msg.Subject(),
+		Stream:       j.meta.Stream,
+		StreamSeq:    j.meta.Sequence.Stream,
+		EventID:      fallbackID(j),
+		Attempts:     j.attempt,
+		Reason:       de.Error(),
+		Status:       d.Status,
+		HTTPStatus:   de.Status,
+		FirstAttempt: r.firsts.get(j.meta.Sequence.Stream, j.meta.Timestamp),
+		LastAttempt:  now,
+		Body:         j.msg.Data(),
+		Header:       j.msg.Headers(),
+	}
+	if j.ev != nil {
+		l.EventID = j.ev.ID
+	}
+	return l
+}
+
+// fallbackID names an event that could not be decoded.
+func fallbackID(j *job) string {
+	if id := j.msg.Headers().Get("Nats-Msg-Id"); id != "" {
+		return id
+	}
+	return j.meta.Stream + ":" + itoa(j.meta.Sequence.Stream)
+}
+
+func traceID(traceparent string) string {
+	parts := strings.Split(traceparent, "-")
+	if len(parts) == 4 && len(parts[1]) == 32 {
+		return parts[1]
+	}
+	return ""
+}
+
+func (r *Runner) observe(rec *synclog.Record) {
+	if r.onRecord != nil {
+		r.onRecord(*rec)
+	}
+	if rec.Outcome != policy.OutcomeDelivered && r.log.Enabled(context.Background(), slog.LevelDebug) {
+		r.log.Debug("settled", "record", rec)
+	}
+}
+
+// firstAttempts remembers when this instance first tried each message, for
+// a dead letter's Extsync-First-Attempt. A message first tried elsewhere
+// (another instance, before a restart) falls back to its stored time.
+type firstAttempts struct {
+	mu sync.Mutex
+	m  map[uint64]time.Time
+}
+
+// maxFirstAttempts caps the map: entries of messages another instance
+// finished are never forgotten here, so the map is reset when full.
+const maxFirstAttempts = 100_000
+
+func (f *firstAttempts) note(seq uint64, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= maxFirstAttempts {
+		f.m = map[uint64]time.Time{}
+	}
+	if _, ok := f.m[seq]; !ok {
+		f.m[seq] = t
+	}
+}
+
+func (f *firstAttempts) get(seq uint64, fallback time.Time) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.m[seq]; ok {
+		return t
+	}
+	return fallback
+}
+
+func (f *firstAttempts) forget(seq uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, seq)
+}

@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/event"
+	"github.com/hms/extsync/pkg/mapping"
+	"github.com/hms/extsync/pkg/policy"
+)
+
+// job is one message on its way through the stages.
+type job struct {
+	msg      jetstream.Msg
+	meta     *jetstream.MsgMetadata
+	received time.Time
+	attempt  int
+	key      string // entity key used for in-process ordering; "" for none
+
+	ev   *event.Event
+	body map[string]any
+	err  error // set by a stage that failed before delivery
+}
+
+// handler is a stage's view of what comes after it.
+type handler func(ctx context.Context, j *job) error
+
+// stage wraps a handler with one concern (watermill-style middleware).
+type stage func(next handler) handler
+
+func chain(h handler, stages ...stage) handler {
+	for i := len(stages) - 1; i >= 0; i-- {
+		h = stages[i](h)
+	}
+	return h
+}
+
+// decode reads the message into an event. It runs in the dispatcher,
+// because the entity key decides which jobs may run side by side; a
+// failure is kept on the job and settled like any other.
+func decode(j *job, opt event.Options, maxBytes int) {
+	body := j.msg.Data()
+	if len(body) > maxBytes {
+		j.err = connectors.PermanentError(0, fmt.Errorf(
+			"event body is %d bytes, over the connector's max_event_bytes of %d", len(body), maxBytes))
+		return
+	}
+	ev, err := event.Decode(event.Message{
+		Subject: j.msg.Subject(),
+		Stream:  j.meta.Stream,
+		Seq:     j.meta.Sequence.Stream,
+		Time:    j.meta.Timestamp,
+		Header:  j.msg.Headers(),
+		Body:    body,
+	}, opt)
+	if err != nil {
+		j.err = connectors.PermanentError(0, err)
+		return
+	}
+	j.ev = ev
+	j.key = ev.Key
+}
+
+// failed stops a job that an earlier step already failed.
+func failed(next handler) handler {
+	return func(ctx context.Context, j *job) error {
+		if j.err != nil {
+			return j.err
+		}
+		return next(ctx, j)
+	}
+}
+
+// mapStage turns event data into the external record.
+func mapStage(m *mapping.Mapping) stage {
+	return func(next handler) handler {
+		return func(ctx context.Context, j *job) error {
+			body, err := m.Apply(j.ev.Data)
+			if err != nil {
+				if errors.Is(err, mapping.ErrUnmappable) {
+					return connectors.PermanentError(0, err)
+				}
+				return err
+			}
+			j.body = body
+			return next(ctx, j)
+		}
+	}
+}
+
+// guardStage applies the connector's rate limit and circuit breaker.
+func guardStage(g *policy.Guard) stage {
+	return func(next handler) handler {
+		if g == nil {
+			return next
+		}
+		return func(ctx context.Context, j *job) error {
+			if err := g.Acquire(ctx); err != nil {
+				return err
+			}
+			err := next(ctx, j)
+			g.Record(err)
+			return err
+		}
+	}
+}
+
+// traceHeaders are forwarded from the event to the external system.
+var traceHeaders = []string{"traceparent", "tracestate"}
+
+// deliverTo is the last stage: hand the job to the connector, bounded by
+// the connector's own timeout.
+func deliverTo(c connectors.Connector) handler {
+	return func(ctx context.Context, j *job) error {
+		ctx, cancel := context.WithTimeout(ctx, c.Timeout())
+		defer cancel()
+		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt}
+		for _, h := range traceHeaders {
+			if v := event.HeaderValue(j.ev.Header, h); v != "" {
+				if d.Header == nil {
+					d.Header = map[string]string{}
+				}
+				d.Header[h] = v
+			}
+		}
+		err := c.Deliver(ctx, d)
+		if err != nil && ctx.Err() != nil && connectors.Classify(err) != connectors.Permanent {
+			return connectors.TransientError(0, fmt.Errorf("delivery did not finish within %s: %w", c.Timeout(), err))
+		}
+		return err
+	}
+}

@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/config"
+)
+
+// Action is what to do with the message.
+type Action int
+
+const (
+	// Ack confirms the message: delivered, or deliberately skipped.
+	Ack Action = iota + 1
+	// Retry redelivers the message after Decision.Delay.
+	Retry
+	// DeadLetter parks the message in EXTSYNC_DLQ, then acks it.
+	DeadLetter
+)
+
+// Outcomes as written to the sync log.
+const (
+	OutcomeDelivered       = "delivered"
+	OutcomeRetry           = "retry"
+	OutcomeDeadLettered    = "dead-lettered"
+	OutcomeConflictSkipped = "conflict-skipped"
+)
+
+// Statuses of a dead letter (Extsync-Status).
+const (
+	StatusPermanent = "permanent"
+	StatusExhausted = "exhausted"
+)
+
+// Decision is the policy's verdict on one attempt.
+type Decision struct {
+	Action  Action
+	Delay   time.Duration
+	Outcome string
+	// Status says why a message was dead-lettered: permanent or exhausted.
+	Status string
+}
+
+// Policy decides for one connector.
+type Policy struct {
+	Backoff     Backoff
+	MaxAttempts int
+	Conflict    string
+}
+
+// FromConfig builds a connector's policy.
+func FromConfig(c *config.Connector) Policy {
+	r := c.Retry
+	return Policy{
+		Backoff:     Backoff{Initial: r.Initial.D(), Max: r.Max.D(), Multiplier: r.Multiplier, Jitter: r.Jitter},
+		MaxAttempts: r.MaxAttempts,
+		Conflict:    c.Conflict.Strategy,
+	}
+}
+
+// Decide maps attempt number attempt (from 1) and its error to an action.
+func (p Policy) Decide(err error, attempt int) Decision {
+	if err == nil {
+		return Decision{Action: Ack, Outcome: OutcomeDelivered}
+	}
+	de := connectors.AsDeliveryError(err)
+	switch de.Class {
+	case connectors.Permanent:
+		return Decision{Action: DeadLetter, Outcome: OutcomeDeadLettered, Status: StatusPermanent}
+	case connectors.Conflict:
+		if p.Conflict == config.ConflictRemoteWins {
+			return Decision{Action: Ack, Outcome: OutcomeConflictSkipped}
+		}
+	}
+	if attempt >= p.MaxAttempts {
+		return Decision{Action: DeadLetter, Outcome: OutcomeDeadLettered, Status: StatusExhausted}
+	}
+	// The system's own Retry-After wins when it asks for longer.
+	delay := max(p.Backoff.Delay(attempt), de.RetryAfter)
+	return Decision{Action: Retry, Delay: delay, Outcome: OutcomeRetry}
+}
+
+// ErrBreakerOpen is returned, as a transient failure, while the circuit
+// breaker keeps a failing system from being called.
+var ErrBreakerOpen = errors.New("circuit breaker open: the external system is failing, calls are paused")

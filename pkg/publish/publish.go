@@ -1,0 +1,160 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrInvalid marks a publish refused before sending: a subject outside
+// hms., data that is not a JSON object.
+var ErrInvalid = errors.New("invalid event")
+
+// ContentType marks a structured-mode CloudEvent.
+const ContentType = "application/cloudevents+json"
+
+// Publisher publishes events for one source (the publishing module).
+type Publisher struct {
+	js     jetstream.JetStream
+	source string
+}
+
+// New returns a publisher; source names the module, e.g. "hms/policy".
+func New(js jetstream.JetStream, source string) *Publisher {
+	return &Publisher{js: js, source: source}
+}
+
+type options struct {
+	id, key, version, typ string
+	header                nats.Header
+}
+
+// Option adjusts one publish.
+type Option func(*options)
+
+// WithID sets the event id; by default a new UUIDv7.
+func WithID(id string) Option { return func(o *options) { o.id = id } }
+
+// WithKey sets the entity key (CloudEvent subject); by default data's "id".
+func WithKey(key string) Option { return func(o *options) { o.key = key } }
+
+// WithVersion sets the entity version (CloudEvent extension entityversion).
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// WithType sets the CloudEvent type; by default the NATS subject.
+func WithType(t string) Option { return func(o *options) { o.typ = t } }
+
+// WithHeader adds NATS headers (trace context, for instance).
+func WithHeader(h nats.Header) Option { return func(o *options) { o.header = h } }
+
+// envelope is a structured-mode CloudEvent.
+type envelope struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            string          `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	EntityVersion   string          `json:"entityversion,omitempty"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// Result says where the event was stored.
+type Result struct {
+	ID        string
+	Stream    string
+	Seq       uint64
+	Duplicate bool // an event with this id was already stored
+}
+
+// Publish sends data (a JSON object, as raw JSON or any value that
+// encodes to one) to subject and waits for the PubAck.
+func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts ...Option) (Result, error) {
+	if !strings.HasPrefix(subject, "hms.") {
+		return Result{}, fmt.Errorf("%w: subject %q is not under hms.", ErrInvalid, subject)
+	}
+	raw, err := objectJSON(data)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: publish to %s: %w", ErrInvalid, subject, err)
+	}
+	o := options{typ: subject}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.id == "" {
+		o.id = uuid.Must(uuid.NewV7()).String()
+	}
+	if o.key == "" {
+		o.key = defaultKey(raw)
+	}
+	body, err := json.Marshal(envelope{
+		SpecVersion: "1.0", ID: o.id, Source: p.source, Type: o.typ, Subject: o.key,
+		Time: time.Now().UTC().Format(time.RFC3339Nano), DataContentType: "application/json",
+		EntityVersion: o.version, Data: raw,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("publish to %s: %w", subject, err)
+	}
+	m := nats.NewMsg(subject)
+	m.Data = body
+	for k, v := range o.header {
+		m.Header[k] = v
+	}
+	m.Header.Set("Content-Type", ContentType)
+	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(o.id))
+	if err != nil {
+		return Result{}, fmt.Errorf("publish event %s to %s: %w", o.id, subject, err)
+	}
+	return Result{ID: o.id, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func objectJSON(data any) (json.RawMessage, error) {
+	var raw []byte
+	switch d := data.(type) {
+	case json.RawMessage:
+		raw = d
+	case []byte:
+		raw = d
+	case string:
+		raw = []byte(d)
+	default:
+		var err error
+		if raw, err = json.Marshal(d); err != nil {
+			return nil, fmt.Errorf("encode data: %w", err)
+		}
+	}
+	raw = bytes.TrimSpace(raw)
+	if !json.Valid(raw) {
+		return nil, errors.New("data is not valid JSON")
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errors.New("data must be a JSON object")
+	}
+	return raw, nil
+}
+
+func defaultKey(raw []byte) string {
+	var probe struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(raw, &probe) != nil || len(probe.ID) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(probe.ID, &s) == nil {
+		return s
+	}
+	if n := string(probe.ID); n != "null" && !strings.ContainsAny(n, "{[") {
+		return n
+	}
+	return ""
+}

@@ -1,0 +1,131 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/broker"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/pipeline"
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+// Service is extsync running.
+type Service struct {
+	settings config.Settings
+	log      *slog.Logger
+	ns       *server.Server // nil with an external NATS
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	pipeline *pipeline.Pipeline
+}
+
+// Options beyond the settings.
+type Options struct {
+	Registry *connectors.Registry
+	Logger   *slog.Logger
+	OnRecord func(synclog.Record)
+}
+
+// Start brings up the broker connection, streams and consumers. Call Run
+// to start delivering; Run also cleans up.
+func Start(ctx context.Context, s config.Settings, conns []config.Connector, o Options) (*Service, error) {
+	svc := &Service{settings: s, log: o.Logger}
+	if err := svc.connect(ctx); err != nil {
+		return nil, err
+	}
+	if err := svc.provision(ctx); err != nil {
+		svc.close()
+		return nil, err
+	}
+	p, err := pipeline.New(ctx, pipeline.Options{
+		JS: svc.js, Stream: s.Stream, Registry: o.Registry, Logger: o.Logger,
+		DrainTimeout: s.Drain, OnRecord: o.OnRecord,
+	}, conns)
+	if err != nil {
+		svc.close()
+		return nil, err
+	}
+	svc.pipeline = p
+	return svc, nil
+}
+
+func (svc *Service) connect(ctx context.Context) error {
+	s := svc.settings
+	url := s.NATSURL
+	if url == "" {
+		ns, err := broker.StartEmbedded(broker.EmbeddedOptions{
+			Listen: s.NATSListen, StoreDir: s.DataDir, SyncAlways: s.NATSSync == "always",
+		})
+		if err != nil {
+			return err
+		}
+		svc.ns, url = ns, ns.ClientURL()
+		svc.log.Info("embedded NATS JetStream started", "url", url, "store", s.DataDir, "sync", syncMode(s))
+	}
+	nc, err := broker.Connect(ctx, url, "extsync", broker.Auth{
+		User: s.NATSUser, Password: s.NATSPassword.Reveal(), Token: s.NATSToken.Reveal(),
+		CredsFile: s.NATSCreds, NKeyFile: s.NATSNKey,
+		TLSCert: s.NATSTLSCert, TLSKey: s.NATSTLSKey, CA: s.NATSTLSCA,
+	})
+	if err != nil {
+		svc.close()
+		return err
+	}
+	svc.nc = nc
+	if svc.js, err = jetstream.New(nc); err != nil {
+		svc.close()
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+func syncMode(s config.Settings) string {
+	if s.NATSSync == "always" {
+		return "always (fsync every write)"
+	}
+	return "default (flush every 2 min)"
+}
+
+func (svc *Service) provision(ctx context.Context) error {
+	if err := broker.EnsureEventStream(ctx, svc.js, svc.settings.Stream, 1); err != nil {
+		return err
+	}
+	if err := broker.EnsureStream(ctx, svc.js, deadletter.StreamConfig(1)); err != nil {
+		return err
+	}
+	return broker.EnsureStream(ctx, svc.js, synclog.StreamConfig(svc.settings.LogMaxAge, 1))
+}
+
+// JetStream returns the service's JetStream handle.
+func (svc *Service) JetStream() jetstream.JetStream { return svc.js }
+
+// NATSURL is where other processes reach this service's NATS.
+func (svc *Service) NATSURL() string { return svc.nc.ConnectedUrlRedacted() }
+
+// Run delivers until ctx ends, then drains and closes everything.
+func (svc *Service) Run(ctx context.Context) error {
+	defer svc.close()
+	err := svc.pipeline.Run(ctx)
+	svc.log.Info("pipeline drained")
+	return err
+}
+
+func (svc *Service) close() {
+	if svc.nc != nil {
+		_ = svc.nc.FlushTimeout(5 * time.Second) // the last acks reach the server
+		svc.nc.Close()
+	}
+	if svc.ns != nil {
+		svc.ns.Shutdown()
+		svc.ns.WaitForShutdown()
+	}
+}

@@ -1,0 +1,101 @@
+package synclog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and subject prefix of the sync log.
+const (
+	Stream        = "EXTSYNC_LOG"
+	SubjectPrefix = "extsync.log."
+)
+
+// StreamConfig bounds the log by age and size: it is a record for
+// operators, not a queue, so old records may go.
+func StreamConfig(maxAge time.Duration, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        Stream,
+		Description: "extsync sync log: one record per delivery attempt",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      maxAge,
+		MaxBytes:    1 << 30,
+		Discard:     jetstream.DiscardOld,
+		Replicas:    max(replicas, 1),
+	}
+}
+
+// Record is one attempt to deliver one event through one connector.
+type Record struct {
+	Time      time.Time `json:"time"`
+	Connector string    `json:"connector"`
+	EventID   string    `json:"event_id"`
+	Subject   string    `json:"subject"`
+	StreamSeq uint64    `json:"stream_seq"`
+	Entity    string    `json:"entity,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Attempt   int       `json:"attempt"`
+	// Outcome is delivered, retry, dead-lettered or conflict-skipped.
+	Outcome string `json:"outcome"`
+	// Status is the external system's status code, when it answered.
+	Status int    `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Duration of the attempt, and the wait before the next one.
+	DurationMS float64 `json:"duration_ms"`
+	RetryInMS  int64   `json:"retry_in_ms,omitempty"`
+	TraceID    string  `json:"trace_id,omitempty"`
+}
+
+// Writer appends records.
+type Writer struct {
+	js jetstream.JetStream
+}
+
+// NewWriter returns a writer on js.
+func NewWriter(js jetstream.JetStream) *Writer { return &Writer{js: js} }
+
+// Append stores r and returns once JetStream has acknowledged it, so an
+// outcome is durable before the message it describes is acked.
+func (w *Writer) Append(ctx context.Context, r *Record) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("sync log record: %w", err)
+	}
+	if _, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: SubjectPrefix + r.Connector, Data: body}); err != nil {
+		return fmt.Errorf("sync log for connector %q: %w", r.Connector, err)
+	}
+	return nil
+}
+
+// Follow calls fn for every record of connector ("" for all), oldest first,
+// and then for each new one until ctx ends.
+func Follow(ctx context.Context, js jetstream.JetStream, connector string, fn func(Record)) error {
+	filter := SubjectPrefix + ">"
+	if connector != "" {
+		filter = SubjectPrefix + connector
+	}
+	c, err := js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return fmt.Errorf("follow sync log: %w", err)
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		var r Record
+		if json.Unmarshal(m.Data(), &r) == nil {
+			fn(r)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow sync log: %w", err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	<-cc.Closed() // no fn call may follow our return
+	return nil
+}
