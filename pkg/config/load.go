@@ -23,7 +23,7 @@ type Checker func(c *Connector) error
 func LoadFile(path string, env LookupEnv, check Checker) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("connectors file: %w", err)
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read the connectors file: %v", errors.Unwrap(err))}
 	}
 	return Parse(path, data, env, check)
 }
@@ -70,7 +70,11 @@ func Parse(name string, data []byte, env LookupEnv, check Checker) (*File, error
 			if err := check(c); err != nil {
 				var ce *Error
 				if !errors.As(err, &ce) {
-					err = errorAt(name, root, fmt.Sprintf("connectors[%d]", i), c.Kind, err.Error())
+					field := "kind" // an unknown kind, or a kind whose block is missing
+					if block.IsSet() {
+						field = c.Kind
+					}
+					err = errorAt(name, root, fmt.Sprintf("connectors[%d]", i), field, err.Error())
 				}
 				errs = append(errs, err)
 			}

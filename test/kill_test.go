@@ -1,0 +1,175 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+// killSink accepts every request once armed; before that, from request
+// killAt on, it signals and holds requests open, so the process is killed
+// with deliveries in flight.
+type killSink struct {
+	mu        sync.Mutex
+	delivered map[string]int // Idempotency-Key -> times answered 2xx
+	requests  int
+	killAt    int
+	armed     atomic.Bool
+	killNow   chan struct{}
+	release   chan struct{} // closed at test end, frees held requests
+	once      sync.Once
+}
+
+func (s *killSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Idempotency-Key")
+	s.mu.Lock()
+	s.requests++
+	n := s.requests
+	s.mu.Unlock()
+	if !s.armed.Load() && n >= s.killAt {
+		s.once.Do(func() { close(s.killNow) })
+		// The server notices a dropped connection only once the body is read.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select { // held until the process dies and the connection drops
+		case <-r.Context().Done():
+		case <-s.release:
+		}
+		return
+	}
+	s.mu.Lock()
+	s.delivered[key]++
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *killSink) distinct() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.delivered)
+}
+
+func (s *killSink) duplicates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := 0
+	for _, n := range s.delivered {
+		d += n - 1
+	}
+	return d
+}
+
+func TestKill9MidStreamLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary twice")
+	}
+	const events = 2000
+	sink := &killSink{delivered: map[string]int{}, killAt: 300, killNow: make(chan struct{}), release: make(chan struct{})}
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(sink.release) })
+	conf := binWriteFile(t, "connectors.yaml", fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 8
+    retry: {initial: 100ms, max: 1s}
+    http: {url: "%s/workflows/{id}", timeout: 5s}
+`, srv.URL))
+	env := append(binBaseEnv(t), "EXTSYNC_CONNECTORS="+conf, "EXTSYNC_LOG_LEVEL=warn")
+	natsURL := "nats://" + envValue(env, "EXTSYNC_NATS_LISTEN=")
+
+	first := killStart(t, env)
+	killPublish(t, natsURL, events)
+	select {
+	case <-sink.killNow:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the sink never saw 300 requests")
+	}
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+	require.Less(t, sink.distinct(), events, "killed mid-stream, not after the end")
+	t.Logf("killed with %d of %d events confirmed", sink.distinct(), events)
+
+	sink.armed.Store(true)
+	second := killStart(t, env)
+	require.Eventually(t, func() bool { return sink.distinct() == events }, 90*time.Second, 20*time.Millisecond,
+		"every event reaches the sink after the restart")
+	t.Logf("after restart: %d events, %d duplicate deliveries (at-least-once)", sink.distinct(), sink.duplicates())
+
+	require.NoError(t, second.Process.Signal(syscall.SIGTERM))
+	exited := make(chan error, 1)
+	go func() { exited <- second.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "clean exit after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+}
+
+func envValue(env []string, prefix string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, prefix); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// killStart starts `extsync serve` and waits until its NATS listens.
+func killStart(t *testing.T, env []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	addr := envValue(env, "EXTSYNC_NATS_LISTEN=")
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "embedded NATS listening")
+	return cmd
+}
+
+// killPublish publishes events asynchronously and waits for every PubAck.
+func killPublish(t *testing.T, url string, n int) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "HMS_EVENTS"); return err == nil },
+		20*time.Second, 20*time.Millisecond, "serve created the stream")
+	for i := range n {
+		_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i),
+			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)))
+		require.NoError(t, err)
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("publish acks did not arrive")
+	}
+}
