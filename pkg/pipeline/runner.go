@@ -74,6 +74,11 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if cfg.Ordering == "entity" {
 		r.keys = newKeyQueue()
 	}
+	switch cfg.Conflict.Strategy {
+	case config.ConflictOverwrite, config.ConflictMerge, config.ConflictManual:
+		r.log.Warn("conflict strategy not available in this version; conflicts are retried with backoff, then dead-lettered",
+			"strategy", cfg.Conflict.Strategy)
+	}
 	r.handler = chain(deliverTo(conn), failed, mapStage(mapping.New(cfg.Mapping)), guardStage(r.guard))
 	r.consumer, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
 		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,

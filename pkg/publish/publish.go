@@ -80,7 +80,7 @@ type Result struct {
 // encodes to one) to subject and waits for the PubAck.
 func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts ...Option) (Result, error) {
 	if !strings.HasPrefix(subject, "hms.") {
-		return Result{}, fmt.Errorf("%w: subject %q is not under hms.", ErrInvalid, subject)
+		return Result{}, fmt.Errorf("%w: subject %q is not under \"hms.\"", ErrInvalid, subject)
 	}
 	raw, err := objectJSON(data)
 	if err != nil {
