@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,14 +129,16 @@ func TestTwoConnectorsOnOneSubjectAreIndependent(t *testing.T) {
 	e := newEnv(t)
 	up := newSink(t, nil)
 	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
 	down := newSink(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		select { // a system that hangs: every request waits for the test to end
+		select { // a system that hangs until the test lets it recover
 		case <-release:
+			w.WriteHeader(http.StatusOK)
 		case <-r.Context().Done():
 		}
-		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	t.Cleanup(func() { close(release) })
+	t.Cleanup(free)
 	doc := "connectors:\n" + httpConnector("fast", "hms.scheduling.updated", up.URL, "    concurrency: 4\n") +
 		"\n" + httpConnector("stuck", "hms.scheduling.updated", down.URL, "    concurrency: 2\n")
 	e.start(doc, map[string]string{"TOKEN": "t"})
@@ -145,11 +148,19 @@ func TestTwoConnectorsOnOneSubjectAreIndependent(t *testing.T) {
 	}
 	e.waitFor("every event at the healthy system", func() bool { return up.count() == n })
 	require.LessOrEqual(t, down.count(), 2, "the stuck connector has at most its concurrency in flight")
+	require.Len(t, paths(up), n, "each event once")
+
+	free() // the stuck system recovers: it too gets every event
+	e.waitFor("every event at the recovered system", func() bool { return len(paths(down)) == n })
+}
+
+// paths returns the distinct paths a sink was sent.
+func paths(s *sink) map[string]bool {
 	seen := map[string]bool{}
-	for _, r := range up.requests() {
+	for _, r := range s.requests() {
 		seen[r.Path] = true
 	}
-	require.Len(t, seen, n, "each event once")
+	return seen
 }
 
 func TestShutdownFinishesInFlightDeliveryThenAcks(t *testing.T) {
