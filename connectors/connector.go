@@ -99,3 +99,25 @@ func (r *Registry) New(kind string, spec Spec) (Connector, error) {
 	}
 	return c, nil
 }
+
+// BatchConnector is implemented by kinds that can send many events as one
+// unit: one file, one transaction, one bulk request (mode: batch).
+type BatchConnector interface {
+	Connector
+	// DeliverBatch sends ds as one unit. It returns nil when the system
+	// confirmed all of them, a *BatchError when it rejected some items and
+	// accepted the rest, or any other (classified) error when the whole
+	// batch failed and nothing was applied.
+	DeliverBatch(ctx context.Context, ds []*Delivery) error
+}
+
+// BatchError reports the items of a batch the system rejected; the others
+// were applied.
+type BatchError struct {
+	// Failed maps an index into the batch to that item's classified error.
+	Failed map[int]error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("%d items of the batch were rejected", len(e.Failed))
+}
