@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hms/extsync/connectors/auth"
 	"github.com/hms/extsync/pkg/config"
 )
 
@@ -20,24 +21,12 @@ type Config struct {
 	Auth    *Auth             `yaml:"auth"`
 }
 
-// Auth is one way to authenticate; set one field.
-type Auth struct {
-	Bearer string     `yaml:"bearer"`
-	Basic  *BasicAuth `yaml:"basic"`
-	APIKey *APIKey    `yaml:"api_key"`
-}
-
-// BasicAuth is HTTP basic authentication.
-type BasicAuth struct {
-	User     string `yaml:"user"`
-	Password string `yaml:"password"`
-}
-
-// APIKey sends a key in a header of its own.
-type APIKey struct {
-	Header string `yaml:"header"`
-	Value  string `yaml:"value"`
-}
+// Auth and its parts are the shared `auth:` block (connectors/auth).
+type (
+	Auth      = auth.Config
+	BasicAuth = auth.BasicAuth
+	APIKey    = auth.APIKey
+)
 
 func (c *Config) setDefaults() {
 	if c.Method == "" {
@@ -72,19 +61,5 @@ func (c *Config) validate() error {
 			return fmt.Errorf("http.headers: %q is not a valid header name", name)
 		}
 	}
-	if a := c.Auth; a != nil {
-		n := 0
-		for _, set := range []bool{a.Bearer != "", a.Basic != nil, a.APIKey != nil} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
-			return errors.New("http.auth: set exactly one of bearer, basic, api_key")
-		}
-		if a.APIKey != nil && a.APIKey.Header == "" {
-			return errors.New("http.auth.api_key.header is required")
-		}
-	}
-	return nil
+	return c.Auth.Validate("http.auth")
 }

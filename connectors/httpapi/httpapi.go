@@ -23,17 +23,13 @@ const Kind = "http"
 const maxErrorBody = 512
 
 // Factory builds http connectors.
-type Factory struct {
-	// Transport, when set, is wrapped instead of a new tuned transport
-	// (tests, tracing).
-	Transport http.RoundTripper
-}
+type Factory struct{}
 
 // Kind implements connectors.Factory.
 func (Factory) Kind() string { return Kind }
 
 // New implements connectors.Factory; it does no I/O.
-func (f Factory) New(spec connectors.Spec) (connectors.Connector, error) {
+func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	var cfg Config
 	if err := spec.Decode(&cfg); err != nil {
 		return nil, err
@@ -43,17 +39,11 @@ func (f Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 		return nil, err
 	}
 	tmpl, _ := parseTemplate(cfg.URL) // validated above
-	rt := f.Transport
-	if rt == nil {
-		rt = newTransport(spec.Concurrency)
+	client, err := cfg.Auth.NewClient(newTransport(spec.Concurrency), cfg.Timeout.D())
+	if err != nil {
+		return nil, err
 	}
-	return &Connector{
-		name:   spec.Name,
-		cfg:    cfg,
-		url:    tmpl,
-		header: staticHeader(cfg),
-		client: &http.Client{Transport: rt, Timeout: cfg.Timeout.D()},
-	}, nil
+	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client}, nil
 }
 
 // newTransport keeps one idle connection per worker, so steady traffic
@@ -72,18 +62,6 @@ func staticHeader(cfg Config) http.Header {
 	h.Set("User-Agent", "extsync")
 	for k, v := range cfg.Headers {
 		h.Set(k, v)
-	}
-	if a := cfg.Auth; a != nil {
-		switch {
-		case a.Bearer != "":
-			h.Set("Authorization", "Bearer "+a.Bearer)
-		case a.Basic != nil:
-			r := http.Request{Header: http.Header{}}
-			r.SetBasicAuth(a.Basic.User, a.Basic.Password)
-			h.Set("Authorization", r.Header.Get("Authorization"))
-		case a.APIKey != nil:
-			h.Set(a.APIKey.Header, a.APIKey.Value)
-		}
 	}
 	return h
 }
