@@ -80,6 +80,7 @@ func binBaseEnv(t *testing.T) []string {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"EXTSYNC_DATA_DIR=" + t.TempDir(),
 		"EXTSYNC_NATS_LISTEN=127.0.0.1:" + strconv.Itoa(binFreePort(t)),
+		"EXTSYNC_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(binFreePort(t)),
 	}
 }
 

@@ -70,10 +70,30 @@ func TestServeAndPublishCommands(t *testing.T) {
 	require.Equal(t, "extsync", user)
 	require.Equal(t, "pw-9", pw)
 
+	admin := "http://" + envValue(env, "EXTSYNC_HTTP_ADDR=")
+	for path, want := range map[string]string{
+		"/healthz": "ok", "/readyz": "ready",
+		"/metrics": `extsync_deliveries_total{extsync_connector="court",extsync_outcome="delivered"`,
+	} {
+		body, code := serveGet(t, admin+path)
+		require.Equal(t, http.StatusOK, code, path)
+		require.Contains(t, body, want, path)
+	}
+
 	res = binRun(t, env[2:], "publish", "hms.workflow.updated", `not json`)
 	require.Equal(t, 2, res.code)
 	require.Contains(t, res.stderr, "data is not valid JSON")
 
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
+}
+
+func serveGet(t *testing.T, url string) (string, int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b), resp.StatusCode
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/telemetry"
 )
 
 // Exit codes.
@@ -89,8 +90,9 @@ func newLogger(w io.Writer, s config.Settings) (*slog.Logger, error) {
 		return nil, usageError{fmt.Errorf("EXTSYNC_LOG_LEVEL=%q: want debug, info, warn or error", s.LogLevel)}
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if s.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(telemetry.LogHandler{Handler: h}), nil
 }

@@ -1,12 +1,48 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/hms/extsync/connectors/catalog"
+	"github.com/hms/extsync/pkg/admin"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/service"
+	"github.com/hms/extsync/pkg/telemetry"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// runAll runs fns until ctx ends; the first to fail stops the others.
+func runAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() {
+			if errs[i] = fn(ctx); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func shutdownTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("telemetry not flushed", "err", err)
+	}
+}
 
 func newServe() *cobra.Command {
 	return &cobra.Command{
@@ -32,12 +68,22 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			if err != nil {
 				return err
 			}
+			tel, err := telemetry.Setup(cmd.Context(), "extsync", version)
+			if err != nil {
+				return err
+			}
+			defer shutdownTelemetry(tel, log)
 			svc, err := service.Start(cmd.Context(), s, file.Connectors, service.Options{Registry: reg, Logger: log})
 			if err != nil {
 				return err
 			}
-			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(), "stream", s.Stream)
-			return svc.Run(cmd.Context())
+			adm, err := admin.New(s.HTTPAddr, tel.Metrics, svc.Ready)
+			if err != nil {
+				return err
+			}
+			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
+				"stream", s.Stream, "admin", "http://"+adm.Addr())
+			return runAll(cmd.Context(), svc.Run, adm.Run)
 		},
 	}
 }

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/telemetry"
 )
 
 // Kind is the connectors-file kind this package serves.
@@ -43,6 +46,8 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A client span per request, whose context is the traceparent sent.
+	client.Transport = otelhttp.NewTransport(client.Transport, otelhttp.WithPropagators(telemetry.Propagator))
 	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client}, nil
 }
 

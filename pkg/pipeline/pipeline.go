@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
@@ -24,12 +25,15 @@ type Options struct {
 	DrainTimeout time.Duration
 	// OnRecord, if set, sees every sync log record after it is stored.
 	OnRecord func(synclog.Record)
+
+	metrics *instruments
 }
 
 // Pipeline runs every connector's Runner.
 type Pipeline struct {
 	runners []*Runner
 	log     *slog.Logger
+	gauges  metric.Registration
 }
 
 // New provisions a consumer per connector. Nothing is consumed until Run.
@@ -40,6 +44,7 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
+	o.metrics = newInstruments()
 	p := &Pipeline{log: o.Logger}
 	for i := range conns {
 		r, err := newRunner(ctx, &o, &conns[i])
@@ -50,6 +55,9 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 			return nil, err
 		}
 		p.runners = append(p.runners, r)
+	}
+	if err := p.registerGauges(o.JS); err != nil {
+		p.log.Warn("gauges not registered", "err", err)
 	}
 	return p, nil
 }
@@ -67,5 +75,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	if p.gauges != nil {
+		_ = p.gauges.Unregister()
+	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/broker"
@@ -37,6 +38,7 @@ type Runner struct {
 	firsts   firstAttempts
 	log      *slog.Logger
 	onRecord func(synclog.Record)
+	metrics  *instruments
 
 	ackWait   time.Duration
 	pullBatch int
@@ -69,6 +71,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		parker:   deadletter.NewParker(o.JS),
 		log:      o.Logger.With("connector", cfg.Name),
 		onRecord: o.OnRecord,
+		metrics:  o.metrics,
 		ackWait:  ackWait, pullBatch: pull, drain: o.DrainTimeout,
 	}
 	if cfg.Ordering == "entity" {
@@ -204,8 +207,14 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 	if j.attempt == 1 {
 		r.firsts.note(j.meta.Sequence.Stream, start)
 	}
-	err := r.handler(ctx, j)
-	r.settle(j, err, time.Since(start))
+	spanCtx, span := r.startSpan(j)
+	// The span rides on the delivery context so the client span and the
+	// traceparent sent to the external system are its children; cancelling
+	// stays tied to ctx (the drain deadline).
+	err := r.handler(trace.ContextWithSpan(ctx, span), j)
+	took := time.Since(start)
+	d := r.settle(spanCtx, j, err, took)
+	r.endSpan(spanCtx, span, j, err, d, took)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/event"
@@ -21,41 +23,51 @@ const settleTimeout = 10 * time.Second
 // settle makes the outcome of one attempt durable, then acks, naks or
 // terminates the message. If a write fails the message is left unacked:
 // JetStream redelivers it after the ack wait, and a repeat is harmless.
-func (r *Runner) settle(j *job, err error, took time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Duration) policy.Decision {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(spanCtx), settleTimeout)
 	defer cancel()
 	d := r.policy.Decide(err, j.attempt)
 	rec := r.record(j, err, d, took)
+	rec.TraceID = traceIDOf(spanCtx, rec.TraceID)
 	log := r.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", j.attempt)
 
 	if d.Action == policy.DeadLetter {
 		if perr := r.parker.Park(ctx, r.letter(j, err, d)); perr != nil {
-			log.Error("dead letter not stored; the event will be redelivered", "err", perr)
-			return
+			log.ErrorContext(ctx, "dead letter not stored; the event will be redelivered", "err", perr)
+			return d
 		}
 	}
 	if lerr := r.synclog.Append(ctx, rec); lerr != nil {
-		log.Error("sync log not written; the event will be redelivered", "err", lerr)
-		return
+		log.ErrorContext(ctx, "sync log not written; the event will be redelivered", "err", lerr)
+		return d
 	}
 	var aerr error
 	switch d.Action {
 	case policy.Ack:
 		r.firsts.forget(rec.StreamSeq)
 		aerr = j.msg.Ack()
-		log.Debug("delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
+		log.DebugContext(ctx, "delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
 	case policy.Retry:
 		aerr = j.msg.NakWithDelay(d.Delay)
-		log.Warn("delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
+		log.WarnContext(ctx, "delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
 	case policy.DeadLetter:
 		r.firsts.forget(rec.StreamSeq)
 		aerr = j.msg.TermWithReason("dead-lettered: " + d.Status)
-		log.Warn("dead-lettered", "status", d.Status, "err", rec.Error)
+		log.WarnContext(ctx, "dead-lettered", "status", d.Status, "err", rec.Error)
 	}
 	if aerr != nil {
-		log.Warn("ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
+		log.WarnContext(ctx, "ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
 	}
 	r.observe(rec)
+	return d
+}
+
+// traceIDOf prefers the attempt's own span's trace id.
+func traceIDOf(ctx context.Context, fallback string) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return sc.TraceID().String()
+	}
+	return fallback
 }
 
 func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration) *synclog.Record {

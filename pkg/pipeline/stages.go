@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/telemetry"
 )
 
 // job is one message on its way through the stages.
@@ -110,24 +112,16 @@ func guardStage(g *policy.Guard) stage {
 	}
 }
 
-// traceHeaders are forwarded from the event to the external system.
-var traceHeaders = []string{"traceparent", "tracestate"}
-
 // deliverTo is the last stage: hand the job to the connector, bounded by
 // the connector's own timeout.
 func deliverTo(c connectors.Connector) handler {
 	return func(ctx context.Context, j *job) error {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout())
 		defer cancel()
-		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt}
-		for _, h := range traceHeaders {
-			if v := event.HeaderValue(j.ev.Header, h); v != "" {
-				if d.Header == nil {
-					d.Header = map[string]string{}
-				}
-				d.Header[h] = v
-			}
-		}
+		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, Header: map[string]string{}}
+		// The attempt's trace context, for connectors whose transport does
+		// not inject it itself.
+		telemetry.Propagator.Inject(ctx, propagation.MapCarrier(d.Header))
 		err := c.Deliver(ctx, d)
 		if err != nil && ctx.Err() != nil && connectors.Classify(err) != connectors.Permanent {
 			return connectors.TransientError(0, fmt.Errorf("delivery did not finish within %s: %w", c.Timeout(), err))

@@ -12,11 +12,18 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hms/extsync/pkg/telemetry"
 )
 
 // ErrInvalid marks a publish refused before sending: a subject outside
 // hms., data that is not a JSON object.
 var ErrInvalid = errors.New("invalid event")
+
+var tracer = otel.Tracer("github.com/hms/extsync/pkg/publish")
 
 // ContentType marks a structured-mode CloudEvent.
 const ContentType = "application/cloudevents+json"
@@ -110,8 +117,15 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts 
 		m.Header[k] = v
 	}
 	m.Header.Set("Content-Type", ContentType)
+	ctx, span := tracer.Start(ctx, "send "+subject, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(telemetry.SystemNATS, telemetry.MessagingOperationName.String("send"),
+			telemetry.MessagingOperationType.String("send"), telemetry.MessagingDestination.String(subject),
+			telemetry.MessagingMessageID.String(o.id)))
+	defer span.End()
+	telemetry.Propagator.Inject(ctx, telemetry.HeaderCarrier(m.Header))
 	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(o.id))
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return Result{}, fmt.Errorf("publish event %s to %s: %w", o.id, subject, err)
 	}
 	return Result{ID: o.id, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil

@@ -111,6 +111,18 @@ func (svc *Service) JetStream() jetstream.JetStream { return svc.js }
 // NATSURL is where other processes reach this service's NATS.
 func (svc *Service) NATSURL() string { return svc.nc.ConnectedUrlRedacted() }
 
+// Ready reports whether the service can deliver: connected to NATS and
+// its streams reachable.
+func (svc *Service) Ready(ctx context.Context) error {
+	if !svc.nc.IsConnected() {
+		return fmt.Errorf("not connected to NATS (%s)", svc.nc.Status())
+	}
+	if _, err := svc.js.Stream(ctx, svc.settings.Stream); err != nil {
+		return fmt.Errorf("stream %s: %w", svc.settings.Stream, err)
+	}
+	return nil
+}
+
 // Run delivers until ctx ends, then drains and closes everything.
 func (svc *Service) Run(ctx context.Context) error {
 	defer svc.close()

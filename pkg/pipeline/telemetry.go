@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/telemetry"
+)
+
+const scope = "github.com/hms/extsync/pkg/pipeline"
+
+var tracer = otel.Tracer(scope)
+
+// instruments are the pipeline's metrics, shared by every runner.
+type instruments struct {
+	outcomes metric.Int64Counter
+	duration metric.Float64Histogram
+	e2e      metric.Float64Histogram
+}
+
+func newInstruments() *instruments {
+	m := otel.Meter(scope)
+	outcomes, _ := m.Int64Counter("extsync.deliveries",
+		metric.WithDescription("delivery attempts by connector and outcome (delivered, retry, dead-lettered, conflict-skipped)"))
+	duration, _ := m.Float64Histogram("extsync.delivery.duration", metric.WithUnit("s"),
+		metric.WithDescription("time one delivery attempt took, external call included"))
+	e2e, _ := m.Float64Histogram("extsync.end_to_end.latency", metric.WithUnit("s"),
+		metric.WithDescription("from the event's publish time to its confirmed delivery"))
+	return &instruments{outcomes: outcomes, duration: duration, e2e: e2e}
+}
+
+// startSpan starts the CONSUMER span of one attempt, as a child of the
+// producer's context carried in the message headers (a plain `nats pub`
+// without headers starts a new trace).
+func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
+	ctx := telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(j.msg.Headers()))
+	attrs := []attribute.KeyValue{
+		telemetry.SystemNATS,
+		telemetry.MessagingOperationName.String("process"),
+		telemetry.MessagingOperationType.String("process"),
+		telemetry.MessagingDestination.String(j.msg.Subject()),
+		telemetry.MessagingConsumerGroup.String(r.cfg.Durable()),
+		telemetry.Connector.String(r.cfg.Name),
+		telemetry.Attempt.Int(j.attempt),
+	}
+	if j.ev != nil {
+		attrs = append(attrs, telemetry.MessagingMessageID.String(j.ev.ID))
+	}
+	return tracer.Start(ctx, "process "+j.msg.Subject(), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+}
+
+// endSpan records the outcome on the span and in the metrics.
+func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error, d policy.Decision, took time.Duration) {
+	span.SetAttributes(telemetry.Outcome.String(d.Outcome))
+	if err != nil {
+		class := connectors.Classify(err).String()
+		span.SetAttributes(telemetry.ErrorType.String(class))
+		span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
+	}
+	span.End()
+	set := metric.WithAttributes(telemetry.Connector.String(r.cfg.Name), telemetry.Outcome.String(d.Outcome))
+	r.metrics.outcomes.Add(ctx, 1, set)
+	r.metrics.duration.Record(ctx, took.Seconds(), set)
+	if d.Action == policy.Ack && j.ev != nil && !j.ev.Time.IsZero() {
+		r.metrics.e2e.Record(ctx, time.Since(j.ev.Time).Seconds(), metric.WithAttributes(telemetry.Connector.String(r.cfg.Name)))
+	}
+}
