@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/publish"
+	"github.com/hms/extsync/pkg/telemetry"
 )
 
 func newPublish() *cobra.Command {
@@ -26,6 +28,12 @@ func newPublish() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The PRODUCER span goes to the same backend as serve's spans.
+			tel, err := telemetry.Setup(cmd.Context(), "extsync-publish", version)
+			if err != nil {
+				return err
+			}
+			defer shutdownTelemetry(tel, slog.Default())
 			url := s.NATSURL
 			if url == "" {
 				url = "nats://" + s.NATSListen // a running `extsync serve` with its embedded server
