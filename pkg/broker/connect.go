@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -61,6 +62,10 @@ func Connect(ctx context.Context, urls, name string, a Auth) (*nats.Conn, error)
 	select {
 	case r := <-done:
 		if r.err != nil {
+			var ue *url.Error
+			if errors.As(r.err, &ue) { // its text repeats the raw URL, password included
+				return nil, fmt.Errorf("connect to NATS at %s: cannot parse the URL", Redact(urls))
+			}
 			return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(urls), r.err)
 		}
 		return r.nc, nil
@@ -74,16 +79,23 @@ func Connect(ctx context.Context, urls, name string, a Auth) (*nats.Conn, error)
 	}
 }
 
-// Redact drops passwords and tokens from NATS URLs, for messages.
+// Redact drops passwords and tokens from NATS URLs, for messages. It
+// handles what nats.go accepts: URLs without a scheme, and text url.Parse
+// cannot read, where everything before the last @ is masked.
 func Redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil || u.User == nil {
+		p = strings.TrimSpace(p)
+		at := strings.LastIndex(p, "@")
+		if at < 0 {
+			parts[i] = p
 			continue
 		}
-		u.User = url.User("[redacted]")
-		parts[i] = u.String()
+		scheme := ""
+		if j := strings.Index(p, "://"); j >= 0 && j < at {
+			scheme = p[:j+3]
+		}
+		parts[i] = scheme + "redacted" + p[at:]
 	}
 	return strings.Join(parts, ",")
 }

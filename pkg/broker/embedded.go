@@ -38,8 +38,16 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS listen address %q: bad port", o.Listen)
 	}
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("embedded NATS listen address %q: port out of range", o.Listen)
+	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else if l, err := net.Listen("tcp", o.Listen); err != nil {
+		// nats-server would wait out its readiness timeout and lose the cause.
+		return nil, fmt.Errorf("embedded NATS cannot listen on %s: %w", o.Listen, err)
+	} else {
+		_ = l.Close()
 	}
 	opts := &server.Options{
 		ServerName: "extsync-embedded",

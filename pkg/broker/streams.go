@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,6 +62,9 @@ type ConsumerSpec struct {
 // connector first ran is skipped. MaxDeliver stays unlimited: extsync counts
 // attempts itself and dead-letters, where the server would silently skip.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec) (jetstream.Consumer, error) {
+	if err := checkFilters(ctx, js, s); err != nil {
+		return nil, err
+	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       s.Durable,
 		Description:   "extsync connector consumer",
@@ -79,4 +84,43 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 		return nil, fmt.Errorf("consumer %s on %s (subjects %v): %w", s.Durable, s.Stream, s.Filters, err)
 	}
 	return c, nil
+}
+
+// checkFilters refuses filters the stream does not capture: the server
+// accepts them and the consumer would silently receive nothing.
+func checkFilters(ctx context.Context, js jetstream.JetStream, s ConsumerSpec) error {
+	st, err := js.Stream(ctx, s.Stream)
+	if err != nil {
+		return fmt.Errorf("consumer %s: stream %s: %w", s.Durable, s.Stream, err)
+	}
+	subjects := st.CachedInfo().Config.Subjects
+	for _, f := range s.Filters {
+		if !slices.ContainsFunc(subjects, func(sub string) bool { return SubjectWithin(f, sub) }) {
+			return fmt.Errorf("consumer %s: subject %q is not captured by stream %s (subjects %v)", s.Durable, f, s.Stream, subjects)
+		}
+	}
+	return nil
+}
+
+// SubjectWithin reports whether every subject matching filter also matches
+// pattern (NATS wildcards: * one token, > the rest).
+func SubjectWithin(filter, pattern string) bool {
+	f, p := strings.Split(filter, "."), strings.Split(pattern, ".")
+	for i, pt := range p {
+		if pt == ">" {
+			return len(f) > i
+		}
+		if i >= len(f) {
+			return false
+		}
+		switch {
+		case pt == "*":
+			if f[i] == ">" {
+				return false
+			}
+		case f[i] != pt:
+			return false
+		}
+	}
+	return len(f) == len(p)
 }

@@ -226,6 +226,15 @@ func (c *Connector) validateMapping() []fieldErr {
 		}
 		seen[to] = from
 	}
+	// A target inside another target would write into a value copied
+	// from the event (and clash with it): x and x.y cannot both be set.
+	for to := range seen {
+		for other, from := range seen {
+			if strings.HasPrefix(other, to+".") {
+				errs = append(errs, fieldErr{"mapping." + from, fmt.Sprintf("target %q is inside target %q", other, to)})
+			}
+		}
+	}
 	return errs
 }
 

@@ -39,9 +39,15 @@ func Parse(name string, data []byte, env LookupEnv, check Checker) (*File, error
 		return nil, &Error{File: name, Msg: "is empty; it must list connectors"}
 	}
 	root := doc.Docs[0].Body
-	if err := expand(name, root, env); err != nil {
+	secrets, err := expand(name, root, env)
+	if err != nil {
 		return nil, err
 	}
+	f, err := decodeAndCheck(name, root, check)
+	return f, secrets.scrub(err)
+}
+
+func decodeAndCheck(name string, root ast.Node, check Checker) (*File, error) {
 	var f File
 	if err := yaml.NodeToValue(root, &f, yaml.Strict()); err != nil {
 		return nil, locate(name, root, err)
@@ -104,13 +110,45 @@ func errorAt(file string, root ast.Node, base, field, msg string) error {
 
 var varRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
+// expanded remembers which values came from the environment, so that no
+// error message repeats one: a token put in the wrong field must not be
+// printed by the error about that field.
+type expanded map[string]string // value -> ${NAME}
+
+func (x expanded) scrub(err error) error {
+	if err == nil || len(x) == 0 {
+		return err
+	}
+	var out []error
+	for _, e := range flatten(err) {
+		var ce *Error
+		if errors.As(e, &ce) {
+			c := *ce
+			for val, ref := range x {
+				c.Msg = strings.ReplaceAll(c.Msg, val, ref)
+			}
+			e = &c
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // expand replaces ${VAR} and ${VAR:-default} in string values. It runs on
 // parsed values, not on the text, so a value can never inject YAML.
-func expand(file string, root ast.Node, env LookupEnv) error {
+func expand(file string, root ast.Node, env LookupEnv) (expanded, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
 	var errs []error
+	secrets := expanded{}
 	ast.Walk(visitor(func(n ast.Node) bool {
 		s, ok := n.(*ast.StringNode)
 		if !ok || !strings.Contains(s.Value, "${") {
@@ -119,6 +157,7 @@ func expand(file string, root ast.Node, env LookupEnv) error {
 		s.Value = varRE.ReplaceAllStringFunc(s.Value, func(ref string) string {
 			m := varRE.FindStringSubmatch(ref)
 			if v, ok := env(m[1]); ok && v != "" {
+				secrets[v] = "${" + m[1] + "}"
 				return v
 			}
 			if m[2] != "" {
@@ -134,5 +173,5 @@ func expand(file string, root ast.Node, env LookupEnv) error {
 		})
 		return true
 	}), root)
-	return errors.Join(errs...)
+	return secrets, errors.Join(errs...)
 }

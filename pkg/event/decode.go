@@ -35,13 +35,10 @@ func Decode(m Message, opt Options) (*Event, error) {
 		Header: m.Header, Body: m.Body, Type: m.Subject,
 	}
 	var err error
-	switch {
-	case HeaderValue(m.Header, "ce-specversion") != "":
+	if HeaderValue(m.Header, "ce-specversion") != "" {
 		err = decodeBinary(ev, m, opt)
-	case isStructured(m):
-		err = decodeStructured(ev, m.Body, opt)
-	default:
-		err = decodePlain(ev, m, opt)
+	} else {
+		err = decodeBody(ev, m, opt)
 	}
 	if err != nil {
 		return nil, err
@@ -59,13 +56,25 @@ func fallbackID(m Message) string {
 	return m.Stream + ":" + strconv.FormatUint(m.Seq, 10)
 }
 
-func isStructured(m Message) bool {
-	if strings.HasPrefix(HeaderValue(m.Header, "Content-Type"), "application/cloudevents") {
-		return true
+// decodeBody parses the body once and reads it as a structured CloudEvent
+// when it says so (Content-Type, or a top-level specversion, as `nats pub`
+// sends no Content-Type), else as plain JSON.
+func decodeBody(ev *Event, m Message, opt Options) error {
+	ceType := strings.HasPrefix(HeaderValue(m.Header, "Content-Type"), "application/cloudevents")
+	what := "body"
+	if ceType {
+		what = "CloudEvent"
 	}
-	// `nats pub` sends no Content-Type; a JSON object with a specversion
-	// and an id is a CloudEvent whatever the header says.
-	return bytes.Contains(m.Body, []byte(`"specversion"`)) && bytes.Contains(m.Body, []byte(`"id"`))
+	obj, err := decodeObject(m.Body, what)
+	if err != nil {
+		return err
+	}
+	if _, ok := obj["specversion"]; ok || ceType {
+		return decodeStructured(ev, obj, opt)
+	}
+	ev.Data = obj
+	ev.ID = HeaderValue(m.Header, "Nats-Msg-Id")
+	return keyAndVersion(ev, opt)
 }
 
 func decodeObject(body []byte, what string) (map[string]any, error) {
@@ -101,16 +110,6 @@ func jsonKind(v any) string {
 	return "value"
 }
 
-func decodePlain(ev *Event, m Message, opt Options) error {
-	data, err := decodeObject(m.Body, "body")
-	if err != nil {
-		return err
-	}
-	ev.Data = data
-	ev.ID = HeaderValue(m.Header, "Nats-Msg-Id")
-	return keyAndVersion(ev, opt)
-}
-
 func keyAndVersion(ev *Event, opt Options) error {
 	keyPath := opt.KeyPath
 	if keyPath == "" {
@@ -130,60 +129,72 @@ func keyAndVersion(ev *Event, opt Options) error {
 	return nil
 }
 
-// structured is the CloudEvents 1.0 JSON format.
-type structured struct {
-	SpecVersion   string          `json:"specversion"`
-	ID            string          `json:"id"`
-	Type          string          `json:"type"`
-	Source        string          `json:"source"`
-	Subject       string          `json:"subject"`
-	Time          string          `json:"time"`
-	EntityVersion json.RawMessage `json:"entityversion"`
-	Data          json.RawMessage `json:"data"`
-	DataBase64    string          `json:"data_base64"`
-}
-
-func decodeStructured(ev *Event, body []byte, opt Options) error {
-	var ce structured
-	if err := json.Unmarshal(body, &ce); err != nil {
-		return malformed("CloudEvent is not valid JSON: %v", err)
+// decodeStructured reads the CloudEvents 1.0 JSON format from the parsed
+// envelope.
+func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
+	attr := func(name string) (string, error) {
+		switch v := ce[name].(type) {
+		case nil:
+			return "", nil
+		case string:
+			return v, nil
+		case json.Number:
+			if name == "entityversion" {
+				return v.String(), nil
+			}
+		}
+		return "", malformed("CloudEvent %s is a JSON %s, want a string", name, jsonKind(ce[name]))
 	}
-	if ce.SpecVersion != "1.0" {
-		return malformed("CloudEvent specversion %q, want \"1.0\"", ce.SpecVersion)
+	var a [7]string
+	for i, name := range []string{"specversion", "id", "type", "source", "subject", "time", "entityversion"} {
+		v, err := attr(name)
+		if err != nil {
+			return err
+		}
+		a[i] = v
 	}
-	if ce.ID == "" {
+	spec, id, typ, source, subject, ts, version := a[0], a[1], a[2], a[3], a[4], a[5], a[6]
+	if spec != "1.0" {
+		return malformed("CloudEvent specversion %q, want \"1.0\"", spec)
+	}
+	if id == "" {
 		return malformed("CloudEvent has no id")
 	}
-	data := []byte(ce.Data)
-	if ce.DataBase64 != "" {
-		var err error
-		if data, err = base64.StdEncoding.DecodeString(ce.DataBase64); err != nil {
-			return malformed("CloudEvent data_base64: %v", err)
-		}
-	}
-	if len(data) == 0 {
-		return malformed("CloudEvent %q has no data", ce.ID)
-	}
-	obj, err := decodeObject(data, "CloudEvent data")
+	data, err := structuredData(ce, id)
 	if err != nil {
 		return err
 	}
-	ev.CloudEvent, ev.ID, ev.Source, ev.Data = true, ce.ID, ce.Source, obj
-	if ce.Type != "" {
-		ev.Type = ce.Type
+	ev.CloudEvent, ev.ID, ev.Source, ev.Data, ev.Key, ev.Version = true, id, source, data, subject, version
+	if typ != "" {
+		ev.Type = typ
 	}
-	ev.Key = ce.Subject
-	if len(ce.EntityVersion) > 0 {
-		ev.Version = strings.Trim(string(ce.EntityVersion), `"`)
-	}
-	if ce.Time != "" {
-		t, err := time.Parse(time.RFC3339Nano, ce.Time)
+	if ts != "" {
+		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
-			return malformed("CloudEvent time %q: %v", ce.Time, err)
+			return malformed("CloudEvent time %q: %v", ts, err)
 		}
 		ev.Time = t
 	}
 	return keyAndVersion(ev, opt)
+}
+
+func structuredData(ce map[string]any, id string) (map[string]any, error) {
+	if b64, ok := ce["data_base64"].(string); ok && b64 != "" {
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, malformed("CloudEvent data_base64: %v", err)
+		}
+		return decodeObject(raw, "CloudEvent data")
+	}
+	v, ok := ce["data"]
+	if !ok {
+		return nil, malformed("CloudEvent %q has no data", id)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, malformed("CloudEvent data is a JSON %s, want an object", jsonKind(v))
+	}
+	return obj, nil
 }
 
 // decodeBinary reads the CloudEvents NATS binding's binary mode, where the

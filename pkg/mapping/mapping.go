@@ -3,8 +3,10 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/hms/extsync/pkg/event"
 )
@@ -49,6 +51,7 @@ func (m *Mapping) Apply(data map[string]any) (map[string]any, error) {
 		return data, nil
 	}
 	out := make(map[string]any, len(m.rules))
+	ours := map[unsafe.Pointer]bool{reflect.ValueOf(out).UnsafePointer(): true}
 	for _, r := range m.rules {
 		v, ok := event.Lookup(data, r.from)
 		if !ok {
@@ -57,7 +60,7 @@ func (m *Mapping) Apply(data map[string]any) (map[string]any, error) {
 			}
 			continue // absent fields are left out: partial updates are normal
 		}
-		if err := set(out, r.to, v); err != nil {
+		if err := set(out, ours, r.to, v); err != nil {
 			return nil, err
 		}
 	}
@@ -95,19 +98,23 @@ func blockedAt(data map[string]any, path string) string {
 	return ""
 }
 
-func set(out map[string]any, path string, v any) error {
+// set writes v at path, creating objects on the way. It only ever writes
+// into objects it created (ours): an object copied from the event is the
+// event's own and must not change.
+func set(out map[string]any, ours map[unsafe.Pointer]bool, path string, v any) error {
 	segs := strings.Split(path, ".")
 	cur := out
 	for i, seg := range segs[:len(segs)-1] {
 		next, exists := cur[seg]
 		if !exists {
 			m := map[string]any{}
+			ours[reflect.ValueOf(m).UnsafePointer()] = true
 			cur[seg] = m
 			cur = m
 			continue
 		}
 		m, ok := next.(map[string]any)
-		if !ok {
+		if !ok || !ours[reflect.ValueOf(m).UnsafePointer()] {
 			return &Error{Reason: fmt.Sprintf("target %q: %q is already a value", path, strings.Join(segs[:i+1], "."))}
 		}
 		cur = m

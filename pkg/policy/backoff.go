@@ -36,5 +36,5 @@ func (b Backoff) delay(n int, r float64) time.Duration {
 	if b.Jitter > 0 {
 		d += d * b.Jitter * (2*r - 1)
 	}
-	return time.Duration(d)
+	return time.Duration(min(d, float64(b.Max))) // Max is a hard ceiling, jitter included
 }

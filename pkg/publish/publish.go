@@ -86,8 +86,8 @@ type Result struct {
 // Publish sends data (a JSON object, as raw JSON or any value that
 // encodes to one) to subject and waits for the PubAck.
 func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts ...Option) (Result, error) {
-	if !strings.HasPrefix(subject, "hms.") {
-		return Result{}, fmt.Errorf("%w: subject %q is not under \"hms.\"", ErrInvalid, subject)
+	if err := checkSubject(subject); err != nil {
+		return Result{}, err
 	}
 	raw, err := objectJSON(data)
 	if err != nil {
@@ -171,4 +171,19 @@ func defaultKey(raw []byte) string {
 		return n
 	}
 	return ""
+}
+
+// checkSubject accepts a concrete subject under hms.: wildcards would be
+// stored as literal subjects, empty tokens are refused by the server late.
+func checkSubject(subject string) error {
+	toks := strings.Split(subject, ".")
+	if len(toks) < 2 || toks[0] != "hms" {
+		return fmt.Errorf("%w: subject %q is not under \"hms.\"", ErrInvalid, subject)
+	}
+	for _, t := range toks {
+		if t == "" || t == "*" || t == ">" || strings.ContainsAny(t, " \t\r\n") {
+			return fmt.Errorf("%w: subject %q: want dot-separated tokens without wildcards or spaces", ErrInvalid, subject)
+		}
+	}
+	return nil
 }
