@@ -36,7 +36,7 @@ func TestBackoffDelay(t *testing.T) {
 		{n: 3, r: 0, want: 3200 * time.Millisecond},
 		{n: 3, r: 1, want: 4800 * time.Millisecond},
 		{n: 9, r: 0, want: 8 * time.Second},
-		{n: 9, r: 1, want: 12 * time.Second}, // jitter is applied after the cap
+		{n: 9, r: 1, want: 10 * time.Second}, // Max is a hard ceiling, jitter included
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("n=%d,r=%v", tt.n, tt.r), func(t *testing.T) {
