@@ -134,9 +134,15 @@ func envValue(env []string, prefix string) string {
 // killStart starts `extsync serve` and waits until its NATS listens.
 func killStart(t *testing.T, env []string) *exec.Cmd {
 	t.Helper()
+	return killStartTo(t, env, os.Stderr)
+}
+
+// killStartTo is killStart with the process's output sent to w.
+func killStartTo(t *testing.T, env []string, w io.Writer) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = w, w
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	addr := envValue(env, "EXTSYNC_NATS_LISTEN=")

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -104,15 +106,19 @@ func TestOneTraceFromPublishToTheExternalSystem(t *testing.T) {
 	env := append(binBaseEnv(t), "EXTSYNC_CONNECTORS="+conf, "OTEL_TEST_TOKEN=tok-never-in-spans",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+addr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
 		"OTEL_EXPORTER_OTLP_INSECURE=true", "OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_METRICS_EXPORTER=none")
-	serve := killStart(t, env)
+	var logs otelBuffer
+	serve := killStartTo(t, append(env, "EXTSYNC_LOG_LEVEL=debug", "EXTSYNC_LOG_FORMAT=json"), &logs)
 	res := binRun(t, env[2:], "publish", "hms.workflow.updated", `{"id":"wf-1","name":"Attorney Rotation"}`, "--id", "evt-otel-1")
 	require.Equal(t, 0, res.code, res.stderr)
 
 	require.Eventually(t, func() bool {
 		return len(rcv.byName("send ")) == 1 && len(rcv.byName("process ")) == 2 && len(rcv.byName("HTTP PUT")) == 2
 	}, 20*time.Second, 20*time.Millisecond, "spans exported: %v", otelNames(rcv))
+	otelCheckMetrics(t, "http://"+envValue(env, "EXTSYNC_HTTP_ADDR="))
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
+	require.Contains(t, logs.String(), `"trace_id":"`, "delivery log records carry the trace id")
+	require.NotContains(t, logs.String(), "tok-never-in-spans", "the token leaked into the log")
 
 	producer := rcv.byName("send ")[0]
 	require.Equal(t, "send hms.workflow.updated", producer.Name)
@@ -158,6 +164,54 @@ func TestOneTraceFromPublishToTheExternalSystem(t *testing.T) {
 			require.NotContains(t, kv.Value.String(), "tok-never-in-spans", "secret in attribute %s", kv.Key)
 		}
 	}
+}
+
+// otelBuffer collects a process's output; the process writes from its own
+// goroutines while the test reads.
+type otelBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *otelBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *otelBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// otelCheckMetrics scrapes /metrics and parses it as Prometheus text:
+// one retry and one delivery were counted and timed, and no label holds
+// the token.
+func otelCheckMetrics(t *testing.T, admin string) {
+	t.Helper()
+	body, code := serveGet(t, admin+"/metrics")
+	require.Equal(t, http.StatusOK, code)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err)
+	counts := map[string]float64{}
+	for _, m := range families["extsync_deliveries_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		require.Equal(t, "court", labels["extsync_connector"])
+		counts[labels["extsync_outcome"]] = m.GetCounter().GetValue()
+	}
+	require.Equal(t, map[string]float64{"retry": 1, "delivered": 1}, counts)
+	var observed uint64
+	for _, m := range families["extsync_delivery_duration_seconds"].GetMetric() {
+		observed += m.GetHistogram().GetSampleCount()
+	}
+	require.Equal(t, uint64(2), observed, "both attempts timed")
+	require.Len(t, families["extsync_end_to_end_latency_seconds"].GetMetric(), 1)
+	require.NotContains(t, body, "tok-never-in-spans")
 }
 
 func otelNames(r *otlpReceiver) []string {
