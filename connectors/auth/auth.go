@@ -1,8 +1,10 @@
 package auth
 
 import (
-	"errors"
+	"crypto/tls"
+	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -34,6 +36,13 @@ type OAuth2 struct {
 	ClientID     string   `yaml:"client_id"`
 	ClientSecret string   `yaml:"client_secret"`
 	Scopes       []string `yaml:"scopes"`
+	// Params are extra form parameters of the token request, such as
+	// audience (Auth0) or resource (Azure AD v1).
+	Params map[string]string `yaml:"params"`
+	// AuthStyle is how the client authenticates to token_url: "header"
+	// (HTTP Basic, the default, which RFC 6749 requires servers to accept)
+	// or "params" (client_id and client_secret in the form body).
+	AuthStyle string `yaml:"auth_style"`
 }
 
 // TLS is a client certificate and/or a CA bundle, as PEM files.
@@ -43,37 +52,56 @@ type TLS struct {
 	Key  string `yaml:"key"`
 }
 
-// Validate checks the block; messages never echo a value (they may be
-// secrets). prefix names the block in messages, e.g. "http.auth".
-func (c *Config) Validate(prefix string) error {
-	if c == nil {
-		return nil
+// NewClient returns a client whose requests carry the credentials, built
+// on base (a tuned transport; cloned, not modified; nil means
+// http.DefaultTransport) with the given timeout. A nil *Config gives a
+// plain client. The block is validated first; TLS files are read and
+// parsed here, and an error names the file, never its content.
+//
+// The client speaks TLS 1.2 or later and does not follow redirects: a 3xx
+// comes back to the caller as it is. Following one could turn a PUT or POST
+// into a GET whose 200 looks like a delivery, and would take the request
+// (and, for a header that is not Authorization, the credentials) to
+// wherever the Location points.
+//
+// With oauth2 the client gets its token from token_url over the same TLS
+// settings, reuses it until it expires, and on a 401 from the API fetches
+// a fresh one and sends the request once more. Failing to get a token is
+// an error matching ErrToken; see Classify.
+func (c *Config) NewClient(base *http.Transport, timeout time.Duration) (*http.Client, error) {
+	if err := c.Validate("auth"); err != nil {
+		return nil, err
 	}
-	n := 0
-	for _, set := range []bool{c.Bearer != "", c.Basic != nil, c.APIKey != nil, c.OAuth2 != nil} {
-		if set {
-			n++
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
+	}
+	t := base.Clone()
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{}
+	}
+	t.TLSClientConfig.MinVersion = max(t.TLSClientConfig.MinVersion, tls.VersionTLS12)
+	if c != nil && c.TLS != nil {
+		if err := c.TLS.apply(t.TLSClientConfig); err != nil {
+			return nil, err
 		}
 	}
-	if n > 1 {
-		return errors.New(prefix + ": set only one of bearer, basic, api_key, oauth2")
+
+	var rt http.RoundTripper = t
+	switch {
+	case c == nil:
+	case c.OAuth2 != nil:
+		tokenClient := &http.Client{Transport: t, Timeout: tokenTimeout(timeout), CheckRedirect: noRedirects}
+		rt = &oauth2Transport{base: t, tokens: newTokenCache(c.OAuth2, tokenClient)}
+	default:
+		if h := c.staticHeader(); len(h) > 0 {
+			rt = &headerTransport{base: t, header: h}
+		}
 	}
-	if c.APIKey != nil && c.APIKey.Header == "" {
-		return errors.New(prefix + ".api_key.header is required")
-	}
-	return nil
+	return &http.Client{Transport: rt, Timeout: timeout, CheckRedirect: noRedirects}, nil
 }
 
-// NewClient returns a client whose requests carry the credentials, built
-// on base (a tuned transport; cloned, not modified) with the given timeout.
-// A nil *Config gives a plain client.
-func (c *Config) NewClient(base *http.Transport, timeout time.Duration) (*http.Client, error) {
-	var rt http.RoundTripper = base
-	if c != nil {
-		rt = &headerTransport{base: base, header: c.staticHeader()}
-	}
-	return &http.Client{Transport: rt, Timeout: timeout}, nil
-}
+// noRedirects hands a 3xx back to the caller (see NewClient).
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (c *Config) staticHeader() http.Header {
 	h := http.Header{}
@@ -97,7 +125,7 @@ type headerTransport struct {
 }
 
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if len(t.header) == 0 {
+	if !sameOrigin(req) {
 		return t.base.RoundTrip(req)
 	}
 	req = req.Clone(req.Context())
@@ -105,4 +133,48 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Header[k] = v
 	}
 	return t.base.RoundTrip(req)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// pooled connections.
+func (t *headerTransport) CloseIdleConnections() { closeIdle(t.base) }
+
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// sameOrigin reports whether req goes to the scheme and host of the request
+// its client was asked to send. They differ only when a client follows a
+// redirect (the clients NewClient builds do not, but a caller may change
+// CheckRedirect); credentials are for the configured host only.
+func sameOrigin(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return first == req || origin(first.URL) == origin(req.URL)
+}
+
+func origin(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// drain reads a little of an unwanted body and closes it, so that the
+// connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}
+
+// closeBody closes a request body the transport will not send, as the
+// http.RoundTripper contract asks.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
 }

@@ -4,11 +4,13 @@ package catalog
 import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/httpapi"
+	"github.com/hms/extsync/connectors/webhook"
 )
 
 // RegisterDefaults adds every built-in kind to reg.
 func RegisterDefaults(reg *connectors.Registry) {
 	reg.Register(httpapi.Factory{})
+	reg.Register(webhook.Factory{})
 }
 
 // Default returns a registry holding the built-in kinds.

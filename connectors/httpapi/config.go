@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 	"time"
 
 	"github.com/hms/extsync/connectors/auth"
@@ -56,10 +58,36 @@ func (c *Config) validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("http.url must be an absolute http:// or https:// URL")
 	}
-	for name := range c.Headers {
-		if name == "" || strings.ContainsAny(name, " :\r\n") {
+	for name, value := range c.Headers {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("http.headers: %q is not a valid header name", name)
 		}
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return fmt.Errorf("http.headers.%s: the value has characters a header cannot carry (a newline?)", name)
+		}
 	}
-	return c.Auth.Validate("http.auth")
+	if err := c.Auth.Validate("http.auth"); err != nil {
+		return err
+	}
+	return validAuthHeaders(c.Auth)
+}
+
+// validAuthHeaders refuses credentials net/http would refuse to send,
+// which would otherwise fail every delivery as if the system were down.
+func validAuthHeaders(a *Auth) error {
+	if a == nil {
+		return nil
+	}
+	if !httpguts.ValidHeaderFieldValue(a.Bearer) {
+		return errors.New("http.auth.bearer has characters a header cannot carry (a newline?)")
+	}
+	if k := a.APIKey; k != nil {
+		if !httpguts.ValidHeaderFieldName(k.Header) {
+			return fmt.Errorf("http.auth.api_key.header %q is not a valid header name", k.Header)
+		}
+		if !httpguts.ValidHeaderFieldValue(k.Value) {
+			return errors.New("http.auth.api_key.value has characters a header cannot carry (a newline?)")
+		}
+	}
+	return nil
 }

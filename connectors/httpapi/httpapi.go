@@ -46,6 +46,10 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A redirect is an answer, not a detour: following a 302 turns a PUT
+	// into a GET that "succeeds" without the data, and would carry the
+	// credentials to another host. Left unfollowed, a 3xx is permanent.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	// A client span per request, whose context is the traceparent sent.
 	client.Transport = otelhttp.NewTransport(client.Transport, otelhttp.WithPropagators(telemetry.Propagator))
 	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client}, nil

@@ -61,6 +61,9 @@ func (t *template) expand(data map[string]any) (string, error) {
 		if !ok || s == "" {
 			return "", connectors.PermanentError(0, fmt.Errorf("URL placeholder {%s}: the event has no field %q", p, p))
 		}
+		if s == "." || s == ".." {
+			return "", connectors.PermanentError(0, fmt.Errorf("URL placeholder {%s}: %q would change the path, not name an entity", p, s))
+		}
 		vals[p] = url.PathEscape(s)
 	}
 	return t.render(func(p string) string { return vals[p] }), nil
