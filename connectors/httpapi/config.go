@@ -7,8 +7,9 @@ import (
 	"net/url"
 	"strings"
 
-	"golang.org/x/net/http/httpguts"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/hms/extsync/connectors/auth"
 	"github.com/hms/extsync/pkg/config"
@@ -66,28 +67,5 @@ func (c *Config) validate() error {
 			return fmt.Errorf("http.headers.%s: the value has characters a header cannot carry (a newline?)", name)
 		}
 	}
-	if err := c.Auth.Validate("http.auth"); err != nil {
-		return err
-	}
-	return validAuthHeaders(c.Auth)
-}
-
-// validAuthHeaders refuses credentials net/http would refuse to send,
-// which would otherwise fail every delivery as if the system were down.
-func validAuthHeaders(a *Auth) error {
-	if a == nil {
-		return nil
-	}
-	if !httpguts.ValidHeaderFieldValue(a.Bearer) {
-		return errors.New("http.auth.bearer has characters a header cannot carry (a newline?)")
-	}
-	if k := a.APIKey; k != nil {
-		if !httpguts.ValidHeaderFieldName(k.Header) {
-			return fmt.Errorf("http.auth.api_key.header %q is not a valid header name", k.Header)
-		}
-		if !httpguts.ValidHeaderFieldValue(k.Value) {
-			return errors.New("http.auth.api_key.value has characters a header cannot carry (a newline?)")
-		}
-	}
-	return nil
+	return c.Auth.Validate("http.auth")
 }

@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/connectors/auth"
 	"github.com/hms/extsync/pkg/telemetry"
 )
 
@@ -116,46 +114,30 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	req.Header.Set("Idempotency-Key", d.Event.ID)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return connectors.TransientError(0, fmt.Errorf("%s %s: %w", c.cfg.Method, safeURL(req.URL), cause(err)))
+		// Network failures are transient; a refused OAuth2 client is not.
+		return &connectors.DeliveryError{Class: auth.Classify(err),
+			Err: fmt.Errorf("%s %s: %w", c.cfg.Method, connectors.SafeURL(req.URL), connectors.HTTPCause(err))}
 	}
 	defer resp.Body.Close()
 	return c.outcome(req, resp)
 }
 
 func (c *Connector) outcome(req *http.Request, resp *http.Response) error {
-	class := classOf(resp.StatusCode)
+	class := connectors.HTTPClass(resp.StatusCode)
 	if class == 0 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 		return nil
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	err := fmt.Errorf("%s %s: %s", c.cfg.Method, safeURL(req.URL), resp.Status)
+	err := fmt.Errorf("%s %s: %s", c.cfg.Method, connectors.SafeURL(req.URL), resp.Status)
 	if s := strings.TrimSpace(string(snippet)); s != "" {
 		err = fmt.Errorf("%w: %s", err, s)
 	}
 	return &connectors.DeliveryError{
 		Class:      class,
 		Status:     resp.StatusCode,
-		RetryAfter: retryAfter(resp.Header, time.Now()),
+		RetryAfter: connectors.RetryAfter(resp.Header, time.Now()),
 		Err:        err,
 	}
-}
-
-// safeURL drops the query and user info, where API keys tend to live.
-func safeURL(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
-}
-
-// cause unwraps *url.Error, whose message repeats the full URL.
-func cause(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("timed out: %w", err)
-	}
-	return err
 }

@@ -278,9 +278,9 @@ func TestDeliverRetryAfterHTTPDate(t *testing.T) {
 	// A date in the past asks for no wait.
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	past := http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}
-	require.Zero(t, retryAfter(past, now))
+	require.Zero(t, connectors.RetryAfter(past, now))
 	future := http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}
-	require.Equal(t, 90*time.Second, retryAfter(future, now))
+	require.Equal(t, 90*time.Second, connectors.RetryAfter(future, now))
 }
 
 func TestDeliverKeepsOnlyASnippetOfTheErrorBody(t *testing.T) {

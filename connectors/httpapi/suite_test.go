@@ -57,3 +57,40 @@ func TestSuite(t *testing.T) {
 		},
 	})
 }
+
+func TestRefusedOAuth2ClientIsPermanentAndUnreachableTokenEndpointTransient(t *testing.T) {
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+	}))
+	t.Cleanup(tokens.Close)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	t.Cleanup(api.Close)
+	build := func(tokenURL string) connectors.Connector {
+		doc := fmt.Sprintf(`connectors:
+  - name: c
+    kind: http
+    subjects: [hms.x]
+    http:
+      url: %q
+      auth: {oauth2: {token_url: %q, client_id: id, client_secret: S3CRET-VALUE}}
+`, api.URL+"/workflows/{id}", tokenURL)
+		f, err := config.Parse("oauth.yaml", []byte(doc), nil, nil)
+		require.NoError(t, err)
+		c, err := httpapi.Factory{}.New(connectors.Spec{Name: "c", Concurrency: 1, Decode: f.Connectors[0].Decode})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	err := build(tokens.URL).Deliver(t.Context(), connectortest.Delivery("wf-1", 1))
+	require.ErrorIs(t, err, connectors.ErrPermanent, "a refused client will not be accepted on retry: %v", err)
+	require.NotContains(t, err.Error(), "S3CRET-VALUE")
+
+	l, lerr := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, lerr)
+	down := "http://" + l.Addr().String() + "/token"
+	require.NoError(t, l.Close())
+	err = build(down).Deliver(t.Context(), connectortest.Delivery("wf-1", 1))
+	require.ErrorIs(t, err, connectors.ErrTransient, "%v", err)
+}

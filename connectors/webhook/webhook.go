@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/connectors/auth"
 	"github.com/hms/extsync/pkg/event"
 )
 
@@ -133,7 +133,7 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return connectors.PermanentError(0, fmt.Errorf("build request to %s: %w", c.safeURL, cause(err)))
+		return connectors.PermanentError(0, fmt.Errorf("build request to %s: %w", c.safeURL, connectors.HTTPCause(err)))
 	}
 	req.Header = c.header.Clone()
 	for k, v := range d.Header {
@@ -147,7 +147,8 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	req.Header.Set("Content-Type", c.contentType)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return connectors.TransientError(0, fmt.Errorf("POST %s: %w", c.safeURL, cause(err)))
+		// Network failures are transient; a refused OAuth2 client is not.
+		return &connectors.DeliveryError{Class: auth.Classify(err), Err: fmt.Errorf("POST %s: %w", c.safeURL, connectors.HTTPCause(err))}
 	}
 	defer resp.Body.Close()
 	return c.outcome(resp)
@@ -170,7 +171,7 @@ func (c *Connector) sign(id string, at time.Time, body []byte) string {
 }
 
 func (c *Connector) outcome(resp *http.Response) error {
-	class := classOf(resp.StatusCode)
+	class := connectors.HTTPClass(resp.StatusCode)
 	if class == 0 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 		return nil
@@ -187,7 +188,7 @@ func (c *Connector) outcome(resp *http.Response) error {
 	return &connectors.DeliveryError{
 		Class:      class,
 		Status:     resp.StatusCode,
-		RetryAfter: retryAfter(resp.Header, c.now()),
+		RetryAfter: connectors.RetryAfter(resp.Header, c.now()),
 		Err:        err,
 	}
 }
@@ -273,18 +274,4 @@ func sourceOf(ev *event.Event) string {
 		return ev.Subject
 	}
 	return "extsync"
-}
-
-// cause unwraps *url.Error, whose message repeats the full URL (with any
-// key in its query).
-func cause(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("timed out: %w", err)
-	}
-	return err
 }

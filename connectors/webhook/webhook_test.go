@@ -516,7 +516,7 @@ func TestRetryAfterHTTPDateUsesTheClock(t *testing.T) {
 	require.Equal(t, 90*time.Second, de.RetryAfter)
 
 	past := http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}
-	require.Zero(t, retryAfter(past, now))
+	require.Zero(t, connectors.RetryAfter(past, now))
 }
 
 // A redirect is reported, not followed: following a 302 would turn the
