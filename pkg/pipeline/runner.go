@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
@@ -61,7 +62,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if err != nil {
 		return nil, err
 	}
-	pull, map_, ackWait := sizes(cfg.Concurrency, conn.Timeout())
+	pull, maxPending, ackWait := sizes(cfg.Concurrency, conn.Timeout())
 	r := &Runner{
 		cfg: cfg, conn: conn,
 		policy:   policy.FromConfig(cfg),
@@ -85,7 +86,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	r.handler = chain(deliverTo(conn), failed, mapStage(mapping.New(cfg.Mapping)), guardStage(r.guard))
 	r.consumer, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
 		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,
-		AckWait: ackWait, MaxAckPending: map_,
+		AckWait: ackWait, MaxAckPending: maxPending,
 	})
 	if err != nil {
 		_ = conn.Close()
@@ -146,7 +147,8 @@ func (r *Runner) dispatch(ctx context.Context, it jetstream.MessagesContext, job
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrConnectionClosed) {
 				return fmt.Errorf("connector %q: %w", r.cfg.Name, err)
 			}
 			r.log.Warn("consume", "err", err)
