@@ -4,6 +4,7 @@ package catalog
 import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/httpapi"
+	"github.com/hms/extsync/connectors/sqldb"
 	"github.com/hms/extsync/connectors/webhook"
 )
 
@@ -11,6 +12,7 @@ import (
 func RegisterDefaults(reg *connectors.Registry) {
 	reg.Register(httpapi.Factory{})
 	reg.Register(webhook.Factory{})
+	reg.Register(sqldb.Factory{})
 }
 
 // Default returns a registry holding the built-in kinds.
