@@ -44,16 +44,23 @@ func Decode(m Message, opt Options) (*Event, error) {
 		return nil, err
 	}
 	if ev.ID == "" {
-		ev.ID = fallbackID(m)
+		ev.ID = MessageID(m.Header, m.Stream, m.Seq)
 	}
 	return ev, nil
 }
 
-func fallbackID(m Message) string {
-	if id := HeaderValue(m.Header, "Nats-Msg-Id"); id != "" {
+// MessageID is the id of an event that carries none of its own (plain
+// JSON): Extsync-Event-Id, else Nats-Msg-Id, else "<stream>:<seq>".
+func MessageID(h map[string][]string, stream string, seq uint64) string {
+	// A replayed dead letter carries its event's id: its own message id
+	// and stream sequence are the replay's, not the event's.
+	if id := HeaderValue(h, "Extsync-Event-Id"); id != "" {
 		return id
 	}
-	return m.Stream + ":" + strconv.FormatUint(m.Seq, 10)
+	if id := HeaderValue(h, "Nats-Msg-Id"); id != "" {
+		return id
+	}
+	return stream + ":" + strconv.FormatUint(seq, 10)
 }
 
 // decodeBody parses the body once and reads it as a structured CloudEvent
@@ -73,8 +80,7 @@ func decodeBody(ev *Event, m Message, opt Options) error {
 		return decodeStructured(ev, obj, opt)
 	}
 	ev.Data = obj
-	ev.ID = HeaderValue(m.Header, "Nats-Msg-Id")
-	return keyAndVersion(ev, opt)
+	return keyAndVersion(ev, opt) // the id comes from the headers (fallbackID)
 }
 
 func decodeObject(body []byte, what string) (map[string]any, error) {

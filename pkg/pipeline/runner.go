@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +28,9 @@ type Runner struct {
 	cfg      *config.Connector
 	conn     connectors.Connector
 	consumer jetstream.Consumer
+	// replays is the connector's consumer on EXTSYNC_REPLAY: dead letters
+	// an operator sent back, through the same stages as new events.
+	replays jetstream.Consumer
 	policy   policy.Policy
 	guard    *policy.Guard
 	handler  handler
@@ -88,6 +90,13 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,
 		AckWait: ackWait, MaxAckPending: maxPending,
 	})
+	if err == nil {
+		r.replays, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
+			Stream: deadletter.ReplayStream, Durable: cfg.Durable() + "-replay",
+			Filters: []string{deadletter.ReplaySubjectPrefix + cfg.Name},
+			AckWait: ackWait, MaxAckPending: maxPending,
+		})
+	}
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("connector %q: %w", cfg.Name, err)
@@ -100,9 +109,14 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 // timeout) and settles them, and closes the connector.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.conn.Close()
-	it, err := r.consumer.Messages(jetstream.PullMaxMessages(r.pullBatch))
+	events, err := r.consumer.Messages(jetstream.PullMaxMessages(r.pullBatch))
 	if err != nil {
 		return fmt.Errorf("connector %q: consume: %w", r.cfg.Name, err)
+	}
+	replays, err := r.replays.Messages(jetstream.PullMaxMessages(min(r.pullBatch, 64)))
+	if err != nil {
+		events.Stop()
+		return fmt.Errorf("connector %q: consume replays: %w", r.cfg.Name, err)
 	}
 	deliverCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
@@ -112,18 +126,27 @@ func (r *Runner) Run(ctx context.Context) error {
 		workers.Go(func() { r.work(deliverCtx, jobs) })
 	}
 	stopped := make(chan struct{})
-	go func() { // stops the iterator when ctx ends or dispatch returns
+	go func() { // stops both iterators when ctx ends or a dispatch returns
 		select {
 		case <-ctx.Done():
 		case <-stopped:
 		}
-		it.Drain()
+		events.Drain()
+		replays.Drain()
 	}()
-	err = r.dispatch(ctx, it, jobs)
-	close(stopped)
+	var dispatchers sync.WaitGroup
+	var once sync.Once
+	errs := make([]error, 2)
+	for i, it := range []jetstream.MessagesContext{events, replays} {
+		dispatchers.Go(func() {
+			errs[i] = r.dispatch(ctx, it, jobs)
+			once.Do(func() { close(stopped) })
+		})
+	}
+	dispatchers.Wait()
 	close(jobs)
 	r.await(&workers, hardStop)
-	return err
+	return errors.Join(errs...)
 }
 
 func (r *Runner) await(workers *sync.WaitGroup, hardStop context.CancelFunc) {
@@ -177,7 +200,10 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered)}
+	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()}
+	if orig := msg.Headers().Get(deadletter.HeaderSubject); orig != "" && meta.Stream == deadletter.ReplayStream {
+		j.subject = orig
+	}
 	decode(j, r.decodeOp, r.cfg.MaxEventBytes)
 	return j, nil
 }
@@ -219,4 +245,3 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 	r.endSpan(spanCtx, span, j, err, d, took)
 }
 
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

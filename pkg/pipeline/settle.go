@@ -74,7 +74,7 @@ func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration
 	rec := &synclog.Record{
 		Time:       time.Now().UTC(),
 		Connector:  r.cfg.Name,
-		Subject:    j.msg.Subject(),
+		Subject:    j.subject,
 		StreamSeq:  j.meta.Sequence.Stream,
 		Attempt:    j.attempt,
 		Outcome:    d.Outcome,
@@ -101,7 +101,7 @@ func (r *Runner) letter(j *job, err error, d policy.Decision) *deadletter.Letter
 	now := time.Now()
 	l := &deadletter.Letter{
 		Connector:    r.cfg.Name,
-		Subject:      j.msg.Subject(),
+		Subject:      j.subject,
 		Stream:       j.meta.Stream,
 		StreamSeq:    j.meta.Sequence.Stream,
 		EventID:      fallbackID(j),
@@ -122,10 +122,7 @@ func (r *Runner) letter(j *job, err error, d policy.Decision) *deadletter.Letter
 
 // fallbackID names an event that could not be decoded.
 func fallbackID(j *job) string {
-	if id := j.msg.Headers().Get("Nats-Msg-Id"); id != "" {
-		return id
-	}
-	return j.meta.Stream + ":" + itoa(j.meta.Sequence.Stream)
+	return event.MessageID(j.msg.Headers(), j.meta.Stream, j.meta.Sequence.Stream)
 }
 
 func traceID(traceparent string) string {

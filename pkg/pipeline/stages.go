@@ -22,6 +22,9 @@ type job struct {
 	meta     *jetstream.MsgMetadata
 	received time.Time
 	attempt  int
+	// subject is where the event was published: the message's subject, or
+	// for a replayed dead letter the original one (Extsync-Subject).
+	subject string
 	key      string // entity key used for in-process ordering; "" for none
 
 	ev   *event.Event
@@ -53,7 +56,7 @@ func decode(j *job, opt event.Options, maxBytes int) {
 		return
 	}
 	ev, err := event.Decode(event.Message{
-		Subject: j.msg.Subject(),
+		Subject: j.subject,
 		Stream:  j.meta.Stream,
 		Seq:     j.meta.Sequence.Stream,
 		Time:    j.meta.Timestamp,

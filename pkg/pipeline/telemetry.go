@@ -46,7 +46,7 @@ func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 		telemetry.SystemNATS,
 		telemetry.MessagingOperationName.String("process"),
 		telemetry.MessagingOperationType.String("process"),
-		telemetry.MessagingDestination.String(j.msg.Subject()),
+		telemetry.MessagingDestination.String(j.subject),
 		telemetry.MessagingConsumerGroup.String(r.cfg.Durable()),
 		telemetry.Connector.String(r.cfg.Name),
 		telemetry.Attempt.Int(j.attempt),
@@ -54,7 +54,7 @@ func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 	if j.ev != nil {
 		attrs = append(attrs, telemetry.MessagingMessageID.String(j.ev.ID))
 	}
-	return tracer.Start(ctx, "process "+j.msg.Subject(), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return tracer.Start(ctx, "process "+j.subject, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 }
 
 // endSpan records the outcome on the span and in the metrics.

@@ -102,6 +102,9 @@ func (svc *Service) provision(ctx context.Context) error {
 	if err := broker.EnsureStream(ctx, svc.js, deadletter.StreamConfig(1)); err != nil {
 		return err
 	}
+	if err := broker.EnsureStream(ctx, svc.js, deadletter.ReplayStreamConfig(1)); err != nil {
+		return err
+	}
 	return broker.EnsureStream(ctx, svc.js, synclog.StreamConfig(svc.settings.LogMaxAge, 1))
 }
 

@@ -45,8 +45,8 @@ func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
-// Provision creates the event stream (HMS_EVENTS), EXTSYNC_DLQ and
-// EXTSYNC_LOG, as the service does at start.
+// Provision creates the event stream (HMS_EVENTS), EXTSYNC_DLQ,
+// EXTSYNC_REPLAY and EXTSYNC_LOG, as the service does at start.
 func Provision(t testing.TB, js jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -55,6 +55,9 @@ func Provision(t testing.TB, js jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	if err := broker.EnsureStream(ctx, js, deadletter.StreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.EnsureStream(ctx, js, deadletter.ReplayStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := broker.EnsureStream(ctx, js, synclog.StreamConfig(time.Hour, 1)); err != nil {

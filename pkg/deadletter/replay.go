@@ -1,0 +1,148 @@
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The replay stream: a dead letter sent back goes to
+// extsync.replay.<connector>, which only that connector consumes, so a
+// replay never reaches the other connectors of the event's subject.
+const (
+	ReplayStream        = "EXTSYNC_REPLAY"
+	ReplaySubjectPrefix = "extsync.replay."
+	// HeaderReplayOf is the dead letter's sequence in EXTSYNC_DLQ.
+	HeaderReplayOf = "Extsync-Replay-Of"
+)
+
+// ReplayStreamConfig is a work queue: a replayed event is gone from it
+// once its connector settled it (delivered, or parked again).
+func ReplayStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        ReplayStream,
+		Description: "extsync replays: dead letters sent back to their connector",
+		Subjects:    []string{ReplaySubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Duplicates:  2 * time.Minute,
+		Replicas:    max(replicas, 1),
+	}
+}
+
+// ReplayItem is one dead letter to send back.
+type ReplayItem struct {
+	Seq       uint64 // in EXTSYNC_DLQ
+	Connector string
+	Header    nats.Header
+	Body      []byte
+}
+
+// Replayer sends dead letters back through their connector.
+type Replayer struct {
+	js jetstream.JetStream
+	// Every paces the sends (0: as fast as the stream takes them).
+	Every time.Duration
+	// Progress, if set, is told after each dead letter is done.
+	Progress func(done, total int)
+}
+
+// NewReplayer returns a replayer on js.
+func NewReplayer(js jetstream.JetStream) *Replayer { return &Replayer{js: js} }
+
+// Replay publishes each item to its connector's replay subject, and
+// removes the dead letter only once JetStream has stored the replay. The
+// publishes are pipelined (async, then awaited in order), so 100k dead
+// letters go at stream speed. It returns how many were replayed; on error
+// the rest stay parked, untouched.
+func (r *Replayer) Replay(ctx context.Context, items []ReplayItem) (int, error) {
+	dlq, err := r.js.Stream(ctx, Stream)
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	const window = 256 // publishes in flight before awaiting the oldest
+	pending := make([]pendingReplay, 0, window)
+	done := 0
+	var tick <-chan time.Time
+	if r.Every > 0 {
+		t := time.NewTicker(r.Every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for i, it := range items {
+		if tick != nil && i > 0 {
+			select {
+			case <-tick:
+			case <-ctx.Done():
+				return done, ctx.Err()
+			}
+		}
+		f, err := r.js.PublishMsgAsync(replayMsg(it), jetstream.WithMsgID(
+			"replay:"+it.Connector+":"+strconv.FormatUint(it.Seq, 10)))
+		if err != nil {
+			return done, fmt.Errorf("replay dead letter %d: %w", it.Seq, err)
+		}
+		pending = append(pending, pendingReplay{it.Seq, f})
+		if len(pending) == window || i == len(items)-1 {
+			n, err := r.settle(ctx, dlq, pending)
+			done += n
+			r.report(done, len(items))
+			if err != nil {
+				return done, err
+			}
+			pending = pending[:0]
+		}
+	}
+	return done, nil
+}
+
+type pendingReplay struct {
+	seq uint64
+	ack jetstream.PubAckFuture
+}
+
+// settle awaits each replay's PubAck, then deletes its dead letter.
+func (r *Replayer) settle(ctx context.Context, dlq jetstream.Stream, pending []pendingReplay) (int, error) {
+	n := 0
+	for _, p := range pending {
+		select {
+		case <-p.ack.Ok():
+		case err := <-p.ack.Err():
+			return n, fmt.Errorf("replay dead letter %d not stored, left parked: %w", p.seq, err)
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+		if err := dlq.DeleteMsg(ctx, p.seq); err != nil && !isGone(err) {
+			return n, fmt.Errorf("dead letter %d replayed but not removed: %w", p.seq, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (r *Replayer) report(done, total int) {
+	if r.Progress != nil {
+		r.Progress(done, total)
+	}
+}
+
+func replayMsg(it ReplayItem) *nats.Msg {
+	m := nats.NewMsg(ReplaySubjectPrefix + it.Connector)
+	m.Data = it.Body
+	for k, v := range it.Header {
+		m.Header[k] = v
+	}
+	m.Header.Set(HeaderReplayOf, strconv.FormatUint(it.Seq, 10))
+	return m
+}
+
+// isGone: a dead letter already deleted (by an earlier, interrupted
+// replay) is what we wanted.
+func isGone(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful)
+}

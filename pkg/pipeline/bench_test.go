@@ -1,0 +1,120 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/connectors/catalog"
+	"github.com/hms/extsync/pkg/broker/brokertest"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/pipeline"
+)
+
+// BenchmarkPipeline drains a backlog of b.N 512-byte CloudEvents through
+// one http connector (no mapping, ordering none) into an httptest sink:
+// decode, deliver, sync log, ack. The timer covers only the drain; the
+// allocations counted are the whole process's, the embedded server's and
+// the sink's included. Use -benchtime=20000x or so: every iteration
+// starts its own server.
+func BenchmarkPipeline(b *testing.B) {
+	for _, c := range []int{1, 16} {
+		b.Run("concurrency="+strconv.Itoa(c), func(b *testing.B) { benchPipeline(b, c) })
+	}
+}
+
+func benchPipeline(b *testing.B, concurrency int) {
+	s := brokertest.RunServer(b)
+	nc, js := brokertest.Connect(b, s)
+	brokertest.Provision(b, js)
+
+	n := b.N
+	var got atomic.Int64
+	done := make(chan struct{})
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if got.Add(1) == int64(n) {
+			close(done)
+		}
+	}))
+	b.Cleanup(sink.Close)
+
+	file, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`connectors:
+  - name: bench
+    kind: http
+    subjects: [hms.bench.updated]
+    concurrency: %d
+    ordering: none
+    http: {url: "%s/events/{id}"}
+`, concurrency, sink.URL)), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := pipeline.New(ctx, pipeline.Options{
+		JS: js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
+		Logger: slog.New(slog.DiscardHandler), DrainTimeout: 5 * time.Second,
+	}, file.Connectors)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPreload(b, nc, n)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.Run(ctx) }()
+	select {
+	case <-done:
+	case err := <-stopped:
+		b.Fatalf("pipeline stopped: %v", err)
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("%d of %d events delivered after 5 min", got.Load(), n)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	cancel()
+	if err := <-stopped; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchPreload stores n CloudEvents of 512 bytes, as pkg/publish would
+// send them, without waiting for each PubAck.
+func benchPreload(b *testing.B, nc *nats.Conn, n int) {
+	b.Helper()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		id := "e-" + strconv.Itoa(i)
+		head := `{"specversion":"1.0","id":"` + id + `","source":"hms/bench","type":"hms.bench.updated","subject":"` + id +
+			`","time":"2025-03-01T12:00:00.000000000Z","datacontenttype":"application/json","data":{"id":"` + id + `","pad":"`
+		tail := `"}}`
+		body := head + strings.Repeat("x", max(512-len(head)-len(tail), 0)) + tail
+		m := &nats.Msg{Subject: "hms.bench.updated", Data: []byte(body), Header: nats.Header{
+			"Nats-Msg-Id": {id}, "Content-Type": {"application/cloudevents+json"},
+		}}
+		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("preload: PubAcks missing after 1 min")
+	}
+}
