@@ -30,7 +30,7 @@ type Runner struct {
 	consumer jetstream.Consumer
 	// replays is the connector's consumer on EXTSYNC_REPLAY: dead letters
 	// an operator sent back, through the same stages as new events.
-	replays jetstream.Consumer
+	replays  jetstream.Consumer
 	policy   policy.Policy
 	guard    *policy.Guard
 	handler  handler
@@ -244,4 +244,3 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 	d := r.settle(spanCtx, j, err, took)
 	r.endSpan(spanCtx, span, j, err, d, took)
 }
-

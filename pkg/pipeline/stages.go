@@ -25,7 +25,7 @@ type job struct {
 	// subject is where the event was published: the message's subject, or
 	// for a replayed dead letter the original one (Extsync-Subject).
 	subject string
-	key      string // entity key used for in-process ordering; "" for none
+	key     string // entity key used for in-process ordering; "" for none
 
 	ev   *event.Event
 	body map[string]any
