@@ -10,11 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/auth"
-	"github.com/hms/extsync/pkg/telemetry"
 )
 
 // Kind is the connectors-file kind this package serves.
@@ -40,27 +37,11 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 		return nil, err
 	}
 	tmpl, _ := parseTemplate(cfg.URL) // validated above
-	client, err := cfg.Auth.NewClient(newTransport(spec.Concurrency), cfg.Timeout.D())
+	client, err := auth.HTTPClient(cfg.Auth, spec.Concurrency, cfg.Timeout.D())
 	if err != nil {
 		return nil, err
 	}
-	// A redirect is an answer, not a detour: following a 302 turns a PUT
-	// into a GET that "succeeds" without the data, and would carry the
-	// credentials to another host. Left unfollowed, a 3xx is permanent.
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	// A client span per request, whose context is the traceparent sent.
-	client.Transport = otelhttp.NewTransport(client.Transport, otelhttp.WithPropagators(telemetry.Propagator))
 	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client}, nil
-}
-
-// newTransport keeps one idle connection per worker, so steady traffic
-// never pays for a new TCP or TLS handshake.
-func newTransport(concurrency int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = max(concurrency, 2) * 2
-	t.MaxIdleConnsPerHost = max(concurrency, 2)
-	t.IdleConnTimeout = 90 * time.Second
-	return t
 }
 
 func staticHeader(cfg Config) http.Header {

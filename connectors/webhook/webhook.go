@@ -51,14 +51,10 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := cfg.Auth.NewClient(newTransport(spec.Concurrency), cfg.Timeout.D())
+	client, err := auth.HTTPClient(cfg.Auth, spec.Concurrency, cfg.Timeout.D())
 	if err != nil {
 		return nil, err
 	}
-	// A redirect would be followed as a GET (301-303), dropping the event,
-	// or re-send the signed request to wherever the Location points; the
-	// 3xx is reported instead (permanent: fix the url).
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	u, _ := url.Parse(cfg.URL) // validated above
 	contentType := "application/json"
 	if cfg.Body == BodyCloudEvent {
@@ -76,16 +72,6 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 		timeout:     cfg.Timeout.D(),
 		now:         time.Now,
 	}, nil
-}
-
-// newTransport keeps one idle connection per worker, so steady traffic
-// never pays for a new TCP or TLS handshake.
-func newTransport(concurrency int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = max(concurrency, 2) * 2
-	t.MaxIdleConnsPerHost = max(concurrency, 2)
-	t.IdleConnTimeout = 90 * time.Second
-	return t
 }
 
 func staticHeader(cfg Config) http.Header {
