@@ -14,12 +14,25 @@ type Checker func(ctx context.Context) error
 
 // Server is the admin HTTP server.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
+	srv   *http.Server
+	ln    net.Listener
+	mux   *http.ServeMux
+	token string
 }
 
-// New listens on addr. metrics may be nil.
-func New(addr string, metrics http.Handler, ready Checker) (*Server, error) {
+// Options configure New.
+type Options struct {
+	Addr    string
+	Metrics http.Handler // may be nil
+	Ready   Checker
+	// Token guards /api/v1 (EXTSYNC_ADMIN_TOKEN); see Mount.
+	Token string
+}
+
+// New listens on o.Addr and serves the health, readiness and metrics
+// endpoints; Mount adds the API's.
+func New(o Options) (*Server, error) {
+	addr, metrics, ready := o.Addr, o.Metrics, o.Ready
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, "ok")
@@ -40,7 +53,7 @@ func New(addr string, metrics http.Handler, ready Checker) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API on %s: %w", addr, err)
 	}
-	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}, nil
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, mux: mux, token: o.Token}, nil
 }
 
 // Addr is where the server listens.
