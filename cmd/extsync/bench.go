@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hms/extsync/pkg/bench"
+	"github.com/hms/extsync/pkg/telemetry"
+)
+
+func newBench() *cobra.Command {
+	var (
+		o           bench.Options
+		concurrency string
+		asJSON      bool
+		quick       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency against the raw HTTP ceiling",
+		Long: `Start an embedded JetStream server and one http connector against an
+in-process keep-alive HTTP sink (or --url), and report for each concurrency:
+
+  ceiling     raw HTTP: the same sink, bodies and concurrency, no NATS
+  pipeline    a preloaded backlog of --events drained through extsync
+  ratio       pipeline / ceiling, both measured in this run
+  latency     publish → receipt p50/p99/p999 at --rate for --duration
+  peak RSS    of this process (extsync, embedded server, publisher, sink)
+  allocs      heap allocations per event in the pipeline phase (all of them)
+
+Numbers depend on the machine and whatever else runs on it; compare ratios
+measured in one run.`,
+		Example: `  extsync bench --quick
+  extsync bench --events 20000 --concurrency 1,8,64 --duration 10s --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Concurrency, err = parseConcurrency(concurrency); err != nil {
+				return usageError{err}
+			}
+			if quick {
+				if !cmd.Flags().Changed("events") {
+					o.Events = 10_000
+				}
+				if !cmd.Flags().Changed("duration") {
+					o.Duration = 5 * time.Second
+				}
+			}
+			// Spans and metrics are made as serve makes them, so their cost
+			// is part of the measurement.
+			tel, err := telemetry.Setup(cmd.Context(), "extsync-bench", version)
+			if err != nil {
+				return err
+			}
+			log := slog.New(telemetry.LogHandler{Handler: slog.NewTextHandler(cmd.ErrOrStderr(),
+				&slog.HandlerOptions{Level: slog.LevelWarn})})
+			defer shutdownTelemetry(tel, log)
+			o.Logger = log
+			rep, err := bench.Run(cmd.Context(), o, cmd.ErrOrStderr()) // progress on stderr
+			if errors.Is(err, bench.ErrInvalid) {
+				return usageError{err}
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return rep.WriteJSON(cmd.OutOrStdout())
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Events, "events", bench.DefaultEvents, "events preloaded for the throughput phase (and requests of the ceiling)")
+	f.IntVar(&o.Size, "size", bench.DefaultSize, "bytes per event (a structured CloudEvent, padded)")
+	f.StringVar(&concurrency, "concurrency", "1,8,64", "connector concurrencies to sweep, comma-separated")
+	f.IntVar(&o.Rate, "rate", bench.DefaultRate, "events per second published in the latency phase")
+	f.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "length of the latency phase")
+	f.StringVar(&o.URL, "url", "", "a real external system instead of the in-process sink (PUT URL/events/{id}, or URL with {id})")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&quick, "quick", false, "a short run: 10,000 events and 5 s of latency, unless --events or --duration say otherwise")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each pipeline phase to this file")
+	_ = f.MarkHidden("cpuprofile")
+	return cmd
+}
+
+// parseConcurrency reads "1,8,64".
+func parseConcurrency(s string) ([]int, error) {
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("--concurrency %q: want a comma-separated list of 1 to 1024", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
