@@ -38,14 +38,16 @@ type Runner struct {
 	keys     *keyQueue // nil when ordering is none
 	synclog  *synclog.Writer
 	parker   *deadletter.Parker
+	acks     *acker // set while Run runs
 	firsts   firstAttempts
 	log      *slog.Logger
 	onRecord func(synclog.Record)
 	metrics  *instruments
 
-	ackWait   time.Duration
-	pullBatch int
-	drain     time.Duration
+	ackWait       time.Duration
+	pullBatch     int
+	maxAckPending int
+	drain         time.Duration
 }
 
 // sizes derives the consumer's limits from the connector's concurrency:
@@ -75,7 +77,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		log:      o.Logger.With("connector", cfg.Name),
 		onRecord: o.OnRecord,
 		metrics:  o.metrics,
-		ackWait:  ackWait, pullBatch: pull, drain: o.DrainTimeout,
+		ackWait:  ackWait, pullBatch: pull, maxAckPending: maxPending, drain: o.DrainTimeout,
 	}
 	if cfg.Ordering == "entity" {
 		r.keys = newKeyQueue()
@@ -120,6 +122,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	deliverCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
+	r.acks = newAcker(r, r.maxAckPending)
 	jobs := make(chan *job)
 	var workers sync.WaitGroup
 	for range r.cfg.Concurrency {
@@ -146,6 +149,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	dispatchers.Wait()
 	close(jobs)
 	r.await(&workers, hardStop)
+	r.acks.stop()
 	return errors.Join(errs...)
 }
 

@@ -20,45 +20,32 @@ import (
 // run context, because a shutdown must still settle in-flight work.
 const settleTimeout = 10 * time.Second
 
-// settle makes the outcome of one attempt durable, then acks, naks or
-// terminates the message. If a write fails the message is left unacked:
-// JetStream redelivers it after the ack wait, and a repeat is harmless.
+// settle makes the outcome of one attempt durable, then (through the
+// acker) acks, naks or terminates the message. If a write fails the
+// message is left unacked: JetStream redelivers it after the ack wait, and
+// a repeat is harmless. A dead letter is stored before settle returns; the
+// sync log record is confirmed behind the worker's back.
 func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Duration) policy.Decision {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(spanCtx), settleTimeout)
-	defer cancel()
 	d := r.policy.Decide(err, j.attempt)
 	rec := r.record(j, err, d, took)
 	rec.TraceID = traceIDOf(spanCtx, rec.TraceID)
 	log := r.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", j.attempt)
 
 	if d.Action == policy.DeadLetter {
-		if perr := r.parker.Park(ctx, r.letter(j, err, d)); perr != nil {
-			log.ErrorContext(ctx, "dead letter not stored; the event will be redelivered", "err", perr)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(spanCtx), settleTimeout)
+		perr := r.parker.Park(ctx, r.letter(j, err, d))
+		cancel()
+		if perr != nil {
+			log.ErrorContext(spanCtx, "dead letter not stored; the event will be redelivered", "err", perr)
 			return d
 		}
 	}
-	if lerr := r.synclog.Append(ctx, rec); lerr != nil {
-		log.ErrorContext(ctx, "sync log not written; the event will be redelivered", "err", lerr)
+	fut, lerr := r.synclog.AppendAsync(rec)
+	if lerr != nil {
+		log.ErrorContext(spanCtx, "sync log not written; the event will be redelivered", "err", lerr)
 		return d
 	}
-	var aerr error
-	switch d.Action {
-	case policy.Ack:
-		r.firsts.forget(rec.StreamSeq)
-		aerr = j.msg.Ack()
-		log.DebugContext(ctx, "delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
-	case policy.Retry:
-		aerr = j.msg.NakWithDelay(d.Delay)
-		log.WarnContext(ctx, "delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
-	case policy.DeadLetter:
-		r.firsts.forget(rec.StreamSeq)
-		aerr = j.msg.TermWithReason("dead-lettered: " + d.Status)
-		log.WarnContext(ctx, "dead-lettered", "status", d.Status, "err", rec.Error)
-	}
-	if aerr != nil {
-		log.WarnContext(ctx, "ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
-	}
-	r.observe(rec)
+	r.acks.add(pendingAck{fut: fut, j: j, d: d, rec: rec, log: log, deadline: time.Now().Add(settleTimeout)})
 	return d
 }
 

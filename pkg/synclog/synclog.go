@@ -74,6 +74,22 @@ func (w *Writer) Append(ctx context.Context, r *Record) error {
 	return nil
 }
 
+// AppendAsync hands r to JetStream without waiting: the future reports
+// when it is stored. The pipeline acks the message a record describes only
+// once its future resolves, so the ordering Append gives holds without a
+// round trip per delivery on the worker's path.
+func (w *Writer) AppendAsync(r *Record) (jetstream.PubAckFuture, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("sync log record: %w", err)
+	}
+	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: SubjectPrefix + r.Connector, Data: body})
+	if err != nil {
+		return nil, fmt.Errorf("sync log for connector %q: %w", r.Connector, err)
+	}
+	return f, nil
+}
+
 // Follow calls fn for every record of connector ("" for all), oldest first,
 // and then for each new one until ctx ends.
 func Follow(ctx context.Context, js jetstream.JetStream, connector string, fn func(Record)) error {
