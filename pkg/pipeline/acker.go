@@ -11,31 +11,51 @@ import (
 	"github.com/hms/extsync/pkg/synclog"
 )
 
-// pendingAck is an outcome whose sync log record is on its way to
-// JetStream; its message is settled once the record is stored.
+// pendingAck is an outcome whose message is settled once its sync log
+// record is stored.
 type pendingAck struct {
+	j   *job
+	d   policy.Decision
+	rec *synclog.Record
+	log *slog.Logger
+}
+
+// logGroup is one sync log message on its way to JetStream and the
+// outcomes it records.
+type logGroup struct {
 	fut      jetstream.PubAckFuture
-	j        *job
-	d        policy.Decision
-	rec      *synclog.Record
-	log      *slog.Logger
+	items    []pendingAck
 	deadline time.Time
 }
 
-// acker settles messages behind the workers. A worker hands over the
-// record's publish future and moves on to the next delivery, so a sync
-// log round trip is no longer on the delivery path; the acker waits for
-// each future in turn and only then acks, naks or terminates, keeping
-// "acked only after its outcome is durable".
+// Bounds of one group: under load a group is what finished while the last
+// one was being written; idle, it is a single record.
+const (
+	maxGroupRecords = 256
+	maxGroupBytes   = 256 << 10
+)
+
+// acker settles messages behind the workers, so neither the sync log's
+// round trip nor its per-message cost is on the delivery path. The
+// batcher writes the outcomes waiting as one sync log message; the waiter
+// waits for each message's PubAck and only then acks, naks or terminates
+// the messages it records: "acked only after its outcome is durable".
 type acker struct {
-	r     *Runner
-	queue chan pendingAck
-	done  chan struct{}
+	r      *Runner
+	queue  chan pendingAck
+	groups chan logGroup
+	done   chan struct{}
 }
 
 func newAcker(r *Runner, capacity int) *acker {
-	a := &acker{r: r, queue: make(chan pendingAck, capacity), done: make(chan struct{})}
-	go a.run()
+	a := &acker{
+		r:      r,
+		queue:  make(chan pendingAck, capacity),
+		groups: make(chan logGroup, 64),
+		done:   make(chan struct{}),
+	}
+	go a.batch()
+	go a.wait()
 	return a
 }
 
@@ -50,19 +70,58 @@ func (a *acker) stop() {
 	<-a.done
 }
 
-func (a *acker) run() {
+func (a *acker) batch() {
+	defer close(a.groups)
+	recs := make([]*synclog.Record, 0, maxGroupRecords)
+	for first := range a.queue {
+		items := []pendingAck{first}
+		size := approxRecordBytes(first.rec)
+	fill:
+		for len(items) < maxGroupRecords && size < maxGroupBytes {
+			select {
+			case p, ok := <-a.queue:
+				if !ok {
+					break fill
+				}
+				items = append(items, p)
+				size += approxRecordBytes(p.rec)
+			default:
+				break fill
+			}
+		}
+		recs = recs[:0]
+		for _, p := range items {
+			recs = append(recs, p.rec)
+		}
+		fut, err := a.r.synclog.AppendAsync(recs)
+		if err != nil {
+			a.r.log.Error("sync log not written; its events will be redelivered", "events", len(items), "err", err)
+			continue
+		}
+		a.groups <- logGroup{fut: fut, items: items, deadline: time.Now().Add(settleTimeout)}
+	}
+}
+
+func approxRecordBytes(r *synclog.Record) int {
+	return 256 + len(r.Error) + len(r.EventID) + len(r.Entity) + len(r.Subject)
+}
+
+func (a *acker) wait() {
 	defer close(a.done)
 	timer := time.NewTimer(settleTimeout)
 	defer timer.Stop()
-	for p := range a.queue {
-		timer.Reset(max(time.Until(p.deadline), time.Millisecond))
+	for g := range a.groups {
+		timer.Reset(max(time.Until(g.deadline), time.Millisecond))
 		select {
-		case <-p.fut.Ok():
-			a.r.finish(p)
-		case err := <-p.fut.Err():
-			p.log.Error("sync log not written; the event will be redelivered", "err", err)
+		case <-g.fut.Ok():
+			for _, p := range g.items {
+				a.r.finish(p)
+			}
+		case err := <-g.fut.Err():
+			a.r.log.Error("sync log not written; its events will be redelivered", "events", len(g.items), "err", err)
 		case <-timer.C:
-			p.log.Error("sync log not confirmed in time; the event will be redelivered", "timeout", settleTimeout)
+			a.r.log.Error("sync log not confirmed in time; its events will be redelivered",
+				"events", len(g.items), "timeout", settleTimeout)
 		}
 	}
 }

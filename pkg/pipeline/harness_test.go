@@ -148,9 +148,9 @@ func (e *env) publishRaw(subject string, body []byte, hdr nats.Header) *jetstrea
 func (e *env) logRecords(connector string) []synclog.Record {
 	var out []synclog.Record
 	for _, m := range brokertest.Messages(e.t, e.js, synclog.Stream, synclog.SubjectPrefix+connector) {
-		var r synclog.Record
-		require.NoError(e.t, json.Unmarshal(m.Data, &r))
-		out = append(out, r)
+		recs, err := synclog.Decode(m.Data)
+		require.NoError(e.t, err)
+		out = append(out, recs...)
 	}
 	return out
 }

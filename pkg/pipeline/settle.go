@@ -40,12 +40,7 @@ func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Du
 			return d
 		}
 	}
-	fut, lerr := r.synclog.AppendAsync(rec)
-	if lerr != nil {
-		log.ErrorContext(spanCtx, "sync log not written; the event will be redelivered", "err", lerr)
-		return d
-	}
-	r.acks.add(pendingAck{fut: fut, j: j, d: d, rec: rec, log: log, deadline: time.Now().Add(settleTimeout)})
+	r.acks.add(pendingAck{j: j, d: d, rec: rec, log: log})
 	return d
 }
 

@@ -1,6 +1,7 @@
 package synclog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -74,20 +75,54 @@ func (w *Writer) Append(ctx context.Context, r *Record) error {
 	return nil
 }
 
-// AppendAsync hands r to JetStream without waiting: the future reports
-// when it is stored. The pipeline acks the message a record describes only
-// once its future resolves, so the ordering Append gives holds without a
-// round trip per delivery on the worker's path.
-func (w *Writer) AppendAsync(r *Record) (jetstream.PubAckFuture, error) {
-	body, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("sync log record: %w", err)
+// AppendAsync hands records to JetStream as one message, without
+// waiting: the future reports when they are stored. The pipeline groups
+// the outcomes that finished together, so a busy connector stores one log
+// message per group rather than per delivery, and acks each message only
+// once its group's future resolves. All records are of one connector.
+func (w *Writer) AppendAsync(recs []*Record) (jetstream.PubAckFuture, error) {
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("sync log: no records")
 	}
-	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: SubjectPrefix + r.Connector, Data: body})
+	body, err := Encode(recs)
 	if err != nil {
-		return nil, fmt.Errorf("sync log for connector %q: %w", r.Connector, err)
+		return nil, err
+	}
+	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: SubjectPrefix + recs[0].Connector, Data: body})
+	if err != nil {
+		return nil, fmt.Errorf("sync log for connector %q: %w", recs[0].Connector, err)
 	}
 	return f, nil
+}
+
+// Encode writes records as JSON Lines, the payload of a sync log message.
+func Encode(recs []*Record) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return nil, fmt.Errorf("sync log record: %w", err)
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode reads the records of one sync log message: one JSON object per
+// line (a message written by Append holds one).
+func Decode(data []byte) ([]Record, error) {
+	var out []Record
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return out, fmt.Errorf("sync log record %d: %w", len(out)+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Follow calls fn for every record of connector ("" for all), oldest first,
@@ -102,8 +137,8 @@ func Follow(ctx context.Context, js jetstream.JetStream, connector string, fn fu
 		return fmt.Errorf("follow sync log: %w", err)
 	}
 	cc, err := c.Consume(func(m jetstream.Msg) {
-		var r Record
-		if json.Unmarshal(m.Data(), &r) == nil {
+		recs, _ := Decode(m.Data()) // a damaged line loses only itself and those after it
+		for _, r := range recs {
 			fn(r)
 		}
 	})
