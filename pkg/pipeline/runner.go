@@ -43,6 +43,7 @@ type Runner struct {
 	log      *slog.Logger
 	onRecord func(synclog.Record)
 	metrics  *instruments
+	attrSets sync.Map // outcome → metric.MeasurementOption
 
 	ackWait       time.Duration
 	pullBatch     int

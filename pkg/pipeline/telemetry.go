@@ -66,10 +66,25 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error
 		span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
 	}
 	span.End()
-	set := metric.WithAttributes(telemetry.Connector.String(r.cfg.Name), telemetry.Outcome.String(d.Outcome))
+	set := r.outcomeAttrs(d.Outcome)
 	r.metrics.outcomes.Add(ctx, 1, set)
 	r.metrics.duration.Record(ctx, took.Seconds(), set)
 	if d.Action == policy.Ack && j.ev != nil && !j.ev.Time.IsZero() {
-		r.metrics.e2e.Record(ctx, time.Since(j.ev.Time).Seconds(), metric.WithAttributes(telemetry.Connector.String(r.cfg.Name)))
+		r.metrics.e2e.Record(ctx, time.Since(j.ev.Time).Seconds(), r.outcomeAttrs(""))
 	}
+}
+
+// outcomeAttrs returns the metric attributes for one outcome ("" for the
+// connector alone), built once: building an attribute set per delivery
+// was a handful of allocations on the hot path.
+func (r *Runner) outcomeAttrs(outcome string) metric.MeasurementOption {
+	if v, ok := r.attrSets.Load(outcome); ok {
+		return v.(metric.MeasurementOption)
+	}
+	kv := []attribute.KeyValue{telemetry.Connector.String(r.cfg.Name)}
+	if outcome != "" {
+		kv = append(kv, telemetry.Outcome.String(outcome))
+	}
+	v, _ := r.attrSets.LoadOrStore(outcome, metric.WithAttributeSet(attribute.NewSet(kv...)))
+	return v.(metric.MeasurementOption)
 }
