@@ -72,7 +72,22 @@ type envelope struct {
 	Time            string          `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
 	EntityVersion   string          `json:"entityversion,omitempty"`
-	Data            json.RawMessage `json:"data"`
+	Data            json.RawMessage `json:"data,omitempty"`
+}
+
+// encodeEnvelope writes env with data spliced in as its last member:
+// json.Marshal of a RawMessage validates and compacts it again, which was
+// a quarter of an async publish's cost; objectJSON has checked it once.
+func encodeEnvelope(env envelope, data json.RawMessage) ([]byte, error) {
+	head, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(head)+len(data)+9)
+	out = append(out, head[:len(head)-1]...) // drop the closing brace
+	out = append(out, `,"data":`...)
+	out = append(out, data...)
+	return append(out, '}'), nil
 }
 
 // Result says where the event was stored.
@@ -86,12 +101,28 @@ type Result struct {
 // Publish sends data (a JSON object, as raw JSON or any value that
 // encodes to one) to subject and waits for the PubAck.
 func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts ...Option) (Result, error) {
-	if err := checkSubject(subject); err != nil {
+	m, id, err := p.message(subject, data, opts)
+	if err != nil {
 		return Result{}, err
+	}
+	ctx, span := startSpan(ctx, subject, id, m)
+	defer span.End()
+	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(id))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		return Result{}, fmt.Errorf("publish event %s to %s: %w", id, subject, err)
+	}
+	return Result{ID: id, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// message builds the structured CloudEvent for one publish.
+func (p *Publisher) message(subject string, data any, opts []Option) (*nats.Msg, string, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, "", err
 	}
 	raw, err := objectJSON(data)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: publish to %s: %w", ErrInvalid, subject, err)
+		return nil, "", fmt.Errorf("%w: publish to %s: %w", ErrInvalid, subject, err)
 	}
 	o := options{typ: subject}
 	for _, opt := range opts {
@@ -101,15 +132,15 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts 
 		o.id = uuid.Must(uuid.NewV7()).String()
 	}
 	if o.key == "" {
-		o.key = defaultKey(raw)
+		o.key = defaultKey(data, raw)
 	}
-	body, err := json.Marshal(envelope{
+	body, err := encodeEnvelope(envelope{
 		SpecVersion: "1.0", ID: o.id, Source: p.source, Type: o.typ, Subject: o.key,
 		Time: time.Now().UTC().Format(time.RFC3339Nano), DataContentType: "application/json",
-		EntityVersion: o.version, Data: raw,
-	})
+		EntityVersion: o.version,
+	}, raw)
 	if err != nil {
-		return Result{}, fmt.Errorf("publish to %s: %w", subject, err)
+		return nil, "", fmt.Errorf("publish to %s: %w", subject, err)
 	}
 	m := nats.NewMsg(subject)
 	m.Data = body
@@ -117,18 +148,18 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data any, opts 
 		m.Header[k] = v
 	}
 	m.Header.Set("Content-Type", ContentType)
+	return m, o.id, nil
+}
+
+// startSpan starts the PRODUCER span of one publish and writes its trace
+// context into the message headers.
+func startSpan(ctx context.Context, subject, id string, m *nats.Msg) (context.Context, trace.Span) {
 	ctx, span := tracer.Start(ctx, "send "+subject, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(telemetry.SystemNATS, telemetry.MessagingOperationName.String("send"),
 			telemetry.MessagingOperationType.String("send"), telemetry.MessagingDestination.String(subject),
-			telemetry.MessagingMessageID.String(o.id)))
-	defer span.End()
+			telemetry.MessagingMessageID.String(id)))
 	telemetry.Propagator.Inject(ctx, telemetry.HeaderCarrier(m.Header))
-	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(o.id))
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-		return Result{}, fmt.Errorf("publish event %s to %s: %w", o.id, subject, err)
-	}
-	return Result{ID: o.id, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	return ctx, span
 }
 
 func objectJSON(data any) (json.RawMessage, error) {
@@ -145,6 +176,10 @@ func objectJSON(data any) (json.RawMessage, error) {
 		if raw, err = json.Marshal(d); err != nil {
 			return nil, fmt.Errorf("encode data: %w", err)
 		}
+		if len(raw) == 0 || raw[0] != '{' {
+			return nil, errors.New("data must be a JSON object")
+		}
+		return raw, nil // Marshal's output is valid JSON: no second scan
 	}
 	raw = bytes.TrimSpace(raw)
 	if !json.Valid(raw) {
@@ -156,7 +191,17 @@ func objectJSON(data any) (json.RawMessage, error) {
 	return raw, nil
 }
 
-func defaultKey(raw []byte) string {
+// defaultKey is data's "id", read from the value when the caller passed a
+// map (no parse), else from the encoded JSON.
+func defaultKey(data any, raw []byte) string {
+	if m, ok := data.(map[string]any); ok {
+		switch id := m["id"].(type) {
+		case string:
+			return id
+		case nil:
+			return ""
+		}
+	}
 	var probe struct {
 		ID json.RawMessage `json:"id"`
 	}
