@@ -95,18 +95,24 @@ func benchPipeline(b *testing.B, concurrency int) {
 // send them, without waiting for each PubAck.
 func benchPreload(b *testing.B, nc *nats.Conn, n int) {
 	b.Helper()
+	benchPreloadTo(b, nc, "hms.bench.updated", n)
+}
+
+// benchPreloadTo stores n events on subject.
+func benchPreloadTo(b *testing.B, nc *nats.Conn, subject string, n int) {
+	b.Helper()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for i := range n {
 		id := "e-" + strconv.Itoa(i)
-		head := `{"specversion":"1.0","id":"` + id + `","source":"hms/bench","type":"hms.bench.updated","subject":"` + id +
+		head := `{"specversion":"1.0","id":"` + id + `","source":"hms/bench","type":"` + subject + `","subject":"` + id +
 			`","time":"2025-03-01T12:00:00.000000000Z","datacontenttype":"application/json","data":{"id":"` + id + `","pad":"`
 		tail := `"}}`
 		body := head + strings.Repeat("x", max(512-len(head)-len(tail), 0)) + tail
-		m := &nats.Msg{Subject: "hms.bench.updated", Data: []byte(body), Header: nats.Header{
-			"Nats-Msg-Id": {id}, "Content-Type": {"application/cloudevents+json"},
+		m := &nats.Msg{Subject: subject, Data: []byte(body), Header: nats.Header{
+			"Nats-Msg-Id": {subject + "/" + id}, "Content-Type": {"application/cloudevents+json"},
 		}}
 		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
