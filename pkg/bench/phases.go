@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/hms/extsync/connectors/catalog"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/service"
+)
+
+// trial is one concurrency's run: its sink, service and publisher.
+type trial struct {
+	o        Options
+	res      Result
+	snk      *sink // nil with --url
+	url      string
+	g        *generator
+	svc      *service.Service
+	run      *running
+	runCtx   context.Context
+	started  bool
+	ob       *observer
+	pub      *publisher
+	progress func(string, ...any)
+	cleanup  []func()
+}
+
+// runOne measures one concurrency: ceiling, preload, pipeline, latency.
+func runOne(ctx context.Context, o Options, c int, profile string, progress func(string, ...any)) (Result, error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	t := &trial{o: o, res: Result{Concurrency: c, CPUProfile: profile}, g: newGenerator(o.Size), progress: progress}
+	defer t.close()
+	steps := []func(context.Context) error{t.ceilingPhase, t.startService, t.throughputPhase, t.latencyPhase}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return t.res, err
+		}
+	}
+	t.res.Retries, t.res.DeadLettered = t.ob.retries.Load(), t.ob.deadLettered.Load()
+	var err error
+	if t.res.PeakRSSBytes, err = peakRSS(); err != nil {
+		progress("peak RSS not available: %v", err)
+	}
+	return t.res, nil
+}
+
+func (t *trial) close() {
+	for i := len(t.cleanup) - 1; i >= 0; i-- {
+		t.cleanup[i]()
+	}
+}
+
+// ceilingPhase measures raw HTTP on the sink, before any NATS exists.
+func (t *trial) ceilingPhase(ctx context.Context) error {
+	base := t.o.URL
+	if base == "" {
+		var err error
+		if t.snk, err = startSink(); err != nil {
+			return fmt.Errorf("sink: %w", err)
+		}
+		t.cleanup = append(t.cleanup, t.snk.close)
+		base = t.snk.url
+		t.snk.expect(newTally(phaseCeiling, t.o.Events, false))
+	}
+	t.url = target(base)
+	took, err := ceiling(ctx, t.url, t.g, t.o.Events, t.res.Concurrency)
+	if err != nil {
+		return err
+	}
+	t.res.CeilingSeconds = took.Seconds()
+	t.res.CeilingPerSec = float64(t.o.Events) / took.Seconds()
+	t.progress("raw HTTP ceiling %.0f ev/s", t.res.CeilingPerSec)
+	return nil
+}
+
+// startService starts extsync as serve runs it, in a fresh store, and
+// preloads the backlog; the pipeline does not consume yet.
+func (t *trial) startService(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "extsync-bench-")
+	if err != nil {
+		return err
+	}
+	t.cleanup = append(t.cleanup, func() { _ = os.RemoveAll(dir) })
+	file, err := config.Parse("bench-connectors.yaml", connectorDoc(t.url, t.res.Concurrency),
+		func(string) (string, bool) { return "", false }, nil)
+	if err != nil {
+		return err
+	}
+	settings := config.Settings{
+		NATSListen: "127.0.0.1:0", DataDir: dir, Stream: streamName,
+		LogMaxAge: time.Hour, Drain: 10 * time.Second,
+	}
+	t.ob = &observer{}
+	if t.svc, err = service.Start(ctx, settings, file.Connectors, service.Options{
+		Registry: catalog.Default(), Logger: t.o.Logger, OnRecord: t.ob.record,
+	}); err != nil {
+		return err
+	}
+	t.run = &running{done: make(chan struct{})}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	t.runCtx = runCtx
+	t.cleanup = append(t.cleanup, func() {
+		stopRun()
+		if !t.started { // Run is what closes the service
+			t.run.start(runCtx, t.svc)
+		}
+		<-t.run.done
+	})
+	if t.pub, err = newPublisher(t.svc.NATSURL(), t.g); err != nil {
+		return err
+	}
+	t.cleanup = append(t.cleanup, t.pub.close)
+	t0 := time.Now()
+	if err := t.pub.preload(ctx, phaseThroughput, t.o.Events); err != nil {
+		return err
+	}
+	t.res.PreloadSeconds = time.Since(t0).Seconds()
+	t.progress("preloaded %d events in %.1fs", t.o.Events, t.res.PreloadSeconds)
+	return nil
+}
+
+// throughputPhase starts the pipeline and times draining the backlog.
+func (t *trial) throughputPhase(ctx context.Context) error {
+	tallies := []*tally{newTally(phaseThroughput, t.o.Events, false)}
+	t.ob.tally.Store(tallies[0])
+	if t.snk != nil {
+		tallies = append(tallies, newTally(phaseThroughput, t.o.Events, false))
+		t.snk.expect(tallies[1])
+	}
+	stopProfile, err := startProfile(t.res.CPUProfile)
+	if err != nil {
+		return err
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	t.started = true
+	t.run.start(t.runCtx, t.svc)
+	werr := waitAll(ctx, t.run, 30*time.Second, tallies...)
+	var end time.Time
+	for _, tl := range tallies {
+		if _, last := tl.progress(); last.After(end) {
+			end = last
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if err := stopProfile(); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return fmt.Errorf("pipeline phase: %w", werr)
+	}
+	r := &t.res
+	r.PipelineSeconds = end.Sub(start).Seconds()
+	r.PipelinePerSec = float64(t.o.Events) / r.PipelineSeconds
+	r.Ratio = r.PipelinePerSec / r.CeilingPerSec
+	r.AllocsPerEvent = float64(after.Mallocs-before.Mallocs) / float64(t.o.Events)
+	r.AllocBytesPerEvent = float64(after.TotalAlloc-before.TotalAlloc) / float64(t.o.Events)
+	if err := settled(ctx, t.svc, 10*time.Second); err != nil {
+		return err
+	}
+	t.progress("pipeline %.0f ev/s (%.2f of the ceiling), %.0f allocs/event", r.PipelinePerSec, r.Ratio, r.AllocsPerEvent)
+	return nil
+}
+
+// latencyPhase publishes at a fixed rate with the pipeline running.
+func (t *trial) latencyPhase(ctx context.Context) error {
+	n := int(float64(t.o.Rate) * t.o.Duration.Seconds())
+	if n <= 0 {
+		return nil
+	}
+	sent := make([]atomic.Int64, n)
+	t.ob.sent.Store(&sent)
+	// With the in-process sink, latency is measured where the event
+	// arrives; with a real system, when its outcome is stored.
+	records := newTally(phaseLatency, n, t.snk == nil)
+	t.ob.tally.Store(records)
+	measured, waitFor := records, []*tally{records}
+	if t.snk != nil {
+		measured = newTally(phaseLatency, n, true)
+		t.snk.expect(measured)
+		waitFor = append(waitFor, measured)
+	}
+	if err := t.pub.paced(ctx, phaseLatency, n, t.o.Rate, sent); err != nil {
+		return err
+	}
+	if err := waitAll(ctx, t.run, 30*time.Second, waitFor...); err != nil {
+		return fmt.Errorf("latency phase: %w", err)
+	}
+	t.res.Latency = summarise(measured.latencySamples())
+	t.progress("latency p50 %.2fms p99 %.2fms p999 %.2fms at %d/s",
+		t.res.Latency.P50MS, t.res.Latency.P99MS, t.res.Latency.P999MS, t.o.Rate)
+	return nil
+}
+
+// running is the service's Run in the background.
+type running struct {
+	done chan struct{}
+	err  error
+}
+
+func (r *running) start(ctx context.Context, svc *service.Service) {
+	go func() {
+		defer close(r.done)
+		r.err = svc.Run(ctx)
+	}()
+}
+
+// waitAll waits until every tally is complete. It gives up when ctx ends,
+// when the service stops, or when stall passes without a new event.
+func waitAll(ctx context.Context, run *running, stall time.Duration, ts ...*tally) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastCount, lastMove := -1, time.Now()
+	for _, t := range ts {
+		for done := false; !done; {
+			select {
+			case <-t.done:
+				done = true
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-run.done:
+				return fmt.Errorf("extsync stopped: %v", run.err)
+			case <-tick.C:
+				n, _ := t.progress()
+				if n != lastCount {
+					lastCount, lastMove = n, time.Now()
+				} else if time.Since(lastMove) > stall {
+					return fmt.Errorf("stalled: %d of %d events after %s without progress", n, t.want, stall)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// settled waits until the connector's consumer has nothing pending: every
+// event delivered and acked.
+func settled(ctx context.Context, svc *service.Service, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	cons, err := svc.JetStream().Consumer(ctx, streamName, durable)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err == nil && info.NumAckPending == 0 && info.NumPending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("consumer %s: %w", durable, err)
+			}
+			return fmt.Errorf("consumer %s: %d ack pending, %d pending %s after the last delivery",
+				durable, info.NumAckPending, info.NumPending, within)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
