@@ -4,6 +4,7 @@ package catalog
 import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/httpapi"
+	"github.com/hms/extsync/connectors/sftp"
 	"github.com/hms/extsync/connectors/soap"
 	"github.com/hms/extsync/connectors/sqldb"
 	"github.com/hms/extsync/connectors/webhook"
@@ -15,6 +16,7 @@ func RegisterDefaults(reg *connectors.Registry) {
 	reg.Register(webhook.Factory{})
 	reg.Register(sqldb.Factory{})
 	reg.Register(soap.Factory{})
+	reg.Register(sftp.Factory{})
 }
 
 // Default returns a registry holding the built-in kinds.
