@@ -36,7 +36,10 @@ type server struct {
 
 	failRename atomic.Pointer[error]
 	failWrite  atomic.Pointer[error]
-	handlers   sftp.Handlers
+	// midWrite, if set, runs after the first chunk of each upload is
+	// stored: the moment a partial file exists on the server.
+	midWrite atomic.Pointer[func()]
+	handlers sftp.Handlers
 }
 
 func newServer(t *testing.T) *server {
@@ -135,7 +138,25 @@ func (p recordingPut) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err := p.s.failWrite.Load(); err != nil {
 		return nil, *err
 	}
-	return p.FileWriter.Filewrite(r)
+	w, err := p.FileWriter.Filewrite(r)
+	if err != nil {
+		return nil, err
+	}
+	return &hookWriter{WriterAt: w, s: p.s}, nil
+}
+
+type hookWriter struct {
+	io.WriterAt
+	s    *server
+	once sync.Once
+}
+
+func (w *hookWriter) WriteAt(b []byte, off int64) (int, error) {
+	n, err := w.WriterAt.WriteAt(b, off)
+	if hook := w.s.midWrite.Load(); hook != nil && err == nil {
+		w.once.Do(*hook)
+	}
+	return n, err
 }
 
 type recordingCmd struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -228,4 +229,60 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 	return addr
+}
+
+// A reader scanning the directory while each upload is half stored (the
+// server pauses every upload after its first chunk until the reader has
+// looked) only ever finds complete files, hidden uploads aside.
+func TestReaderNeverSeesAPartialFile(t *testing.T) {
+	s := newServer(t)
+	c := mustBuild(t, s, "")
+	const files, lines = 5, 2000
+	var batch []*connectors.Delivery
+	for i := range lines {
+		batch = append(batch, delivery(fmt.Sprintf("e%d", i), uint64(i+1),
+			map[string]any{"n": float64(i), "pad": strings.Repeat("x", 40)}))
+	}
+	reader := s.client(t)
+	seen := map[string]int{} // visible name → lines, at every look
+	scans := 0
+	var lookErr error // look runs on the server's goroutine: no require there
+	look := func() {
+		scans++
+		infos, err := reader.ReadDir("/incoming")
+		if err != nil {
+			lookErr = err
+			return
+		}
+		for _, fi := range infos {
+			if strings.HasPrefix(fi.Name(), ".") {
+				continue
+			}
+			f, err := reader.Open("/incoming/" + fi.Name())
+			if err != nil {
+				lookErr = err
+				return
+			}
+			b, err := io.ReadAll(f)
+			_ = f.Close()
+			if err != nil {
+				lookErr = err
+				return
+			}
+			seen[fi.Name()] = strings.Count(string(b), "\n")
+		}
+	}
+	s.midWrite.Store(&look)
+	for i := range files {
+		batch[0].Event.Seq = uint64(1000 * (i + 1)) // one name per file
+		require.NoError(t, c.DeliverBatch(ctx(t), batch))
+	}
+	s.midWrite.Store(nil)
+	require.NoError(t, lookErr)
+	require.Equal(t, files, scans, "the reader looked during every upload")
+	require.Len(t, seen, files-1, "each earlier file was visible during a later upload")
+	for name, n := range seen {
+		require.Equal(t, lines, n, "%s was visible with %d of %d lines", name, n, lines)
+	}
+	require.Len(t, s.names(t, "/incoming"), files)
 }
