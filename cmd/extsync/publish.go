@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/publish"
 	"github.com/hms/extsync/pkg/telemetry"
@@ -34,23 +32,11 @@ func newPublish() *cobra.Command {
 				return err
 			}
 			defer shutdownTelemetry(tel, slog.Default())
-			url := s.NATSURL
-			if url == "" {
-				url = "nats://" + s.NATSListen // a running `extsync serve` with its embedded server
-			}
-			nc, err := broker.Connect(cmd.Context(), url, "extsync-publish", broker.Auth{
-				User: s.NATSUser, Password: s.NATSPassword.Reveal(), Token: s.NATSToken.Reveal(),
-				CredsFile: s.NATSCreds, NKeyFile: s.NATSNKey,
-				TLSCert: s.NATSTLSCert, TLSKey: s.NATSTLSKey, CA: s.NATSTLSCA,
-			})
+			nc, js, err := connectJS(cmd.Context(), s, "extsync-publish")
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
 			var opts []publish.Option
 			if id != "" {
 				opts = append(opts, publish.WithID(id))

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 )
 
 // The replay stream: a dead letter sent back goes to
@@ -106,23 +108,41 @@ type pendingReplay struct {
 	ack jetstream.PubAckFuture
 }
 
-// settle awaits each replay's PubAck, then deletes its dead letter.
+// settle awaits each replay's PubAck, then deletes its dead letter. The
+// deletes are API round trips, so several go at once: one after another
+// they, not the stream, set the pace of a large replay.
 func (r *Replayer) settle(ctx context.Context, dlq jetstream.Stream, pending []pendingReplay) (int, error) {
-	n := 0
+	stored := make([]uint64, 0, len(pending))
+	var firstErr error
+await:
 	for _, p := range pending {
 		select {
 		case <-p.ack.Ok():
+			stored = append(stored, p.seq)
 		case err := <-p.ack.Err():
-			return n, fmt.Errorf("replay dead letter %d not stored, left parked: %w", p.seq, err)
+			firstErr = fmt.Errorf("replay dead letter %d not stored, left parked: %w", p.seq, err)
+			break await
 		case <-ctx.Done():
-			return n, ctx.Err()
+			firstErr = ctx.Err()
+			break await
 		}
-		if err := dlq.DeleteMsg(ctx, p.seq); err != nil && !isGone(err) {
-			return n, fmt.Errorf("dead letter %d replayed but not removed: %w", p.seq, err)
-		}
-		n++
 	}
-	return n, nil
+	var g errgroup.Group
+	g.SetLimit(32)
+	var removed atomic.Int64
+	for _, seq := range stored {
+		g.Go(func() error {
+			if err := dlq.DeleteMsg(ctx, seq); err != nil && !isGone(err) {
+				return fmt.Errorf("dead letter %d replayed but not removed (still listed; replaying it again is harmless): %w", seq, err)
+			}
+			removed.Add(1)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return int(removed.Load()), err
+	}
+	return len(stored), firstErr
 }
 
 func (r *Replayer) report(done, total int) {

@@ -52,6 +52,11 @@ type Record struct {
 	DurationMS float64 `json:"duration_ms"`
 	RetryInMS  int64   `json:"retry_in_ms,omitempty"`
 	TraceID    string  `json:"trace_id,omitempty"`
+	// Actor, Action and Count describe an operator's action (outcome
+	// "admin"): who, what, on how many events.
+	Actor  string `json:"actor,omitempty"`
+	Action string `json:"action,omitempty"`
+	Count  int    `json:"count,omitempty"`
 }
 
 // Writer appends records.

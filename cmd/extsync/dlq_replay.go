@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+func newDLQReplay() *cobra.Command {
+	var f dlqFlags
+	var dryRun bool
+	var rate string
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Send dead letters back through their own connector",
+		Example: `  extsync dlq replay --connector court-schedule --since 10h --rate 50/s
+  extsync dlq replay --id 01a20626-7d63-76ab-bb65-677530be5514
+  extsync dlq replay --all --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter, every, err := replayOptions(&f, rate)
+			if err != nil {
+				return err
+			}
+			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				entries, err := deadletter.Collect(ctx, js, filter)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if dryRun || len(entries) == 0 {
+					fmt.Fprintf(out, "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
+					return printEntries(out, entries, f.json)
+				}
+				if err := deadletter.CheckConnectors(ctx, js, entries); err != nil {
+					return err
+				}
+				return replay(ctx, js, entries, every, out, cmd.ErrOrStderr())
+			})
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&f.all, "all", false, "replay every dead letter (required when no filter is given)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say how many and which would be sent; send nothing")
+	cmd.Flags().StringVar(&rate, "rate", "", "cap the replay, e.g. 50/s, so a just-recovered system is not flooded")
+	return cmd
+}
+
+func replayOptions(f *dlqFlags, rate string) (deadletter.Filter, time.Duration, error) {
+	if !f.selective() && !f.all {
+		return deadletter.Filter{}, 0, usageError{errNothingSelected}
+	}
+	filter, err := f.filter()
+	if err != nil {
+		return filter, 0, err
+	}
+	var every time.Duration
+	if rate != "" {
+		r, err := config.ParseRate(rate)
+		if err != nil {
+			return filter, 0, usageError{fmt.Errorf("--rate: %w", err)}
+		}
+		every = r.Per / time.Duration(r.N)
+	}
+	return filter, every, nil
+}
+
+func replay(ctx context.Context, js jetstream.JetStream, entries []deadletter.Entry, every time.Duration, out, progress io.Writer) error {
+	r := deadletter.NewReplayer(js)
+	r.Every = every
+	last := time.Now()
+	r.Progress = func(done, total int) {
+		if time.Since(last) > time.Second || done == total {
+			fmt.Fprintf(progress, "replayed %d/%d\n", done, total)
+			last = time.Now()
+		}
+	}
+	start := time.Now()
+	n, err := r.Replay(ctx, deadletter.ReplayItems(entries))
+	audit(ctx, js, entries[:n], "dlq replay", progress)
+	if err != nil {
+		return fmt.Errorf("replayed %d of %d (the rest stay parked): %w", n, len(entries), err)
+	}
+	fmt.Fprintf(out, "replayed %d dead letters in %s; each goes through its connector again (see `extsync log`)\n",
+		n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// audit records the action in the sync log of each connector touched.
+func audit(ctx context.Context, js jetstream.JetStream, entries []deadletter.Entry, action string, warn io.Writer) {
+	counts := map[string]int{}
+	for _, e := range entries {
+		counts[e.Connector]++
+	}
+	who := operator()
+	for connector, n := range counts {
+		if err := synclog.Audit(ctx, js, connector, who, action, n); err != nil {
+			fmt.Fprintf(warn, "warning: %s of %d for %s not recorded in the sync log: %v\n", action, n, connector, err)
+		}
+	}
+}
+
+func newDLQPurge() *cobra.Command {
+	var f dlqFlags
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:     "purge",
+		Short:   "Delete dead letters for good",
+		Example: "  extsync dlq purge --connector old-clinic --status permanent --dry-run",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !f.selective() && !f.all {
+				return usageError{errNothingSelected}
+			}
+			filter, err := f.filter()
+			if err != nil {
+				return err
+			}
+			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				if dryRun {
+					entries, err := deadletter.Collect(ctx, js, filter)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "would purge %d dead letters (dry run: nothing deleted)\n", len(entries))
+					return printEntries(cmd.OutOrStdout(), entries, f.json)
+				}
+				entries, err := deadletter.Purge(ctx, js, filter)
+				audit(ctx, js, entries, "dlq purge", cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "purged %d dead letters\n", len(entries))
+				return nil
+			})
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&f.all, "all", false, "purge every dead letter (required when no filter is given)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say how many and which would be deleted; delete nothing")
+	return cmd
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/pkg/broker"
+	"github.com/hms/extsync/pkg/config"
+)
+
+// connectJS reaches the NATS a command works on: EXTSYNC_NATS_URL with
+// serve's auth settings, else the embedded server of a running `extsync
+// serve` at EXTSYNC_NATS_LISTEN.
+func connectJS(ctx context.Context, s config.Settings, name string) (*nats.Conn, jetstream.JetStream, error) {
+	url := s.NATSURL
+	if url == "" {
+		url = "nats://" + s.NATSListen
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := broker.Connect(ctx, url, name, broker.Auth{
+		User: s.NATSUser, Password: s.NATSPassword.Reveal(), Token: s.NATSToken.Reveal(),
+		CredsFile: s.NATSCreds, NKeyFile: s.NATSNKey,
+		TLSCert: s.NATSTLSCert, TLSKey: s.NATSTLSKey, CA: s.NATSTLSCA,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (is `extsync serve` running, or EXTSYNC_NATS_URL set?)", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// operator names the person running a command, for audit records.
+func operator() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return "cli:" + name + "@" + host
+}
+
+// parseWhen reads --since/--until: RFC 3339, or a duration meaning that
+// long ago ("2h").
+func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, usageError{fmt.Errorf("--%s %q: a duration means that long ago; give it without a sign", flag, v)}
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("--%s %q: want a time such as 2026-11-23T08:00:00Z or a duration such as 2h", flag, v)}
+	}
+	return t, nil
+}

@@ -1,0 +1,176 @@
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/pkg/broker"
+)
+
+// Filter selects dead letters; zero fields select everything.
+type Filter struct {
+	Connector string
+	// Since and Until bound when the letter was parked.
+	Since, Until time.Time
+	// IDs are event ids, or dead-letter sequence numbers in EXTSYNC_DLQ.
+	IDs []string
+	// Status is permanent or exhausted.
+	Status string
+	// Reason keeps letters whose reason contains it (case-insensitive).
+	Reason string
+}
+
+// Entry is one parked dead letter as the tools show it.
+type Entry struct {
+	Seq          uint64      `json:"seq"`
+	Connector    string      `json:"connector"`
+	Subject      string      `json:"subject"`
+	EventID      string      `json:"event_id"`
+	Attempts     int         `json:"attempts"`
+	Status       string      `json:"status"`
+	HTTPStatus   int         `json:"http_status,omitempty"`
+	Reason       string      `json:"reason"`
+	Parked       time.Time   `json:"parked"`
+	FirstAttempt time.Time   `json:"first_attempt"`
+	LastAttempt  time.Time   `json:"last_attempt"`
+	Header       nats.Header `json:"header,omitempty"`
+	Body         []byte      `json:"body,omitempty"`
+}
+
+// List calls fn for every dead letter f selects, oldest first.
+func List(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Entry) error) error {
+	o := broker.ScanOptions{Since: f.Since}
+	if f.Connector != "" {
+		o.Filters = []string{SubjectPrefix + f.Connector}
+	}
+	return broker.Scan(ctx, js, Stream, o, func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		e := entryOf(meta.Sequence.Stream, meta.Timestamp, m.Headers(), m.Data())
+		if !f.Until.IsZero() && e.Parked.After(f.Until) {
+			return broker.ErrStopScan // stored in time order: nothing later matches
+		}
+		if f.matches(e) {
+			return fn(e)
+		}
+		return nil
+	})
+}
+
+// Collect returns every dead letter f selects.
+func Collect(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, error) {
+	var out []Entry
+	err := List(ctx, js, f, func(e Entry) error { out = append(out, e); return nil })
+	return out, err
+}
+
+// Get returns the dead letter at seq in EXTSYNC_DLQ.
+func Get(ctx context.Context, js jetstream.JetStream, seq uint64) (Entry, error) {
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return Entry{}, fmt.Errorf("stream %s: %w", Stream, err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Entry{}, fmt.Errorf("%w: no dead letter %d", ErrNotFound, seq)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("dead letter %d: %w", seq, err)
+	}
+	return entryOf(m.Sequence, m.Time, m.Header, m.Data), nil
+}
+
+// ErrNotFound marks an id or sequence that names no dead letter.
+var ErrNotFound = errors.New("not found")
+
+func entryOf(seq uint64, parked time.Time, h nats.Header, body []byte) Entry {
+	e := Entry{
+		Seq: seq, Parked: parked.UTC(), Header: h, Body: body,
+		Connector: h.Get(HeaderConnector), Subject: h.Get(HeaderSubject), EventID: h.Get(HeaderEventID),
+		Status: h.Get(HeaderStatus), Reason: h.Get(HeaderError),
+	}
+	e.Attempts, _ = strconv.Atoi(h.Get(HeaderAttempts))
+	e.HTTPStatus, _ = strconv.Atoi(h.Get(HeaderHTTPStatus))
+	e.FirstAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderFirstAttempt))
+	e.LastAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderLastAttempt))
+	return e
+}
+
+func (f Filter) matches(e Entry) bool {
+	switch {
+	case f.Status != "" && e.Status != f.Status:
+		return false
+	case f.Reason != "" && !strings.Contains(strings.ToLower(e.Reason), strings.ToLower(f.Reason)):
+		return false
+	case len(f.IDs) == 0:
+		return true
+	}
+	seq := strconv.FormatUint(e.Seq, 10)
+	for _, id := range f.IDs {
+		if id == e.EventID || id == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// Purge deletes the dead letters f selects and returns those deleted.
+func Purge(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, error) {
+	entries, err := Collect(ctx, js, f)
+	if err != nil {
+		return nil, err
+	}
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", Stream, err)
+	}
+	for i, e := range entries {
+		if err := st.DeleteMsg(ctx, e.Seq); err != nil && !isGone(err) {
+			return entries[:i], fmt.Errorf("purge dead letter %d: %w", e.Seq, err)
+		}
+	}
+	return entries, nil
+}
+
+// ReplayItems turns entries into what Replayer sends.
+func ReplayItems(entries []Entry) []ReplayItem {
+	items := make([]ReplayItem, len(entries))
+	for i, e := range entries {
+		items[i] = ReplayItem{Seq: e.Seq, Connector: e.Connector, Header: e.Header, Body: e.Body}
+	}
+	return items
+}
+
+// CheckConnectors fails unless every connector of entries still has its
+// replay consumer: a replay to a connector that no longer runs would sit
+// in the replay stream with no one to take it.
+func CheckConnectors(ctx context.Context, js jetstream.JetStream, entries []Entry) error {
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if seen[e.Connector] {
+			continue
+		}
+		seen[e.Connector] = true
+		_, err := js.Consumer(ctx, ReplayStream, "extsync-"+e.Connector+"-replay")
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("%w: connector %q has no replay consumer (extsync-%s-replay): it was removed or never ran; "+
+				"nothing was replayed", ErrNoConnector, e.Connector, e.Connector)
+		}
+		if err != nil {
+			return fmt.Errorf("connector %q: %w", e.Connector, err)
+		}
+	}
+	return nil
+}
+
+// ErrNoConnector marks a replay to a connector that does not exist.
+var ErrNoConnector = errors.New("unknown connector")
