@@ -116,6 +116,9 @@ func newDLQList() *cobra.Command {
 
 func printEntries(w io.Writer, entries []deadletter.Entry, asJSON bool) error {
 	if asJSON {
+		if entries == nil {
+			entries = []deadletter.Entry{} // [] for scripts, not null
+		}
 		for i := range entries {
 			entries[i].Header, entries[i].Body = nil, nil // ls is the summary; show has them
 		}
