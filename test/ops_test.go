@@ -74,6 +74,17 @@ func TestOperatorRecoversDeadLetters(t *testing.T) {
 	require.Equal(t, "permanent", letters[0]["status"])
 	require.Contains(t, letters[0]["reason"], "400")
 
+	body, code := serveGet(t, "http://"+envValue(env, "EXTSYNC_HTTP_ADDR=")+"/api/v1/connectors")
+	require.Equal(t, http.StatusOK, code, body)
+	var conns []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &conns))
+	require.Len(t, conns, 1)
+	require.Equal(t, "court", conns[0]["name"])
+	require.Equal(t, true, conns[0]["running"])
+	require.EqualValues(t, 3, conns[0]["dead_letters"])
+	require.EqualValues(t, 3, conns[0]["failed"])
+	require.Contains(t, conns[0]["last_error"], "courtroom closed")
+
 	res := cli("dlq", "show", ids[1])
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stdout, "courtroom closed")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/deadletter"
-	"github.com/hms/extsync/pkg/synclog"
 )
 
 func newDLQReplay() *cobra.Command {
@@ -40,10 +39,7 @@ func newDLQReplay() *cobra.Command {
 					fmt.Fprintf(out, "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
 					return printEntries(out, entries, f.json)
 				}
-				if err := deadletter.CheckConnectors(ctx, js, entries); err != nil {
-					return err
-				}
-				return replay(ctx, js, entries, every, out, cmd.ErrOrStderr())
+				return replay(ctx, js, filter, every, out, cmd.ErrOrStderr())
 			})
 		},
 	}
@@ -73,39 +69,24 @@ func replayOptions(f *dlqFlags, rate string) (deadletter.Filter, time.Duration, 
 	return filter, every, nil
 }
 
-func replay(ctx context.Context, js jetstream.JetStream, entries []deadletter.Entry, every time.Duration, out, progress io.Writer) error {
-	r := deadletter.NewReplayer(js)
-	r.Every = every
+func replay(ctx context.Context, js jetstream.JetStream, filter deadletter.Filter, every time.Duration, out, progress io.Writer) error {
 	last := time.Now()
-	r.Progress = func(done, total int) {
-		if time.Since(last) > time.Second || done == total {
-			fmt.Fprintf(progress, "replayed %d/%d\n", done, total)
-			last = time.Now()
-		}
-	}
 	start := time.Now()
-	n, err := r.Replay(ctx, deadletter.ReplayItems(entries))
-	audit(ctx, js, entries[:n], "dlq replay", progress)
+	n, err := deadletter.ReplaySelected(ctx, js, deadletter.Action{
+		Filter: filter, Every: every, Actor: operator(),
+		Progress: func(done, total int) {
+			if time.Since(last) > time.Second || done == total {
+				fmt.Fprintf(progress, "replayed %d/%d\n", done, total)
+				last = time.Now()
+			}
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("replayed %d of %d (the rest stay parked): %w", n, len(entries), err)
+		return err
 	}
 	fmt.Fprintf(out, "replayed %d dead letters in %s; each goes through its connector again (see `extsync log`)\n",
 		n, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// audit records the action in the sync log of each connector touched.
-func audit(ctx context.Context, js jetstream.JetStream, entries []deadletter.Entry, action string, warn io.Writer) {
-	counts := map[string]int{}
-	for _, e := range entries {
-		counts[e.Connector]++
-	}
-	who := operator()
-	for connector, n := range counts {
-		if err := synclog.Audit(ctx, js, connector, who, action, n); err != nil {
-			fmt.Fprintf(warn, "warning: %s of %d for %s not recorded in the sync log: %v\n", action, n, connector, err)
-		}
-	}
 }
 
 func newDLQPurge() *cobra.Command {
@@ -133,12 +114,11 @@ func newDLQPurge() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "would purge %d dead letters (dry run: nothing deleted)\n", len(entries))
 					return printEntries(cmd.OutOrStdout(), entries, f.json)
 				}
-				entries, err := deadletter.Purge(ctx, js, filter)
-				audit(ctx, js, entries, "dlq purge", cmd.ErrOrStderr())
+				n, err := deadletter.PurgeSelected(ctx, js, deadletter.Action{Filter: filter, Actor: operator()})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "purged %d dead letters\n", len(entries))
+				fmt.Fprintf(cmd.OutOrStdout(), "purged %d dead letters\n", n)
 				return nil
 			})
 		},

@@ -50,21 +50,11 @@ func operator() string {
 	return "cli:" + name + "@" + host
 }
 
-// parseWhen reads --since/--until: RFC 3339, or a duration meaning that
-// long ago ("2h").
+// parseWhen reads --since/--until (config.ParseTime), naming the flag.
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		if d < 0 {
-			return time.Time{}, usageError{fmt.Errorf("--%s %q: a duration means that long ago; give it without a sign", flag, v)}
-		}
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
+	t, err := config.ParseTime(v, now)
 	if err != nil {
-		return time.Time{}, usageError{fmt.Errorf("--%s %q: want a time such as 2026-11-23T08:00:00Z or a duration such as 2h", flag, v)}
+		return t, usageError{fmt.Errorf("--%s %w", flag, err)}
 	}
 	return t, nil
 }

@@ -81,9 +81,22 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			if err != nil {
 				return err
 			}
+			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
 			return runAll(cmd.Context(), svc.Run, adm.Run)
 		},
+	}
+}
+
+// connectorViews lets the admin API list the service's connectors.
+func connectorViews(svc *service.Service) func(context.Context) []admin.ConnectorView {
+	return func(ctx context.Context) []admin.ConnectorView {
+		sts := svc.Status(ctx)
+		out := make([]admin.ConnectorView, len(sts))
+		for i, st := range sts {
+			out[i] = admin.ConnectorView{Name: st.Name, Status: st}
+		}
+		return out
 	}
 }

@@ -56,6 +56,9 @@ func New(o Options) (*Server, error) {
 	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, mux: mux, token: o.Token}, nil
 }
 
+// Handler is the server's whole handler chain.
+func (s *Server) Handler() http.Handler { return s.mux }
+
 // Addr is where the server listens.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 

@@ -31,6 +31,7 @@ type Options struct {
 
 // Pipeline runs every connector's Runner.
 type Pipeline struct {
+	js      jetstream.JetStream
 	runners []*Runner
 	log     *slog.Logger
 	gauges  metric.Registration
@@ -45,7 +46,7 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 		o.DrainTimeout = 30 * time.Second
 	}
 	o.metrics = newInstruments()
-	p := &Pipeline{log: o.Logger}
+	p := &Pipeline{log: o.Logger, js: o.JS}
 	for i := range conns {
 		r, err := newRunner(ctx, &o, &conns[i])
 		if err != nil {

@@ -44,6 +44,7 @@ type Runner struct {
 	onRecord func(synclog.Record)
 	metrics  *instruments
 	attrSets sync.Map // outcome → metric.MeasurementOption
+	stats    runnerStats
 
 	ackWait       time.Duration
 	pullBatch     int
@@ -124,6 +125,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	deliverCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
 	r.acks = newAcker(r, r.maxAckPending)
+	r.stats.running.Store(true)
+	defer r.stats.running.Store(false)
 	jobs := make(chan *job)
 	var workers sync.WaitGroup
 	for range r.cfg.Concurrency {
@@ -240,6 +243,8 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 	if j.attempt == 1 {
 		r.firsts.note(j.meta.Sequence.Stream, start)
 	}
+	r.stats.inFlight.Add(1)
+	defer r.stats.inFlight.Add(-1)
 	spanCtx, span := r.startSpan(j)
 	// The span rides on the delivery context so the client span and the
 	// traceparent sent to the external system are its children; cancelling

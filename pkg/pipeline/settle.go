@@ -29,6 +29,11 @@ func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Du
 	d := r.policy.Decide(err, j.attempt)
 	rec := r.record(j, err, d, took)
 	rec.TraceID = traceIDOf(spanCtx, rec.TraceID)
+	if err != nil {
+		r.stats.failure(rec.Error)
+	} else {
+		r.stats.delivered.Add(1)
+	}
 	log := r.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", j.attempt)
 
 	if d.Action == policy.DeadLetter {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -114,16 +115,26 @@ func (svc *Service) JetStream() jetstream.JetStream { return svc.js }
 // NATSURL is where other processes reach this service's NATS.
 func (svc *Service) NATSURL() string { return svc.nc.ConnectedUrlRedacted() }
 
-// Ready reports whether the service can deliver: connected to NATS and
-// its streams reachable.
+// Ready reports whether the service can deliver: connected to NATS, its
+// streams reachable, every connector consuming.
 func (svc *Service) Ready(ctx context.Context) error {
 	if !svc.nc.IsConnected() {
 		return fmt.Errorf("not connected to NATS (%s)", svc.nc.Status())
 	}
-	if _, err := svc.js.Stream(ctx, svc.settings.Stream); err != nil {
-		return fmt.Errorf("stream %s: %w", svc.settings.Stream, err)
+	for _, name := range []string{svc.settings.Stream, deadletter.Stream, deadletter.ReplayStream, synclog.Stream} {
+		if _, err := svc.js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	if !svc.pipeline.Running() {
+		return errors.New("connectors not consuming yet (starting, or stopped: see the log)")
 	}
 	return nil
+}
+
+// Status reports every connector of this instance.
+func (svc *Service) Status(ctx context.Context) []pipeline.ConnectorStatus {
+	return svc.pipeline.Status(ctx)
 }
 
 // Run delivers until ctx ends, then drains and closes everything.

@@ -1,0 +1,84 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hms/extsync/pkg/deadletter"
+)
+
+// ConnectorStatus is what an operator sees of one connector.
+type ConnectorStatus struct {
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind"`
+	Subjects []string `json:"subjects"`
+	Running  bool     `json:"running"`
+	// Lag is pending (not yet delivered to any worker) plus ack pending
+	// (in flight or waiting on a retry), across every instance.
+	Lag        uint64 `json:"lag"`
+	Pending    uint64 `json:"pending"`
+	AckPending int    `json:"ack_pending"`
+	// InFlight counts this instance's deliveries running now.
+	InFlight    int64     `json:"in_flight"`
+	Breaker     string    `json:"breaker,omitempty"`
+	DeadLetters uint64    `json:"dead_letters"`
+	Delivered   int64     `json:"delivered"`
+	Failed      int64     `json:"failed"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+// runnerStats are the live counters behind ConnectorStatus.
+type runnerStats struct {
+	running   atomic.Bool
+	inFlight  atomic.Int64
+	delivered atomic.Int64
+	failed    atomic.Int64
+
+	mu          sync.Mutex
+	lastError   string
+	lastErrorAt time.Time
+}
+
+func (s *runnerStats) failure(msg string) {
+	s.failed.Add(1)
+	s.mu.Lock()
+	s.lastError, s.lastErrorAt = msg, time.Now().UTC()
+	s.mu.Unlock()
+}
+
+// Status reports every connector of this instance, with the consumer
+// figures JetStream holds for all instances.
+func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
+	depth := dlqDepth(ctx, p.js)
+	out := make([]ConnectorStatus, 0, len(p.runners))
+	for _, r := range p.runners {
+		st := ConnectorStatus{
+			Name: r.cfg.Name, Kind: r.cfg.Kind, Subjects: r.cfg.Subjects,
+			Running: r.stats.running.Load(), InFlight: r.stats.inFlight.Load(),
+			Breaker: r.guard.BreakerState(), DeadLetters: depth[deadletter.SubjectPrefix+r.cfg.Name],
+			Delivered: r.stats.delivered.Load(), Failed: r.stats.failed.Load(),
+		}
+		if info, err := r.consumer.Info(ctx); err == nil {
+			st.Pending, st.AckPending = info.NumPending, info.NumAckPending
+			st.Lag = info.NumPending + uint64(info.NumAckPending)
+		}
+		r.stats.mu.Lock()
+		st.LastError, st.LastErrorAt = r.stats.lastError, r.stats.lastErrorAt
+		r.stats.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// Running reports whether every connector's runner is consuming.
+func (p *Pipeline) Running() bool {
+	for _, r := range p.runners {
+		if !r.stats.running.Load() {
+			return false
+		}
+	}
+	return true
+}
