@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/registry"
 )
 
 // checkWith validates a connector's kind block by building the connector,
@@ -15,4 +19,22 @@ func checkWith(reg *connectors.Registry) config.Checker {
 		}
 		return conn.Close()
 	}
+}
+
+// loadSources validates a connectors file and cuts it into the
+// single-connector documents the live registry stores.
+func loadSources(path string, env config.LookupEnv, check config.Checker) (*config.File, map[string][]byte, error) {
+	file, err := config.LoadFile(path, env, check)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, docs, err := registry.Split(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return file, docs, nil
 }

@@ -64,7 +64,7 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 				return err
 			}
 			reg := catalog.Default()
-			file, err := config.LoadFile(s.Connectors, nil, checkWith(reg))
+			file, sources, err := loadSources(s.Connectors, nil, checkWith(reg))
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,9 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 				return err
 			}
 			defer shutdownTelemetry(tel, log)
-			svc, err := service.Start(cmd.Context(), s, file.Connectors, service.Options{Registry: reg, Logger: log})
+			svc, err := service.Start(cmd.Context(), s, file.Connectors, service.Options{
+				Registry: reg, Logger: log, Sources: sources, Check: checkWith(reg),
+			})
 			if err != nil {
 				return err
 			}

@@ -154,12 +154,20 @@ func ReplayItems(entries []Entry) []ReplayItem {
 // replay consumer: a replay to a connector that no longer runs would sit
 // in the replay stream with no one to take it.
 func CheckConnectors(ctx context.Context, js jetstream.JetStream, entries []Entry) error {
+	// With the live registry, a connector exists while its entry does.
+	kv, kvErr := js.KeyValue(ctx, registryBucket)
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if seen[e.Connector] {
 			continue
 		}
 		seen[e.Connector] = true
+		if kvErr == nil {
+			if _, err := kv.Get(ctx, e.Connector); errors.Is(err, jetstream.ErrKeyNotFound) {
+				return fmt.Errorf("%w: connector %q is not in the registry (extsync connectors ls); nothing was replayed",
+					ErrNoConnector, e.Connector)
+			}
+		}
 		_, err := js.Consumer(ctx, ReplayStream, "extsync-"+e.Connector+"-replay")
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("%w: connector %q has no replay consumer (extsync-%s-replay): it was removed or never ran; "+
@@ -171,6 +179,10 @@ func CheckConnectors(ctx context.Context, js jetstream.JetStream, entries []Entr
 	}
 	return nil
 }
+
+// registryBucket is registry.Bucket (not imported: the registry depends
+// on config and the connector kinds, dead letters need none of that).
+const registryBucket = "extsync_connectors"
 
 // ErrNoConnector marks a replay to a connector that does not exist.
 var ErrNoConnector = errors.New("unknown connector")

@@ -159,3 +159,23 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+func TestReplayChecksTheLiveRegistryWhenThereIsOne(t *testing.T) {
+	ctx, js := setup(t)
+	park(t, ctx, js, "removed", 1, "permanent", "a")
+	_, err := js.CreateOrUpdateConsumer(ctx, deadletter.ReplayStream, jetstream.ConsumerConfig{
+		Durable: "extsync-removed-replay", FilterSubject: deadletter.ReplaySubjectPrefix + "removed", AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	require.NoError(t, err, "the consumer outlives the connector (rm keeps its position)")
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "extsync_connectors"})
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "court", []byte("connectors: []"))
+	require.NoError(t, err)
+
+	n, err := deadletter.ReplaySelected(ctx, js, deadletter.Action{Filter: deadletter.Filter{Connector: "removed"}, Actor: "t"})
+	require.ErrorIs(t, err, deadletter.ErrNoConnector)
+	require.ErrorContains(t, err, `connector "removed" is not in the registry`)
+	require.Zero(t, n)
+	require.Len(t, brokertest.Messages(t, js, deadletter.Stream, ""), 1, "the dead letter stays")
+	require.Empty(t, brokertest.Messages(t, js, deadletter.ReplayStream, ""), "nothing was sent")
+}

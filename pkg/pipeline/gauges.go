@@ -27,7 +27,7 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 	var err error
 	p.gauges, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		depth := dlqDepth(ctx, js)
-		for _, r := range p.runners {
+		for _, r := range p.snapshot() {
 			set := metric.WithAttributes(telemetry.Connector.String(r.cfg.Name))
 			if info, err := r.consumer.Info(ctx); err == nil {
 				o.ObserveInt64(lag, int64(info.NumPending)+int64(info.NumAckPending), set)

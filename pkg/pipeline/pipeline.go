@@ -29,12 +29,21 @@ type Options struct {
 	metrics *instruments
 }
 
-// Pipeline runs every connector's Runner.
+// Pipeline runs every connector's Runner. Connectors can be added,
+// replaced and removed while it runs (the live registry).
 type Pipeline struct {
-	js      jetstream.JetStream
+	o      Options
+	js     jetstream.JetStream
+	log    *slog.Logger
+	gauges metric.Registration
+
+	mu      sync.Mutex
 	runners []*Runner
-	log     *slog.Logger
-	gauges  metric.Registration
+	live    map[*Runner]*liveRunner
+	runCtx  context.Context // set once Run starts
+	exited  chan struct{}   // a runner returned
+	errs    []error
+	wg      sync.WaitGroup
 }
 
 // New provisions a consumer per connector. Nothing is consumed until Run.
@@ -46,9 +55,9 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 		o.DrainTimeout = 30 * time.Second
 	}
 	o.metrics = newInstruments()
-	p := &Pipeline{log: o.Logger, js: o.JS}
+	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}
 	for i := range conns {
-		r, err := newRunner(ctx, &o, &conns[i])
+		r, err := newRunner(ctx, &p.o, &conns[i])
 		if err != nil {
 			for _, done := range p.runners {
 				_ = done.conn.Close()
@@ -64,20 +73,38 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 }
 
 // Run consumes until ctx ends and every runner has drained. A runner that
-// fails (its consumer deleted under it) is reported; the others go on.
+// fails (its consumer deleted under it) is reported and the others go on;
+// Run also returns when every runner has stopped and one of them failed.
 func (p *Pipeline) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(p.runners))
-	for i, r := range p.runners {
-		wg.Go(func() {
-			if errs[i] = r.Run(ctx); errs[i] != nil {
-				p.log.Error("connector stopped", "connector", r.cfg.Name, "err", errs[i])
-			}
-		})
+	p.mu.Lock()
+	p.runCtx = ctx
+	for _, r := range p.runners {
+		p.start(r)
 	}
-	wg.Wait()
+	p.mu.Unlock()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-p.exited:
+			p.mu.Lock()
+			done = len(p.live) == 0 && len(p.errs) > 0
+			p.mu.Unlock()
+		}
+	}
+	p.wg.Wait()
 	if p.gauges != nil {
 		_ = p.gauges.Unregister()
 	}
-	return errors.Join(errs...)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(p.errs...)
+}
+
+// snapshot is the current runners, for readers that must not hold p.mu
+// while doing I/O.
+func (p *Pipeline) snapshot() []*Runner {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*Runner(nil), p.runners...)
 }

@@ -53,8 +53,8 @@ func (s *runnerStats) failure(msg string) {
 // figures JetStream holds for all instances.
 func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 	depth := dlqDepth(ctx, p.js)
-	out := make([]ConnectorStatus, 0, len(p.runners))
-	for _, r := range p.runners {
+	out := []ConnectorStatus{}
+	for _, r := range p.snapshot() {
 		st := ConnectorStatus{
 			Name: r.cfg.Name, Kind: r.cfg.Kind, Subjects: r.cfg.Subjects,
 			Running: r.stats.running.Load(), InFlight: r.stats.inFlight.Load(),
@@ -75,7 +75,7 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 
 // Running reports whether every connector's runner is consuming.
 func (p *Pipeline) Running() bool {
-	for _, r := range p.runners {
+	for _, r := range p.snapshot() {
 		if !r.stats.running.Load() {
 			return false
 		}

@@ -27,6 +27,7 @@ type Service struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	pipeline *pipeline.Pipeline
+	live     *liveRegistry // nil when the connectors are fixed at start
 }
 
 // Options beyond the settings.
@@ -34,6 +35,13 @@ type Options struct {
 	Registry *connectors.Registry
 	Logger   *slog.Logger
 	OnRecord func(synclog.Record)
+	// Sources, when set, switches on the live registry: these documents
+	// (one connector each, see registry.Split) are applied to the KV
+	// bucket, and the service runs and follows what the bucket holds.
+	// conns is then ignored. Env and Check validate the stored entries.
+	Sources map[string][]byte
+	Env     config.LookupEnv
+	Check   config.Checker
 }
 
 // Start brings up the broker connection, streams and consumers. Call Run
@@ -43,9 +51,16 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 	if err := svc.connect(ctx); err != nil {
 		return nil, err
 	}
-	if err := svc.provision(ctx); err != nil {
+	err := svc.provision(ctx)
+	if err != nil {
 		svc.close()
 		return nil, err
+	}
+	if o.Sources != nil {
+		if svc.live, conns, err = startRegistry(ctx, svc.js, o); err != nil {
+			svc.close()
+			return nil, err
+		}
 	}
 	p, err := pipeline.New(ctx, pipeline.Options{
 		JS: svc.js, Stream: s.Stream, Registry: o.Registry, Logger: o.Logger,
@@ -140,6 +155,11 @@ func (svc *Service) Status(ctx context.Context) []pipeline.ConnectorStatus {
 // Run delivers until ctx ends, then drains and closes everything.
 func (svc *Service) Run(ctx context.Context) error {
 	defer svc.close()
+	if svc.live != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go svc.live.follow(watchCtx, svc.pipeline)
+	}
 	err := svc.pipeline.Run(ctx)
 	svc.log.Info("pipeline drained")
 	return err

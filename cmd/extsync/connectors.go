@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/hms/extsync/connectors/catalog"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+func newConnectors() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "connectors",
+		Short: "The live registry: list, apply and remove connectors without restarting",
+		Long: `Connectors live in the KV bucket extsync_connectors, one entry each, with their
+${VAR} references unexpanded: every running instance watches the bucket and
+starts, updates (after draining the old runner) or stops the connector, reading
+the variables from its own environment. serve applies its connectors file the
+same way at start.`,
+	}
+	cmd.AddCommand(newConnectorsList(), newConnectorsApply(), newConnectorsRemove())
+	return cmd
+}
+
+// lenientEnv expands ${VAR} from this environment where set and with a
+// stand-in elsewhere: the instances, not this command, hold the secrets.
+func lenientEnv(missing *[]string) config.LookupEnv {
+	return func(name string) (string, bool) {
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			return v, true
+		}
+		if missing != nil {
+			*missing = append(*missing, name)
+		}
+		return "stand-in-for-" + strings.ToLower(name), true
+	}
+}
+
+func newConnectorsApply() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:     "apply -f FILE",
+		Short:   "Validate a connectors file and store its connectors in the registry",
+		Example: "  extsync connectors apply -f court.yaml",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageError{errors.New("-f FILE is required")}
+			}
+			var missing []string
+			_, docs, err := loadSources(file, lenientEnv(&missing), checkWith(catalog.Default()))
+			if err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: %s not set here; each instance reads them from its own environment\n",
+					strings.Join(missing, ", "))
+			}
+			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
+				reg, err := registry.Open(ctx, js, 1)
+				if err != nil {
+					return err
+				}
+				if err := reg.Put(ctx, docs); err != nil {
+					return err
+				}
+				names := sortedKeys(docs)
+				for _, n := range names {
+					_ = synclog.Audit(ctx, js, n, operator(), "connectors apply", 1)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %d connectors: %s\n", len(names), strings.Join(names, ", "))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "connectors file (the format of EXTSYNC_CONNECTORS)")
+	return cmd
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func newConnectorsRemove() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Remove a connector: every instance drains and stops it",
+		Long: `Remove a connector from the registry. Every instance drains its runner (in-flight
+deliveries finish and settle) and stops it. Its durable consumer is kept, so
+applying the connector again resumes where it stopped rather than replaying the
+stream; delete the consumer with the nats CLI to forget its position.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
+				reg, err := registry.Open(ctx, js, 1)
+				if err != nil {
+					return err
+				}
+				if err := reg.Remove(ctx, args[0]); err != nil {
+					return err
+				}
+				_ = synclog.Audit(ctx, js, args[0], operator(), "connectors rm", 1)
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s; running instances drain and stop it\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+// connectorRow is one line of `connectors ls`.
+type connectorRow struct {
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	Subjects    []string `json:"subjects"`
+	Revision    uint64   `json:"revision"`
+	Pending     uint64   `json:"pending"`
+	AckPending  int      `json:"ack_pending"`
+	Redelivered int      `json:"redelivered"`
+	Error       string   `json:"error,omitempty"`
+}
+
+func newConnectorsList() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the registry's connectors with their consumers' backlog",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := config.LoadSettings()
+			if err != nil {
+				return err
+			}
+			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
+				rows, err := connectorRows(ctx, js, s.Stream)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), rows)
+				}
+				printConnectors(cmd.OutOrStdout(), rows)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output for scripts")
+	return cmd
+}
+
+func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) ([]connectorRow, error) {
+	reg, err := registry.Open(ctx, js, 1)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := reg.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows := []connectorRow{}
+	for _, e := range entries {
+		row := connectorRow{Name: e.Name, Revision: e.Revision}
+		if c, err := registry.Load(e, lenientEnv(nil), nil); err != nil {
+			row.Error = err.Error()
+		} else {
+			row.Kind, row.Subjects = c.Kind, c.Subjects
+		}
+		if cons, err := js.Consumer(ctx, stream, "extsync-"+e.Name); err == nil {
+			info := cons.CachedInfo()
+			row.Pending, row.AckPending, row.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func printConnectors(w io.Writer, rows []connectorRow) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tSUBJECTS\tREV\tPENDING\tACK PENDING\tREDELIVERED")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Kind, strings.Join(r.Subjects, ","),
+			r.Revision, r.Pending, r.AckPending, r.Redelivered)
+		if r.Error != "" {
+			fmt.Fprintf(tw, "  ! %s\n", r.Error)
+		}
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/hms/extsync/pkg/config"
+)
+
+// liveRunner is a runner's Run in progress.
+type liveRunner struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start runs r under Run's context; call with p.mu held.
+func (p *Pipeline) start(r *Runner) {
+	ctx, cancel := context.WithCancel(p.runCtx)
+	l := &liveRunner{cancel: cancel, done: make(chan struct{})}
+	p.live[r] = l
+	p.wg.Go(func() {
+		defer close(l.done)
+		err := r.Run(ctx)
+		p.mu.Lock()
+		delete(p.live, r)
+		if err != nil {
+			p.log.Error("connector stopped", "connector", r.cfg.Name, "err", err)
+			p.errs = append(p.errs, err)
+		}
+		p.mu.Unlock()
+		select {
+		case p.exited <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// stop ends r: it stops pulling, finishes and settles what is in flight
+// (drains), and closes its connector. It returns once that is done.
+func (p *Pipeline) stop(r *Runner) {
+	p.mu.Lock()
+	l, running := p.live[r]
+	p.mu.Unlock()
+	if !running {
+		_ = r.conn.Close() // never started
+		return
+	}
+	l.cancel()
+	<-l.done
+}
+
+// Upsert starts connector cfg, or replaces the runner of that name: the
+// new runner is built (its consumer updated) first, so a bad change
+// leaves the old one running; then the old one drains and the new one
+// starts. Nothing in flight is lost: what the old runner had not settled
+// is redelivered to the new one.
+func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
+	nr, err := newRunner(ctx, &p.o, &cfg)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	i := slices.IndexFunc(p.runners, func(r *Runner) bool { return r.cfg.Name == cfg.Name })
+	var old *Runner
+	if i >= 0 {
+		old = p.runners[i]
+		p.runners[i] = nr
+	} else {
+		p.runners = append(p.runners, nr)
+	}
+	p.mu.Unlock()
+	if old != nil {
+		p.stop(old)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.runCtx != nil && p.runCtx.Err() == nil {
+		p.start(nr)
+	}
+	return nil
+}
+
+// Remove stops the named connector's runner after draining it. Its
+// durable consumers stay, so applying the connector again resumes where
+// it stopped instead of replaying the stream.
+func (p *Pipeline) Remove(name string) error {
+	p.mu.Lock()
+	i := slices.IndexFunc(p.runners, func(r *Runner) bool { return r.cfg.Name == name })
+	if i < 0 {
+		p.mu.Unlock()
+		return fmt.Errorf("connector %q is not running here", name)
+	}
+	r := p.runners[i]
+	p.runners = slices.Delete(p.runners, i, i+1)
+	p.mu.Unlock()
+	p.stop(r)
+	return nil
+}
+
+// Names lists the connectors this pipeline runs.
+func (p *Pipeline) Names() []string {
+	var out []string
+	for _, r := range p.snapshot() {
+		out = append(out, r.cfg.Name)
+	}
+	return out
+}

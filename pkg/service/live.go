@@ -1,0 +1,106 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/pipeline"
+	"github.com/hms/extsync/pkg/registry"
+)
+
+// liveRegistry follows the KV registry for one instance.
+type liveRegistry struct {
+	reg   *registry.Registry
+	env   config.LookupEnv
+	check config.Checker
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	applied map[string]uint64 // connector → KV revision running here
+}
+
+// startRegistry applies the serve file's connectors to the bucket, then
+// loads everything the bucket holds. An entry that does not validate here
+// (another instance's file, a variable this instance lacks) is logged and
+// skipped, not fatal: the other connectors still run.
+func startRegistry(ctx context.Context, js jetstream.JetStream, o Options) (*liveRegistry, []config.Connector, error) {
+	reg, err := registry.Open(ctx, js, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := reg.Put(ctx, o.Sources); err != nil {
+		return nil, nil, err
+	}
+	entries, err := reg.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &liveRegistry{reg: reg, env: o.Env, check: o.Check, log: o.Logger, applied: map[string]uint64{}}
+	var conns []config.Connector
+	for _, e := range entries {
+		c, err := registry.Load(e, o.Env, o.Check)
+		if err != nil {
+			l.log.Error("registry entry not loaded; fix it and apply again", "connector", e.Name, "err", err)
+			continue
+		}
+		conns = append(conns, *c)
+		l.applied[e.Name] = e.Revision
+	}
+	return l, conns, nil
+}
+
+// follow applies every later change to p until ctx ends.
+func (l *liveRegistry) follow(ctx context.Context, p *pipeline.Pipeline) {
+	err := l.reg.Watch(ctx, func(e registry.Entry, removed bool) {
+		if err := l.apply(ctx, p, e, removed); err != nil {
+			l.log.Error("registry change not applied; the connector keeps its previous state",
+				"connector", e.Name, "revision", e.Revision, "err", err)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		l.log.Error("registry no longer followed; restart to pick up changes", "err", err)
+	}
+}
+
+func (l *liveRegistry) apply(ctx context.Context, p *pipeline.Pipeline, e registry.Entry, removed bool) error {
+	l.mu.Lock()
+	rev, known := l.applied[e.Name]
+	l.mu.Unlock()
+	if known && e.Revision <= rev {
+		return nil // loaded at start, or already applied
+	}
+	if removed {
+		if !known {
+			return nil
+		}
+		if err := p.Remove(e.Name); err != nil {
+			return err
+		}
+		l.forget(e.Name)
+		l.log.Info("connector removed from the registry: stopped", "connector", e.Name)
+		return nil
+	}
+	c, err := registry.Load(e, l.env, l.check)
+	if err != nil {
+		return err
+	}
+	if err := p.Upsert(ctx, *c); err != nil {
+		return fmt.Errorf("start connector: %w", err)
+	}
+	l.mu.Lock()
+	l.applied[e.Name] = e.Revision
+	l.mu.Unlock()
+	l.log.Info("connector applied from the registry", "connector", e.Name, "revision", e.Revision)
+	return nil
+}
+
+func (l *liveRegistry) forget(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.applied, name)
+}
