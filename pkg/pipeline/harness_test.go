@@ -88,6 +88,7 @@ type env struct {
 	js   jetstream.JetStream
 	stop context.CancelFunc
 	done chan error
+	p    *pipeline.Pipeline
 }
 
 func newEnv(t *testing.T) *env {
@@ -111,7 +112,7 @@ func (e *env) start(doc string, vars map[string]string) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second,
 	}, file.Connectors)
 	require.NoError(e.t, err)
-	e.stop, e.done = cancel, make(chan error, 1)
+	e.stop, e.done, e.p = cancel, make(chan error, 1), p
 	go func() { e.done <- p.Run(ctx) }()
 	e.t.Cleanup(func() { e.shutdown() })
 }
