@@ -16,7 +16,7 @@ import (
 func newDLQReplay() *cobra.Command {
 	var f dlqFlags
 	var dryRun bool
-	var rate string
+	var rate, mapping string
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Send dead letters back through their own connector",
@@ -29,6 +29,9 @@ func newDLQReplay() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if mapping != deadletter.MappingCurrent && mapping != deadletter.MappingOriginal {
+				return usageError{fmt.Errorf("--mapping %q: want original or current", mapping)}
+			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
 				entries, err := deadletter.Collect(ctx, js, filter)
 				if err != nil {
@@ -39,13 +42,16 @@ func newDLQReplay() *cobra.Command {
 					fmt.Fprintf(out, "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
 					return printEntries(out, entries, f.json)
 				}
-				return replay(ctx, js, filter, every, out, cmd.ErrOrStderr())
+				return replay(ctx, js, deadletter.Action{Filter: filter, Every: every, Mapping: mapping},
+					out, cmd.ErrOrStderr())
 			})
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&f.all, "all", false, "replay every dead letter (required when no filter is given)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say how many and which would be sent; send nothing")
+	cmd.Flags().StringVar(&mapping, "mapping", deadletter.MappingCurrent,
+		"original: the mapping each event was first sent with (the sync log and dead letter record its version); current: today's")
 	cmd.Flags().StringVar(&rate, "rate", "", "cap the replay, e.g. 50/s, so a just-recovered system is not flooded")
 	return cmd
 }
@@ -69,18 +75,17 @@ func replayOptions(f *dlqFlags, rate string) (deadletter.Filter, time.Duration, 
 	return filter, every, nil
 }
 
-func replay(ctx context.Context, js jetstream.JetStream, filter deadletter.Filter, every time.Duration, out, progress io.Writer) error {
+func replay(ctx context.Context, js jetstream.JetStream, a deadletter.Action, out, progress io.Writer) error {
 	last := time.Now()
 	start := time.Now()
-	n, err := deadletter.ReplaySelected(ctx, js, deadletter.Action{
-		Filter: filter, Every: every, Actor: operator(),
-		Progress: func(done, total int) {
-			if time.Since(last) > time.Second || done == total {
-				fmt.Fprintf(progress, "replayed %d/%d\n", done, total)
-				last = time.Now()
-			}
-		},
-	})
+	a.Actor = operator()
+	a.Progress = func(done, total int) {
+		if time.Since(last) > time.Second || done == total {
+			fmt.Fprintf(progress, "replayed %d/%d\n", done, total)
+			last = time.Now()
+		}
+	}
+	n, err := deadletter.ReplaySelected(ctx, js, a)
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,13 @@ func (o Ops) action(w http.ResponseWriter, r *http.Request) (a deadletter.Action
 		}
 		a.Every = rt.Per / time.Duration(rt.N)
 	}
+	switch m := q.Get("mapping"); m {
+	case "", deadletter.MappingCurrent, deadletter.MappingOriginal:
+		a.Mapping = m
+	default:
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("mapping %q: want original or current", m))
+		return a, false, false
+	}
 	dryRun, _ = strconv.ParseBool(q.Get("dry_run"))
 	return a, dryRun, true
 }

@@ -35,6 +35,9 @@ const (
 	HeaderLastAttempt   = "Extsync-Last-Attempt"
 	HeaderOriginalMsgID = "Extsync-Original-Msg-Id"
 	HeaderTraceparent   = "traceparent"
+	// HeaderMappingVersion is the version of the mapping the event was
+	// last sent with (mapping.Version).
+	HeaderMappingVersion = "Extsync-Mapping-Version"
 )
 
 // MaxErrorLen bounds Extsync-Error: a reason, not a response body dump.
@@ -67,8 +70,9 @@ type Letter struct {
 	HTTPStatus   int
 	FirstAttempt time.Time
 	LastAttempt  time.Time
-	Body         []byte
-	Header       map[string][]string // the original message's headers
+	Body           []byte
+	Header         map[string][]string // the original message's headers
+	MappingVersion string
 }
 
 // Parker publishes dead letters.
@@ -108,6 +112,9 @@ func (p *Parker) Park(ctx context.Context, l *Letter) error {
 	}
 	h.Set(HeaderFirstAttempt, l.FirstAttempt.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderLastAttempt, l.LastAttempt.UTC().Format(time.RFC3339Nano))
+	if l.MappingVersion != "" {
+		h.Set(HeaderMappingVersion, l.MappingVersion)
+	}
 	if tp := event.HeaderValue(l.Header, HeaderTraceparent); tp != "" {
 		h.Set(HeaderTraceparent, tp)
 	}

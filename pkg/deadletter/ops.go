@@ -19,6 +19,8 @@ type Action struct {
 	// Actor is who asked, for the audit record in the sync log.
 	Actor    string
 	Progress func(done, total int)
+	// Mapping is MappingOriginal or MappingCurrent ("": current).
+	Mapping string
 }
 
 // ReplaySelected checks that every connector of the selection still runs,
@@ -34,7 +36,7 @@ func ReplaySelected(ctx context.Context, js jetstream.JetStream, a Action) (int,
 	}
 	r := NewReplayer(js)
 	r.Every, r.Progress = a.Every, a.Progress
-	n, err := r.Replay(ctx, ReplayItems(entries))
+	n, err := r.Replay(ctx, ReplayItems(entries, a.Mapping))
 	aerr := audit(ctx, js, entries[:n], a.Actor, "dlq replay")
 	if err != nil {
 		return n, fmt.Errorf("replayed %d of %d (the rest stay parked): %w", n, len(entries), err)

@@ -141,11 +141,12 @@ func Purge(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, erro
 	return entries, nil
 }
 
-// ReplayItems turns entries into what Replayer sends.
-func ReplayItems(entries []Entry) []ReplayItem {
+// ReplayItems turns entries into what Replayer sends, with mapping
+// (MappingOriginal or MappingCurrent, "" meaning current).
+func ReplayItems(entries []Entry, mapping string) []ReplayItem {
 	items := make([]ReplayItem, len(entries))
 	for i, e := range entries {
-		items[i] = ReplayItem{Seq: e.Seq, Connector: e.Connector, Header: e.Header, Body: e.Body}
+		items[i] = ReplayItem{Seq: e.Seq, Connector: e.Connector, Header: e.Header, Body: e.Body, Mapping: mapping}
 	}
 	return items
 }

@@ -122,7 +122,7 @@ func TestConcurrentReplaysSendEachDeadLetterOnce(t *testing.T) {
 	errs := make([]error, 2)
 	for i := range 2 {
 		wg.Go(func() {
-			_, errs[i] = deadletter.NewReplayer(js).Replay(ctx, deadletter.ReplayItems(entries))
+			_, errs[i] = deadletter.NewReplayer(js).Replay(ctx, deadletter.ReplayItems(entries, ""))
 		})
 	}
 	wg.Wait()
@@ -154,7 +154,7 @@ func BenchmarkReplay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if n, err := deadletter.NewReplayer(js).Replay(ctx, deadletter.ReplayItems(entries)); err != nil || n != b.N {
+	if n, err := deadletter.NewReplayer(js).Replay(ctx, deadletter.ReplayItems(entries, "")); err != nil || n != b.N {
 		b.Fatalf("replayed %d of %d: %v", n, b.N, err)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")

@@ -21,6 +21,16 @@ const (
 	ReplaySubjectPrefix = "extsync.replay."
 	// HeaderReplayOf is the dead letter's sequence in EXTSYNC_DLQ.
 	HeaderReplayOf = "Extsync-Replay-Of"
+	// HeaderReplayMapping is "original" when the replay must use the
+	// mapping the event was first sent with (HeaderMappingVersion) rather
+	// than the connector's current one.
+	HeaderReplayMapping = "Extsync-Replay-Mapping"
+)
+
+// Mapping choices of a replay.
+const (
+	MappingCurrent  = "current"
+	MappingOriginal = "original"
 )
 
 // ReplayStreamConfig is a work queue: a replayed event is gone from it
@@ -43,6 +53,8 @@ type ReplayItem struct {
 	Connector string
 	Header    nats.Header
 	Body      []byte
+	// Mapping is MappingOriginal or MappingCurrent (the default).
+	Mapping string
 }
 
 // Replayer sends dead letters back through their connector.
@@ -158,6 +170,9 @@ func replayMsg(it ReplayItem) *nats.Msg {
 		m.Header[k] = v
 	}
 	m.Header.Set(HeaderReplayOf, strconv.FormatUint(it.Seq, 10))
+	if it.Mapping == MappingOriginal {
+		m.Header.Set(HeaderReplayMapping, MappingOriginal)
+	}
 	return m
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -26,7 +27,8 @@ type Options struct {
 	// OnRecord, if set, sees every sync log record after it is stored.
 	OnRecord func(synclog.Record)
 
-	metrics *instruments
+	metrics  *instruments
+	mappings *mapping.Store
 }
 
 // Pipeline runs every connector's Runner. Connectors can be added,
@@ -55,6 +57,10 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 		o.DrainTimeout = 30 * time.Second
 	}
 	o.metrics = newInstruments()
+	var err error
+	if o.mappings, err = mapping.OpenStore(ctx, o.JS, 1); err != nil {
+		return nil, err
+	}
 	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}
 	for i := range conns {
 		r, err := newRunner(ctx, &p.o, &conns[i])

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/deadletter"
 )
 
@@ -72,4 +73,47 @@ func TestReplayedEventThatFailsAgainIsParkedAgain(t *testing.T) {
 	require.Equal(t, "hms.workflow.updated", again.Header.Get(deadletter.HeaderSubject))
 	require.Equal(t, dl.Data, again.Data)
 	require.Equal(t, 2, s.count())
+}
+
+// The court's field names changed after the night's failures: a replay
+// can use the mapping each event was first sent with, or today's.
+func TestReplayWithTheOriginalOrTheCurrentMapping(t *testing.T) {
+	e := newEnv(t)
+	s := newSink(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+	oldDoc := "connectors:\n" + httpConnector("court", "hms.workflow.updated", s.URL, "    mapping: {name: title}\n")
+	e.start(oldDoc, map[string]string{"TOKEN": "t"})
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","name":"Attorney Rotation"}`), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-2","name":"Night Court"}`), nil)
+	e.waitFor("both parked", func() bool { return len(e.deadLetters("court")) == 2 })
+	oldVersion := e.deadLetters("court")[0].Header.Get(deadletter.HeaderMappingVersion)
+	require.NotEmpty(t, oldVersion)
+	require.Equal(t, oldVersion, e.logRecords("court")[0].MappingVersion, "the sync log names the mapping too")
+
+	newDoc := "connectors:\n" + httpConnector("court", "hms.workflow.updated", s.URL, "    mapping: {name: workflow_title}\n")
+	f, err := config.Parse("new.yaml", []byte(newDoc), func(string) (string, bool) { return "t", true }, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.p.Upsert(context.Background(), f.Connectors[0]))
+
+	ctx := context.Background()
+	n, err := deadletter.ReplaySelected(ctx, e.js, deadletter.Action{
+		Filter: deadletter.Filter{IDs: []string{"HMS_EVENTS:1"}}, Mapping: deadletter.MappingOriginal, Actor: "t"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	e.waitFor("wf-1 replayed", func() bool { return s.count() == 3 })
+	n, err = deadletter.ReplaySelected(ctx, e.js, deadletter.Action{
+		Filter: deadletter.Filter{IDs: []string{"HMS_EVENTS:2"}}, Mapping: deadletter.MappingCurrent, Actor: "t"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	e.waitFor("wf-2 replayed", func() bool { return s.count() == 4 })
+
+	byPath := map[string]map[string]any{}
+	for _, r := range s.requests()[2:] {
+		byPath[r.Path] = r.Body
+	}
+	require.Equal(t, map[string]any{"title": "Attorney Rotation"}, byPath["/workflows/wf-1"], "original mapping")
+	require.Equal(t, map[string]any{"workflow_title": "Night Court"}, byPath["/workflows/wf-2"], "current mapping")
 }

@@ -36,6 +36,11 @@ type Runner struct {
 	handler  handler
 	decodeOp event.Options
 	keys     *keyQueue // nil when ordering is none
+	mapping  *mapping.Mapping
+	// mappingVersion names the current mapping in the sync log and dead
+	// letters; mappings holds the earlier ones, for replays.
+	mappingVersion string
+	mappings       *mapping.Store
 	synclog  *synclog.Writer
 	parker   *deadletter.Parker
 	acks     *acker // set while Run runs
@@ -89,7 +94,11 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.log.Warn("conflict strategy not available in this version; conflicts are retried with backoff, then dead-lettered",
 			"strategy", cfg.Conflict.Strategy)
 	}
-	r.handler = chain(deliverTo(conn), failed, mapStage(mapping.New(cfg.Mapping)), guardStage(r.guard))
+	r.mapping, r.mappings = mapping.New(cfg.Mapping), o.mappings
+	if r.mappingVersion, err = o.mappings.Save(ctx, cfg.Name, cfg.Mapping); err != nil {
+		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
+	}
+	r.handler = chain(deliverTo(conn), failed, mapStage, guardStage(r.guard))
 	r.consumer, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
 		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,
 		AckWait: ackWait, MaxAckPending: maxPending,
@@ -213,6 +222,7 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 		j.subject = orig
 	}
 	decode(j, r.decodeOp, r.cfg.MaxEventBytes)
+	r.chooseMapping(j)
 	return j, nil
 }
 

@@ -59,13 +59,14 @@ func traceIDOf(ctx context.Context, fallback string) string {
 
 func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration) *synclog.Record {
 	rec := &synclog.Record{
-		Time:       time.Now().UTC(),
-		Connector:  r.cfg.Name,
-		Subject:    j.subject,
-		StreamSeq:  j.meta.Sequence.Stream,
-		Attempt:    j.attempt,
-		Outcome:    d.Outcome,
-		DurationMS: float64(took.Microseconds()) / 1000,
+		Time:           time.Now().UTC(),
+		Connector:      r.cfg.Name,
+		Subject:        j.subject,
+		StreamSeq:      j.meta.Sequence.Stream,
+		Attempt:        j.attempt,
+		Outcome:        d.Outcome,
+		DurationMS:     float64(took.Microseconds()) / 1000,
+		MappingVersion: j.mappingVersion,
 	}
 	if j.ev != nil {
 		rec.EventID, rec.Entity, rec.Version = j.ev.ID, j.ev.Key, j.ev.Version
@@ -87,19 +88,20 @@ func (r *Runner) letter(j *job, err error, d policy.Decision) *deadletter.Letter
 	de := connectors.AsDeliveryError(err)
 	now := time.Now()
 	l := &deadletter.Letter{
-		Connector:    r.cfg.Name,
-		Subject:      j.subject,
-		Stream:       j.meta.Stream,
-		StreamSeq:    j.meta.Sequence.Stream,
-		EventID:      fallbackID(j),
-		Attempts:     j.attempt,
-		Reason:       de.Error(),
-		Status:       d.Status,
-		HTTPStatus:   de.Status,
-		FirstAttempt: r.firsts.get(j.meta.Sequence.Stream, j.meta.Timestamp),
-		LastAttempt:  now,
-		Body:         j.msg.Data(),
-		Header:       j.msg.Headers(),
+		Connector:      r.cfg.Name,
+		Subject:        j.subject,
+		Stream:         j.meta.Stream,
+		StreamSeq:      j.meta.Sequence.Stream,
+		EventID:        fallbackID(j),
+		Attempts:       j.attempt,
+		Reason:         de.Error(),
+		Status:         d.Status,
+		HTTPStatus:     de.Status,
+		FirstAttempt:   r.firsts.get(j.meta.Sequence.Stream, j.meta.Timestamp),
+		LastAttempt:    now,
+		Body:           j.msg.Data(),
+		Header:         j.msg.Headers(),
+		MappingVersion: j.mappingVersion,
 	}
 	if j.ev != nil {
 		l.EventID = j.ev.ID

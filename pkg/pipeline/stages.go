@@ -29,6 +29,11 @@ type job struct {
 
 	ev   *event.Event
 	body map[string]any
+	// mapping and mappingVersion are what the map stage applies: the
+	// connector's current mapping, or for a replay asking for it, the
+	// one the event was first sent with.
+	mapping        *mapping.Mapping
+	mappingVersion string
 	err  error // set by a stage that failed before delivery
 }
 
@@ -81,20 +86,19 @@ func failed(next handler) handler {
 	}
 }
 
-// mapStage turns event data into the external record.
-func mapStage(m *mapping.Mapping) stage {
-	return func(next handler) handler {
-		return func(ctx context.Context, j *job) error {
-			body, err := m.Apply(j.ev.Data)
-			if err != nil {
-				if errors.Is(err, mapping.ErrUnmappable) {
-					return connectors.PermanentError(0, err)
-				}
-				return err
+// mapStage turns event data into the external record, with the mapping
+// chosen for the job.
+func mapStage(next handler) handler {
+	return func(ctx context.Context, j *job) error {
+		body, err := j.mapping.Apply(j.ev.Data)
+		if err != nil {
+			if errors.Is(err, mapping.ErrUnmappable) {
+				return connectors.PermanentError(0, err)
 			}
-			j.body = body
-			return next(ctx, j)
+			return err
 		}
+		j.body = body
+		return next(ctx, j)
 	}
 }
 

@@ -52,6 +52,8 @@ type Record struct {
 	DurationMS float64 `json:"duration_ms"`
 	RetryInMS  int64   `json:"retry_in_ms,omitempty"`
 	TraceID    string  `json:"trace_id,omitempty"`
+	// MappingVersion names the mapping the attempt was sent with.
+	MappingVersion string `json:"mapping_version,omitempty"`
 	// Actor, Action and Count describe an operator's action (outcome
 	// "admin"): who, what, on how many events.
 	Actor  string `json:"actor,omitempty"`

@@ -1,0 +1,35 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/deadletter"
+)
+
+// chooseMapping picks the mapping a job is sent with: the connector's
+// current one, unless the job is a replay asking for the original (the
+// version its dead letter records) and that differs.
+func (r *Runner) chooseMapping(j *job) {
+	j.mapping, j.mappingVersion = r.mapping, r.mappingVersion
+	h := j.msg.Headers()
+	if j.meta.Stream != deadletter.ReplayStream || h.Get(deadletter.HeaderReplayMapping) != deadletter.MappingOriginal {
+		return
+	}
+	v := h.Get(deadletter.HeaderMappingVersion)
+	if v == "" || v == r.mappingVersion {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := r.mappings.Get(ctx, r.cfg.Name, v)
+	if err != nil {
+		if j.err == nil {
+			j.err = connectors.PermanentError(0, fmt.Errorf("replay with the original mapping: %w", err))
+		}
+		return
+	}
+	j.mapping, j.mappingVersion = m, v
+}
