@@ -59,17 +59,17 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 
 // Letter is one event to park.
 type Letter struct {
-	Connector    string
-	Subject      string
-	Stream       string
-	StreamSeq    uint64
-	EventID      string
-	Attempts     int
-	Reason       string
-	Status       string // permanent or exhausted
-	HTTPStatus   int
-	FirstAttempt time.Time
-	LastAttempt  time.Time
+	Connector      string
+	Subject        string
+	Stream         string
+	StreamSeq      uint64
+	EventID        string
+	Attempts       int
+	Reason         string
+	Status         string // permanent or exhausted
+	HTTPStatus     int
+	FirstAttempt   time.Time
+	LastAttempt    time.Time
 	Body           []byte
 	Header         map[string][]string // the original message's headers
 	MappingVersion string

@@ -41,15 +41,15 @@ type Runner struct {
 	// letters; mappings holds the earlier ones, for replays.
 	mappingVersion string
 	mappings       *mapping.Store
-	synclog  *synclog.Writer
-	parker   *deadletter.Parker
-	acks     *acker // set while Run runs
-	firsts   firstAttempts
-	log      *slog.Logger
-	onRecord func(synclog.Record)
-	metrics  *instruments
-	attrSets sync.Map // outcome → metric.MeasurementOption
-	stats    runnerStats
+	synclog        *synclog.Writer
+	parker         *deadletter.Parker
+	acks           *acker // set while Run runs
+	firsts         firstAttempts
+	log            *slog.Logger
+	onRecord       func(synclog.Record)
+	metrics        *instruments
+	attrSets       sync.Map // outcome → metric.MeasurementOption
+	stats          runnerStats
 
 	ackWait       time.Duration
 	pullBatch     int

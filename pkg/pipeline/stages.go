@@ -34,7 +34,7 @@ type job struct {
 	// one the event was first sent with.
 	mapping        *mapping.Mapping
 	mappingVersion string
-	err  error // set by a stage that failed before delivery
+	err            error // set by a stage that failed before delivery
 }
 
 // handler is a stage's view of what comes after it.
