@@ -73,6 +73,8 @@ func TestReplayedEventThatFailsAgainIsParkedAgain(t *testing.T) {
 	require.Equal(t, "hms.workflow.updated", again.Header.Get(deadletter.HeaderSubject))
 	require.Equal(t, dl.Data, again.Data)
 	require.Equal(t, 2, s.count())
+	require.Equal(t, "2", again.Header.Get(deadletter.HeaderAttempts), "the attempt count carries on across the replay")
+	require.Equal(t, dl.Header.Get(deadletter.HeaderFirstAttempt), again.Header.Get(deadletter.HeaderFirstAttempt))
 }
 
 // The court's field names changed after the night's failures: a replay

@@ -106,6 +106,7 @@ func (r *Runner) letter(j *job, err error, d policy.Decision) *deadletter.Letter
 	if j.ev != nil {
 		l.EventID = j.ev.ID
 	}
+	carryOver(l, j)
 	return l
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hms/extsync/connectors"
@@ -32,4 +33,20 @@ func (r *Runner) chooseMapping(j *job) {
 		return
 	}
 	j.mapping, j.mappingVersion = m, v
+}
+
+// carryOver makes a replayed event that fails again count every attempt
+// it ever had and keep its first one, so a dead letter says how long the
+// event has really been failing.
+func carryOver(l *deadletter.Letter, j *job) {
+	if j.meta.Stream != deadletter.ReplayStream {
+		return
+	}
+	h := j.msg.Headers()
+	if prior, err := strconv.Atoi(h.Get(deadletter.HeaderAttempts)); err == nil && prior > 0 {
+		l.Attempts += prior
+	}
+	if first, err := time.Parse(time.RFC3339Nano, h.Get(deadletter.HeaderFirstAttempt)); err == nil {
+		l.FirstAttempt = first
+	}
 }
