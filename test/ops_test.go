@@ -104,6 +104,9 @@ func TestOperatorRecoversDeadLetters(t *testing.T) {
 	res = cli("dlq", "show", "no-such-event")
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, `no dead letter with id or sequence "no-such-event"`)
+	res = cli("dlq", "replay", "--id", "no-such-event")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `no dead letter with id or sequence "no-such-event" matches; nothing was changed`)
 	require.Empty(t, sink.keys(), "nothing was sent by the dry run or the errors")
 
 	sink.accepting.Store(true)

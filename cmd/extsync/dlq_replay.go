@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,7 +39,14 @@ func newDLQReplay() *cobra.Command {
 					return err
 				}
 				out := cmd.OutOrStdout()
-				if dryRun || len(entries) == 0 {
+				if err := unknownIDs(f.ids, entries); err != nil {
+					return err
+				}
+				if len(entries) == 0 {
+					fmt.Fprintln(out, "no dead letter matches: nothing to replay")
+					return nil
+				}
+				if dryRun {
 					fmt.Fprintf(out, "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
 					return printEntries(out, entries, f.json)
 				}
@@ -111,11 +119,14 @@ func newDLQPurge() *cobra.Command {
 				return err
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				entries, err := deadletter.Collect(ctx, js, filter)
+				if err != nil {
+					return err
+				}
+				if err := unknownIDs(f.ids, entries); err != nil {
+					return err
+				}
 				if dryRun {
-					entries, err := deadletter.Collect(ctx, js, filter)
-					if err != nil {
-						return err
-					}
 					fmt.Fprintf(cmd.OutOrStdout(), "would purge %d dead letters (dry run: nothing deleted)\n", len(entries))
 					return printEntries(cmd.OutOrStdout(), entries, f.json)
 				}
@@ -132,4 +143,22 @@ func newDLQPurge() *cobra.Command {
 	cmd.Flags().BoolVar(&f.all, "all", false, "purge every dead letter (required when no filter is given)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say how many and which would be deleted; delete nothing")
 	return cmd
+}
+
+// unknownIDs fails when an --id names no dead letter of the selection,
+// so a typo is not mistaken for "already replayed".
+func unknownIDs(ids []string, entries []deadletter.Entry) error {
+	for _, id := range ids {
+		found := false
+		for _, e := range entries {
+			if e.EventID == id || strconv.FormatUint(e.Seq, 10) == id {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: no dead letter with id or sequence %q matches; nothing was changed", deadletter.ErrNotFound, id)
+		}
+	}
+	return nil
 }
