@@ -43,6 +43,9 @@ type Spec struct {
 	// Concurrency is how many deliveries the pipeline runs at once; size
 	// connection pools to it.
 	Concurrency int
+	// Batch is set for mode: batch; a kind that needs more configuration
+	// to send batches (http: a bulk URL) checks it in New.
+	Batch bool
 	// Decode fills v from the connector's kind block (e.g. `http:`),
 	// rejecting unknown fields; its errors name the file, line and field.
 	Decode func(v any) error

@@ -13,7 +13,14 @@ import (
 // which does no I/O, and closing it again.
 func checkWith(reg *connectors.Registry) config.Checker {
 	return func(c *config.Connector) error {
-		conn, err := reg.New(c.Kind, connectors.Spec{Name: c.Name, Concurrency: c.Concurrency, Decode: c.Decode})
+		conn, err := reg.New(c.Kind, connectors.Spec{Name: c.Name, Concurrency: c.Concurrency,
+			Batch: c.Mode == "batch", Decode: c.Decode})
+		if err == nil && c.Mode == "batch" {
+			if _, ok := conn.(connectors.BatchConnector); !ok {
+				_ = conn.Close()
+				return fmt.Errorf("kind %q cannot send batches; mode batch needs http (with bulk), sftp or sql", c.Kind)
+			}
+		}
 		if err != nil {
 			return err
 		}

@@ -9,12 +9,14 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/pipeline"
 	"github.com/hms/extsync/pkg/registry"
 	"github.com/hms/extsync/pkg/synclog"
 )
@@ -133,6 +135,8 @@ type connectorRow struct {
 	AckPending  int      `json:"ack_pending"`
 	Redelivered int      `json:"redelivered"`
 	Error       string   `json:"error,omitempty"`
+	// Batch is a batch connector's next run, events waiting and last run.
+	Batch *pipeline.BatchStatus `json:"batch,omitempty"`
 }
 
 func newConnectorsList() *cobra.Command {
@@ -179,6 +183,11 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 			row.Error = err.Error()
 		} else {
 			row.Kind, row.Subjects = c.Kind, c.Subjects
+			if c.Mode == "batch" {
+				if st, err := batchRequest(ctx, js.Conn(), pipeline.BatchStatusSubject, e.Name); err == nil {
+					row.Batch = &st
+				}
+			}
 		}
 		if cons, err := js.Consumer(ctx, stream, "extsync-"+e.Name); err == nil {
 			info := cons.CachedInfo()
@@ -195,6 +204,10 @@ func printConnectors(w io.Writer, rows []connectorRow) {
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Kind, strings.Join(r.Subjects, ","),
 			r.Revision, r.Pending, r.AckPending, r.Redelivered)
+		if b := r.Batch; b != nil {
+			fmt.Fprintf(tw, "  batch: next run %s, %d waiting, %d sending; last run %s: %s (%d events)\n",
+				b.NextRun.Format(time.RFC3339), b.Waiting, b.Sending, b.LastRun.Format(time.RFC3339), orNone(b.LastResult), b.LastEvents)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(tw, "  ! %s\n", r.Error)
 		}

@@ -22,6 +22,16 @@ type Config struct {
 	Headers map[string]string `yaml:"headers"`
 	Timeout config.Duration   `yaml:"timeout"`
 	Auth    *Auth             `yaml:"auth"`
+	// Bulk is where mode: batch sends a whole batch in one request.
+	Bulk *Bulk `yaml:"bulk"`
+}
+
+// Bulk configures the one request of a batch.
+type Bulk struct {
+	URL    string `yaml:"url"`
+	Method string `yaml:"method"` // default POST
+	// Format is json (an array of the mapped events, default) or ndjson.
+	Format string `yaml:"format"`
 }
 
 // Auth and its parts are the shared `auth:` block (connectors/auth).
@@ -67,5 +77,32 @@ func (c *Config) validate() error {
 			return fmt.Errorf("http.headers.%s: the value has characters a header cannot carry (a newline?)", name)
 		}
 	}
+	if err := c.Bulk.validate(); err != nil {
+		return err
+	}
 	return c.Auth.Validate("http.auth")
+}
+
+func (b *Bulk) validate() error {
+	if b == nil {
+		return nil
+	}
+	if b.Method == "" {
+		b.Method = http.MethodPost
+	}
+	if b.Format == "" {
+		b.Format = "json"
+	}
+	b.Method = strings.ToUpper(b.Method)
+	switch {
+	case b.Method != http.MethodPost && b.Method != http.MethodPut && b.Method != http.MethodPatch:
+		return fmt.Errorf("http.bulk.method %q: want POST, PUT or PATCH", b.Method)
+	case b.Format != "json" && b.Format != "ndjson":
+		return fmt.Errorf("http.bulk.format %q: want json or ndjson", b.Format)
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("http.bulk.url must be an absolute http:// or https:// URL")
+	}
+	return nil
 }

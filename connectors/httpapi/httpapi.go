@@ -36,6 +36,9 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if spec.Batch && cfg.Bulk == nil {
+		return nil, errNoBulk
+	}
 	tmpl, _ := parseTemplate(cfg.URL) // validated above
 	client, err := auth.HTTPClient(cfg.Auth, spec.Concurrency, cfg.Timeout.D())
 	if err != nil {

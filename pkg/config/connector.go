@@ -44,12 +44,6 @@ type Connector struct {
 	decode func(v any) error
 }
 
-// Batch configures mode: batch.
-type Batch struct {
-	Every     Duration `yaml:"every"`
-	MaxEvents int      `yaml:"max_events"`
-}
-
 // Retry configures backoff for transient failures.
 type Retry struct {
 	MaxAttempts int      `yaml:"max_attempts"`
@@ -134,6 +128,9 @@ func (c *Connector) setDefaults() {
 	if r.Jitter == 0 {
 		r.Jitter = 0.2
 	}
+	if c.Mode == "batch" {
+		c.Batch.setDefaults()
+	}
 	if c.Conflict.Strategy == "" {
 		c.Conflict.Strategy = ConflictRetry
 	}
@@ -176,7 +173,7 @@ func (c *Connector) validate() []fieldErr {
 	switch c.Mode {
 	case "realtime":
 	case "batch":
-		bad("mode", "batch mode is not available in this version; use realtime")
+		errs = append(errs, c.Batch.validate()...)
 	default:
 		bad("mode", "%q is not one of realtime, batch", c.Mode)
 	}

@@ -209,9 +209,29 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"connectors[0].kind", "required"},
 		},
 		{
-			name: "mode batch rejected",
+			name: "mode batch without a schedule",
 			doc:  base + "    mode: batch\n",
-			want: []string{"c.yaml:5:", "connectors[0].mode", "batch mode is not available"},
+			want: []string{"c.yaml:5:", "connectors[0].mode", "needs a schedule"},
+		},
+		{
+			name: "batch time zone",
+			doc:  base + "    mode: batch\n    batch: {at: \"02:00\", timezone: Mars/Olympus}\n",
+			want: []string{"c.yaml:6:", "connectors[0].batch.timezone", `"Mars/Olympus" is not a time zone`},
+		},
+		{
+			name: "batch time of day",
+			doc:  base + "    mode: batch\n    batch: {at: \"2am\"}\n",
+			want: []string{"connectors[0].batch.at", `"2am": want a time of day`},
+		},
+		{
+			name: "batch size",
+			doc:  base + "    mode: batch\n    batch: {every: 1h, max_bytes: 8 megs}\n",
+			want: []string{"connectors[0].batch.max_bytes", `invalid size "8 megs"`},
+		},
+		{
+			name: "batch too many events",
+			doc:  base + "    mode: batch\n    batch: {every: 1h, max_events: 1000000}\n",
+			want: []string{"connectors[0].batch.max_events", "out of range 1..100000"},
 		},
 		{
 			name: "unknown mode",
@@ -466,4 +486,19 @@ func TestParseRate(t *testing.T) {
 			require.False(t, got.IsZero())
 		})
 	}
+}
+
+func TestBatchBlock(t *testing.T) {
+	doc := "connectors:\n  - name: nightly\n    kind: http\n    subjects: [hms.workflow.updated]\n    mode: batch\n" +
+		"    batch: {every: 1h, at: \"02:00\", timezone: Europe/Dublin, max_events: 500, max_bytes: 2MiB}\n    http: {url: \"http://x/{id}\"}\n"
+	f, err := config.Parse("c.yaml", []byte(doc), envOf(nil), nil)
+	require.NoError(t, err)
+	b := f.Connectors[0].Batch
+	require.Equal(t, time.Hour, b.Every.D())
+	h, m, ok := b.AtClock()
+	require.True(t, ok)
+	require.Equal(t, [2]int{2, 0}, [2]int{h, m})
+	require.Equal(t, "Europe/Dublin", b.Location().String())
+	require.Equal(t, 500, b.MaxEvents)
+	require.EqualValues(t, 2<<20, b.MaxBytes)
 }

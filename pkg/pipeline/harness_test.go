@@ -101,16 +101,26 @@ func newEnv(t *testing.T) *env {
 // start runs a pipeline for the connectors document; vars fill ${...}.
 func (e *env) start(doc string, vars map[string]string) {
 	e.t.Helper()
+	e.startWith(doc, vars, nil)
+}
+
+// startWith is start with a say in the options (a clock, say).
+func (e *env) startWith(doc string, vars map[string]string, opt func(*pipeline.Options)) {
+	e.t.Helper()
 	file, err := config.Parse("test.yaml", []byte(doc), func(k string) (string, bool) {
 		v, ok := vars[k]
 		return v, ok
 	}, nil)
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.New(ctx, pipeline.Options{
+	o := pipeline.Options{
 		JS: e.js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second,
-	}, file.Connectors)
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	p, err := pipeline.New(ctx, o, file.Connectors)
 	require.NoError(e.t, err)
 	e.stop, e.done, e.p = cancel, make(chan error, 1), p
 	go func() { e.done <- p.Run(ctx) }()

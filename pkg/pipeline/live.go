@@ -106,3 +106,15 @@ func (p *Pipeline) Names() []string {
 	}
 	return out
 }
+
+// RunBatch asks the named batch connector to send what waits now, as
+// `extsync batch run` does; false when there is no such batch connector.
+func (p *Pipeline) RunBatch(name string) bool {
+	for _, r := range p.snapshot() {
+		if r.cfg.Name == name && r.batcher != nil {
+			r.batcher.trigger()
+			return true
+		}
+	}
+	return false
+}

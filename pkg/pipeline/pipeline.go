@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/batch"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/synclog"
@@ -26,6 +27,8 @@ type Options struct {
 	DrainTimeout time.Duration
 	// OnRecord, if set, sees every sync log record after it is stored.
 	OnRecord func(synclog.Record)
+	// Clock drives batch schedules; nil is the system clock.
+	Clock batch.Clock
 
 	metrics  *instruments
 	mappings *mapping.Store

@@ -50,6 +50,8 @@ type Runner struct {
 	metrics        *instruments
 	attrSets       sync.Map // outcome → metric.MeasurementOption
 	stats          runnerStats
+	batcher        *batcher // mode: batch
+	js             jetstream.JetStream
 
 	ackWait       time.Duration
 	pullBatch     int
@@ -69,17 +71,23 @@ func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ack
 }
 
 func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner, error) {
-	conn, err := o.Registry.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency, Decode: cfg.Decode})
+	conn, err := o.Registry.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency,
+		Batch: cfg.Mode == "batch", Decode: cfg.Decode})
 	if err != nil {
 		return nil, err
 	}
 	pull, maxPending, ackWait := sizes(cfg.Concurrency, conn.Timeout())
+	if cfg.Mode == "batch" {
+		// A batch holds its events unacked, and the next one fills while
+		// it is sent: room for two.
+		pull, maxPending = min(cfg.Batch.MaxEvents, 512), 2*cfg.Batch.MaxEvents+512
+	}
 	r := &Runner{
 		cfg: cfg, conn: conn,
 		policy:   policy.FromConfig(cfg),
 		guard:    policy.NewGuard(cfg),
 		decodeOp: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
-		synclog:  synclog.NewWriter(o.JS),
+		synclog:  synclog.NewWriter(o.JS), js: o.JS,
 		parker:   deadletter.NewParker(o.JS),
 		log:      o.Logger.With("connector", cfg.Name),
 		onRecord: o.OnRecord,
@@ -99,6 +107,12 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
 	r.handler = chain(deliverTo(conn), failed, mapStage, guardStage(r.guard))
+	if cfg.Mode == "batch" {
+		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
 	r.consumer, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
 		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,
 		AckWait: ackWait, MaxAckPending: maxPending,
@@ -136,6 +150,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.acks = newAcker(r, r.maxAckPending)
 	r.stats.running.Store(true)
 	defer r.stats.running.Store(false)
+	if r.batcher != nil {
+		err := r.batcher.run(ctx, events, replays)
+		r.acks.stop()
+		return err
+	}
 	jobs := make(chan *job)
 	var workers sync.WaitGroup
 	for range r.cfg.Concurrency {

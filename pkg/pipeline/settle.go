@@ -27,6 +27,12 @@ const settleTimeout = 10 * time.Second
 // sync log record is confirmed behind the worker's back.
 func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Duration) policy.Decision {
 	d := r.policy.Decide(err, j.attempt)
+	r.settleAs(spanCtx, j, err, d, took)
+	return d
+}
+
+// settleAs settles j with a decision already taken (a batch's).
+func (r *Runner) settleAs(spanCtx context.Context, j *job, err error, d policy.Decision, took time.Duration) {
 	rec := r.record(j, err, d, took)
 	rec.TraceID = traceIDOf(spanCtx, rec.TraceID)
 	if err != nil {
@@ -42,11 +48,10 @@ func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Du
 		cancel()
 		if perr != nil {
 			log.ErrorContext(spanCtx, "dead letter not stored; the event will be redelivered", "err", perr)
-			return d
+			return
 		}
 	}
 	r.acks.add(pendingAck{j: j, d: d, rec: rec, log: log})
-	return d
 }
 
 // traceIDOf prefers the attempt's own span's trace id.

@@ -28,6 +28,8 @@ type ConnectorStatus struct {
 	Failed      int64     `json:"failed"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Batch is set for mode: batch.
+	Batch *BatchStatus `json:"batch,omitempty"`
 }
 
 // runnerStats are the live counters behind ConnectorStatus.
@@ -64,6 +66,10 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 		if info, err := r.consumer.Info(ctx); err == nil {
 			st.Pending, st.AckPending = info.NumPending, info.NumAckPending
 			st.Lag = info.NumPending + uint64(info.NumAckPending)
+		}
+		if r.batcher != nil {
+			bs := r.batcher.Status()
+			st.Batch = &bs
 		}
 		r.stats.mu.Lock()
 		st.LastError, st.LastErrorAt = r.stats.lastError, r.stats.lastErrorAt

@@ -18,6 +18,9 @@ const (
 	Retry
 	// DeadLetter parks the message in EXTSYNC_DLQ, then acks it.
 	DeadLetter
+	// Hold records the attempt and keeps the message: a batch waiting to
+	// be sent again as one unit.
+	Hold
 )
 
 // Outcomes as written to the sync log.
@@ -26,6 +29,8 @@ const (
 	OutcomeRetry           = "retry"
 	OutcomeDeadLettered    = "dead-lettered"
 	OutcomeConflictSkipped = "conflict-skipped"
+	// OutcomeSuperseded: a newer version of the entity was sent instead.
+	OutcomeSuperseded = "superseded"
 )
 
 // Statuses of a dead letter (Extsync-Status).

@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/connectors/auth"
+)
+
+// errNoBulk is the answer of a connector without a bulk block.
+var errNoBulk = errors.New("http.bulk is not configured: mode batch needs http.bulk.url")
+
+// bulkResponse is the optional per-item answer of a bulk endpoint:
+// {"items": [{"status": 200}, {"status": 422, "error": "..."}]}, one
+// entry per event in the order sent.
+type bulkResponse struct {
+	Items []struct {
+		Status int    `json:"status"`
+		Error  string `json:"error"`
+	} `json:"items"`
+}
+
+// DeliverBatch implements connectors.BatchConnector: one request with
+// every mapped event, as a JSON array or NDJSON. Its Idempotency-Key is a
+// hash of the batch's event ids, the same when the batch is retried.
+func (c *Connector) DeliverBatch(ctx context.Context, ds []*connectors.Delivery) error {
+	if c.cfg.Bulk == nil {
+		return connectors.PermanentError(0, errNoBulk)
+	}
+	body, key, err := c.bulkBody(ds)
+	if err != nil {
+		return err
+	}
+	b := c.cfg.Bulk
+	req, err := http.NewRequestWithContext(ctx, b.Method, b.URL, bytes.NewReader(body))
+	if err != nil {
+		return connectors.PermanentError(0, fmt.Errorf("build bulk request: %w", err))
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if b.Format == "ndjson" {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
+	if len(ds) > 0 {
+		for k, v := range ds[0].Header { // trace context of the batch's first attempt
+			req.Header.Set(k, v)
+		}
+	}
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return &connectors.DeliveryError{Class: auth.Classify(err),
+			Err: fmt.Errorf("%s %s: %w", b.Method, connectors.SafeURL(req.URL), connectors.HTTPCause(err))}
+	}
+	defer resp.Body.Close()
+	if connectors.HTTPClass(resp.StatusCode) != 0 {
+		return c.outcome(req, resp)
+	}
+	return itemErrors(resp, len(ds))
+}
+
+func (c *Connector) bulkBody(ds []*connectors.Delivery) ([]byte, string, error) {
+	var buf bytes.Buffer
+	h := sha256.New()
+	items := make([]json.RawMessage, 0, len(ds))
+	for _, d := range ds {
+		b, err := json.Marshal(d.Body)
+		if err != nil {
+			return nil, "", connectors.PermanentError(0, fmt.Errorf("event %s: encode body: %w", d.Event.ID, err))
+		}
+		items = append(items, b)
+		h.Write([]byte(d.Event.ID + "\n"))
+	}
+	if c.cfg.Bulk.Format == "ndjson" {
+		for _, it := range items {
+			buf.Write(it)
+			buf.WriteByte('\n')
+		}
+	} else if err := json.NewEncoder(&buf).Encode(items); err != nil {
+		return nil, "", connectors.PermanentError(0, err)
+	}
+	return buf.Bytes(), "batch-" + hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+// itemErrors reads a 2xx answer's per-item statuses, if it has them.
+func itemErrors(resp *http.Response, n int) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	var br bulkResponse
+	if json.Unmarshal(raw, &br) != nil || len(br.Items) == 0 {
+		return nil // no per-item answer: the whole batch was accepted
+	}
+	if len(br.Items) != n {
+		return connectors.TransientError(resp.StatusCode, fmt.Errorf(
+			"bulk answer has %d items for %d events sent; the batch is sent again", len(br.Items), n))
+	}
+	failed := map[int]error{}
+	for i, it := range br.Items {
+		if it.Status == 0 {
+			continue // no status for this item: accepted with the batch
+		}
+		if class := connectors.HTTPClass(it.Status); class != 0 {
+			failed[i] = &connectors.DeliveryError{Class: class, Status: it.Status,
+				Err: fmt.Errorf("bulk item %d refused: %d %s", i, it.Status, it.Error)}
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &connectors.BatchError{Failed: failed}
+}
