@@ -97,7 +97,9 @@ func (b *batcher) add(ctx context.Context, pending *batch.Coalescer[*job], m jet
 	old := pending.Add(batch.Item[*job]{Key: j.key, Version: j.ev.Version, Seq: j.meta.Sequence.Stream,
 		Size: len(m.Data()), Value: j})
 	if old != nil {
-		r.settleAs(ctx, old.Value, nil, policy.Decision{Action: policy.Ack, Outcome: policy.OutcomeSuperseded}, 0)
+		d := policy.Decision{Action: policy.Ack, Outcome: policy.OutcomeSuperseded}
+		r.settleAs(ctx, old.Value, nil, d, 0)
+		r.countOutcome(ctx, d)
 	}
 }
 

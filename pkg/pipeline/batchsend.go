@@ -9,6 +9,7 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/batch"
 	"github.com/hms/extsync/pkg/policy"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // send delivers one batch as a unit, retrying it whole with backoff while
@@ -29,10 +30,13 @@ func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
 	base := context.WithoutCancel(ctx) // a batch under way finishes on shutdown
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		dctx, cancel := context.WithTimeout(base, r.conn.Timeout())
+		_, span := r.startBatchSpan(jobs, attempt)
+		dctx, cancel := context.WithTimeout(trace.ContextWithSpan(base, span), r.conn.Timeout())
 		err := b.bc.DeliverBatch(dctx, ds)
 		cancel()
+		endBatchSpan(span, err)
 		took := time.Since(start)
+		base := trace.ContextWithSpan(base, span) // its records carry the batch's trace id
 		d := r.policy.Decide(err, attempt)
 		var be *connectors.BatchError
 		switch {
@@ -44,6 +48,7 @@ func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
 			hold := policy.Decision{Action: policy.Hold, Outcome: policy.OutcomeRetry, Delay: d.Delay}
 			for _, j := range jobs {
 				r.settleAs(base, j, err, hold, took)
+				r.countOutcome(base, hold)
 			}
 			r.log.Warn("batch failed, will send it again", "events", len(jobs), "attempt", attempt, "retry_in", d.Delay, "err", err)
 			select {
@@ -60,6 +65,7 @@ func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
 		} else {
 			for _, j := range jobs {
 				r.settleAs(base, j, err, d, took)
+				r.countOutcome(base, d)
 			}
 		}
 		b.finished(len(jobs), err)
@@ -74,11 +80,12 @@ func (b *batcher) settleItems(ctx context.Context, jobs []*job, be *connectors.B
 	for i, j := range jobs {
 		if be != nil {
 			if err := be.Failed[i]; err != nil {
-				b.r.settle(ctx, j, err, took)
+				b.r.countOutcome(ctx, b.r.settle(ctx, j, err, took))
 				continue
 			}
 		}
 		b.r.settleAs(ctx, j, nil, delivered, took)
+		b.r.countOutcome(ctx, delivered)
 	}
 }
 
