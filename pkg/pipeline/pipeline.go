@@ -14,6 +14,7 @@ import (
 	"github.com/hms/extsync/pkg/batch"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/mapping"
+	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -32,6 +33,7 @@ type Options struct {
 
 	metrics  *instruments
 	mappings *mapping.Store
+	state    *reconcile.Store
 }
 
 // Pipeline runs every connector's Runner. Connectors can be added,
@@ -62,6 +64,9 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 	o.metrics = newInstruments()
 	var err error
 	if o.mappings, err = mapping.OpenStore(ctx, o.JS, 1); err != nil {
+		return nil, err
+	}
+	if o.state, err = reconcile.Open(ctx, o.JS, 1); err != nil {
 		return nil, err
 	}
 	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}

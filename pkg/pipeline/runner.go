@@ -19,6 +19,7 @@ import (
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -50,7 +51,8 @@ type Runner struct {
 	metrics        *instruments
 	attrSets       sync.Map // outcome → metric.MeasurementOption
 	stats          runnerStats
-	batcher        *batcher // mode: batch
+	batcher        *batcher         // mode: batch
+	state          *reconcile.Store // nil unless ordering is entity
 	js             jetstream.JetStream
 
 	ackWait       time.Duration
@@ -106,7 +108,10 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if r.mappingVersion, err = o.mappings.Save(ctx, cfg.Name, cfg.Mapping); err != nil {
 		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
-	r.handler = chain(deliverTo(conn), failed, mapStage, guardStage(r.guard))
+	if cfg.Ordering == "entity" {
+		r.state = o.state
+	}
+	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard))
 	if cfg.Mode == "batch" {
 		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
 			_ = conn.Close()
@@ -281,5 +286,8 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 	err := r.handler(trace.ContextWithSpan(ctx, span), j)
 	took := time.Since(start)
 	d := r.settle(spanCtx, j, err, took)
+	if errors.Is(err, reconcile.ErrSuperseded) {
+		err = nil // skipped on purpose: not an error on the span
+	}
 	r.endSpan(spanCtx, span, j, err, d, took)
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -26,6 +28,11 @@ const settleTimeout = 10 * time.Second
 // a repeat is harmless. A dead letter is stored before settle returns; the
 // sync log record is confirmed behind the worker's back.
 func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Duration) policy.Decision {
+	if errors.Is(err, reconcile.ErrSuperseded) {
+		d := policy.Decision{Action: policy.Ack, Outcome: policy.OutcomeSuperseded}
+		r.settleAs(spanCtx, j, nil, d, took)
+		return d
+	}
 	d := r.policy.Decide(err, j.attempt)
 	r.settleAs(spanCtx, j, err, d, took)
 	return d

@@ -1,0 +1,90 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Acquire claims connector's entity for sending version v (stream seq),
+// for at most hold. It returns ErrSuperseded when that version or a newer
+// one was delivered or is being sent, and waits while an older version is
+// being sent elsewhere (until it finishes or its claim lapses).
+func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) error {
+	k := key(connector, entity)
+	for {
+		st, rev, err := s.get(ctx, k)
+		if err != nil {
+			return fmt.Errorf("entity %q: %w", entity, err)
+		}
+		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) {
+			return ErrSuperseded
+		}
+		if c := st.Claim; c != nil && time.Now().Before(c.Until) && !(c.Seq == seq) {
+			if !newer(v, seq, c.Version, c.Seq) {
+				return ErrSuperseded
+			}
+			if err := s.waitChange(ctx, k, rev, time.Until(c.Until)); err != nil {
+				return err
+			}
+			continue
+		}
+		st.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
+		ok, err := s.put(ctx, k, st, rev)
+		if err != nil {
+			return fmt.Errorf("entity %q: claim: %w", entity, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+}
+
+// Release ends the claim for seq: delivered records v as the entity's
+// last version; otherwise the entity is left as it was, for a retry or a
+// newer version.
+func (s *Store) Release(ctx context.Context, connector, entity, v string, seq uint64, delivered bool) error {
+	k := key(connector, entity)
+	for {
+		st, rev, err := s.get(ctx, k)
+		if err != nil {
+			return fmt.Errorf("entity %q: %w", entity, err)
+		}
+		if st.Claim != nil && st.Claim.Seq == seq {
+			st.Claim = nil
+		}
+		if delivered && (st.Version == "" || newer(v, seq, st.Version, st.Seq)) {
+			st.Version, st.Seq = v, seq
+		}
+		ok, err := s.put(ctx, k, st, rev)
+		if err != nil {
+			return fmt.Errorf("entity %q: release: %w", entity, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+}
+
+// waitChange returns when key k moves past rev, or after at most d.
+func (s *Store) waitChange(ctx context.Context, k string, rev uint64, d time.Duration) error {
+	w, err := s.kv.Watch(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	timer := time.NewTimer(max(d, time.Millisecond))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case e := <-w.Updates():
+			if e != nil && e.Revision() > rev {
+				return nil
+			}
+		}
+	}
+}

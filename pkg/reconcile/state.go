@@ -1,0 +1,108 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/pkg/batch"
+)
+
+// Bucket is the KV bucket of entity state.
+const Bucket = "extsync_state"
+
+// ErrSuperseded marks an event older than (or the same as) what was
+// delivered or is being delivered for its entity: it is acked, not sent.
+var ErrSuperseded = errors.New("a newer version of the entity was delivered or is being delivered")
+
+// State is one connector's knowledge of one entity.
+type State struct {
+	Version string `json:"version,omitempty"` // last version delivered
+	Seq     uint64 `json:"seq,omitempty"`     // its stream sequence
+	Claim   *Claim `json:"claim,omitempty"`   // a delivery under way
+}
+
+// Claim is held while one version is being sent; it lapses at Until, so
+// an instance that dies holding it blocks the entity only that long.
+type Claim struct {
+	Version string    `json:"version"`
+	Seq     uint64    `json:"seq"`
+	Until   time.Time `json:"until"`
+}
+
+// Store reads and writes entity state.
+type Store struct {
+	kv jetstream.KeyValue
+}
+
+// Open creates the bucket when missing.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: Bucket, Description: "extsync per connector and entity: last delivered version, claims",
+		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("KV %s: %w", Bucket, err)
+	}
+	return &Store{kv: kv}, nil
+}
+
+var keySafe = regexp.MustCompile(`^[-_=a-zA-Z0-9]+$`)
+
+// key names connector's entity in the bucket; entity keys with other
+// characters are hashed.
+func key(connector, entity string) string {
+	if keySafe.MatchString(entity) && len(entity) <= 128 {
+		return connector + "." + entity
+	}
+	sum := sha256.Sum256([]byte(entity))
+	return connector + ".h-" + hex.EncodeToString(sum[:12])
+}
+
+func (s *Store) get(ctx context.Context, k string) (State, uint64, error) {
+	e, err := s.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return State{}, 0, nil
+	}
+	if err != nil {
+		return State{}, 0, err
+	}
+	var st State
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return State{}, 0, fmt.Errorf("state %s: %w", k, err)
+	}
+	return st, e.Revision(), nil
+}
+
+// put writes st if the entry is still at rev (0: absent); false when
+// another writer got there first.
+func (s *Store) put(ctx context.Context, k string, st State, rev uint64) (bool, error) {
+	b, _ := json.Marshal(st)
+	var err error
+	if rev == 0 {
+		_, err = s.kv.Create(ctx, k, b)
+	} else {
+		_, err = s.kv.Update(ctx, k, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// newer says whether version v at seq is newer than the state's version.
+func newer(v string, seq uint64, than string, thanSeq uint64) bool {
+	return batch.Newer(v, seq, than, thanSeq)
+}
