@@ -111,7 +111,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if cfg.Ordering == "entity" {
 		r.state = o.state
 	}
-	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard))
+	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard, ackWait))
 	if cfg.Mode == "batch" {
 		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
 			_ = conn.Close()

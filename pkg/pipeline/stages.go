@@ -103,18 +103,48 @@ func mapStage(next handler) handler {
 }
 
 // guardStage applies the connector's rate limit and circuit breaker.
-func guardStage(g *policy.Guard) stage {
+// While the breaker is open the job waits here, its message kept alive,
+// rather than going back to JetStream: a rejection by an open breaker is
+// not an attempt, so an outage delays events instead of burning their
+// attempts, and with every worker waiting no more are pulled. When the
+// breaker lets a probe through, one job goes; the rest wait again.
+func guardStage(g *policy.Guard, ackWait time.Duration) stage {
 	return func(next handler) handler {
 		if g == nil {
 			return next
 		}
 		return func(ctx context.Context, j *job) error {
-			if err := g.Acquire(ctx); err != nil {
-				return err
+			for {
+				err := g.Acquire(ctx)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, policy.ErrBreakerOpen) || !hold(ctx, j, connectors.AsDeliveryError(err).RetryAfter, ackWait) {
+					return err
+				}
 			}
 			err := next(ctx, j)
 			g.Record(err)
 			return err
+		}
+	}
+}
+
+// hold waits d (at least a moment), telling JetStream the message is
+// being worked on; false when ctx ended first.
+func hold(ctx context.Context, j *job, d, ackWait time.Duration) bool {
+	wait := time.NewTimer(max(d, 50*time.Millisecond))
+	defer wait.Stop()
+	alive := time.NewTicker(max(ackWait/3, time.Second))
+	defer alive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wait.C:
+			return true
+		case <-alive.C:
+			_ = j.msg.InProgress()
 		}
 	}
 }

@@ -29,6 +29,9 @@ func NewGuard(c *config.Connector) *Guard {
 		g.breaker = circuitbreaker.NewBuilder[any]().
 			WithFailureRateThreshold(b.FailureRatio, uint(b.MinRequests), time.Minute).
 			WithDelay(b.Delay.D()).
+			// Half-open lets one probe through, not a burst: a system
+			// that is still down sees one request per delay.
+			WithSuccessThreshold(1).
 			Build()
 	}
 	if g.limiter == nil && g.breaker == nil {
