@@ -97,7 +97,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		ackWait:  ackWait, pullBatch: pull, maxAckPending: maxPending, drain: o.DrainTimeout,
 	}
 	if cfg.Ordering == "entity" {
-		r.keys = newKeyQueue()
+		r.keys, r.state = newKeyQueue(), o.state
 	}
 	switch cfg.Conflict.Strategy {
 	case config.ConflictOverwrite, config.ConflictMerge, config.ConflictManual:
@@ -108,9 +108,6 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if r.mappingVersion, err = o.mappings.Save(ctx, cfg.Name, cfg.Mapping); err != nil {
 		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
-	if cfg.Ordering == "entity" {
-		r.state = o.state
-	}
 	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard, ackWait))
 	if cfg.Mode == "batch" {
 		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
@@ -118,22 +115,30 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 			return nil, err
 		}
 	}
-	r.consumer, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
-		Stream: o.Stream, Durable: cfg.Durable(), Filters: cfg.Subjects,
-		AckWait: ackWait, MaxAckPending: maxPending,
-	})
-	if err == nil {
-		r.replays, err = broker.EnsureConsumer(ctx, o.JS, broker.ConsumerSpec{
-			Stream: deadletter.ReplayStream, Durable: cfg.Durable() + "-replay",
-			Filters: []string{deadletter.ReplaySubjectPrefix + cfg.Name},
-			AckWait: ackWait, MaxAckPending: maxPending,
-		})
-	}
-	if err != nil {
+	if err := r.ensureConsumers(ctx, o.JS, o.Stream); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("connector %q: %w", cfg.Name, err)
 	}
 	return r, nil
+}
+
+// ensureConsumers creates or updates the connector's durable consumers:
+// one on the event stream, one on its replays.
+func (r *Runner) ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string) error {
+	var err error
+	r.consumer, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
+		Stream: stream, Durable: r.cfg.Durable(), Filters: r.cfg.Subjects,
+		AckWait: r.ackWait, MaxAckPending: r.maxAckPending,
+	})
+	if err != nil {
+		return err
+	}
+	r.replays, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
+		Stream: deadletter.ReplayStream, Durable: r.cfg.Durable() + "-replay",
+		Filters: []string{deadletter.ReplaySubjectPrefix + r.cfg.Name},
+		AckWait: r.ackWait, MaxAckPending: r.maxAckPending,
+	})
+	return err
 }
 
 // Run consumes until ctx ends, then drains: it stops pulling, releases
