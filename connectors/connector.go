@@ -35,6 +35,20 @@ type Delivery struct {
 	// Header carries values the pipeline wants on the outgoing request
 	// (trace context); connectors that have headers copy them.
 	Header map[string]string
+	// IfMatch, when set, makes the write conditional on the external
+	// record's version (HTTP If-Match); a mismatch is a conflict.
+	IfMatch string
+	// ETag is set by the connector to the record's version the system
+	// answered with, when it gives one.
+	ETag string
+}
+
+// Remote is implemented by kinds that can read the external record, which
+// the overwrite and merge conflict rules need.
+type Remote interface {
+	// Fetch returns the system's current record for d's entity and its
+	// version (ETag), "" when it has none.
+	Fetch(ctx context.Context, d *Delivery) (body map[string]any, etag string, err error)
 }
 
 // Spec is what a factory needs to build one connector.

@@ -24,6 +24,9 @@ type Config struct {
 	Auth    *Auth             `yaml:"auth"`
 	// Bulk is where mode: batch sends a whole batch in one request.
 	Bulk *Bulk `yaml:"bulk"`
+	// ConflictMatch makes a refusal whose JSON body matches a conflict,
+	// e.g. '$.error.code == "OVERLAPPING_ASSIGNMENT"' (409 and 412 always are).
+	ConflictMatch string `yaml:"conflict_match"`
 }
 
 // Bulk configures the one request of a batch.
@@ -76,6 +79,9 @@ func (c *Config) validate() error {
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return fmt.Errorf("http.headers.%s: the value has characters a header cannot carry (a newline?)", name)
 		}
+	}
+	if _, err := parseMatch(c.ConflictMatch); err != nil {
+		return err
 	}
 	if err := c.Bulk.validate(); err != nil {
 		return err

@@ -44,7 +44,9 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client}, nil
+	match, _ := parseMatch(cfg.ConflictMatch) // validated above
+	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client,
+		conflictMatch: match}, nil
 }
 
 func staticHeader(cfg Config) http.Header {
@@ -64,6 +66,8 @@ type Connector struct {
 	url    *template
 	header http.Header
 	client *http.Client
+	// conflictMatch classifies other refusals as conflicts by their body.
+	conflictMatch *bodyMatch
 }
 
 // Timeout implements connectors.Connector.
@@ -96,6 +100,9 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Idempotency-Key", d.Event.ID)
+	if d.IfMatch != "" {
+		req.Header.Set("If-Match", d.IfMatch)
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// Network failures are transient; a refused OAuth2 client is not.
@@ -103,6 +110,7 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 			Err: fmt.Errorf("%s %s: %w", c.cfg.Method, connectors.SafeURL(req.URL), connectors.HTTPCause(err))}
 	}
 	defer resp.Body.Close()
+	d.ETag = resp.Header.Get("ETag")
 	return c.outcome(req, resp)
 }
 
@@ -112,9 +120,12 @@ func (c *Connector) outcome(req *http.Request, resp *http.Response) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 		return nil
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	err := fmt.Errorf("%s %s: %s", c.cfg.Method, connectors.SafeURL(req.URL), resp.Status)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if class == connectors.Permanent && c.conflictMatch.matches(body) {
+		class = connectors.Conflict // e.g. a 422 saying OVERLAPPING_ASSIGNMENT
+	}
+	snippet := body[:min(len(body), maxErrorBody)]
+	err := fmt.Errorf("%s %s: %s", req.Method, connectors.SafeURL(req.URL), resp.Status)
 	if s := strings.TrimSpace(string(snippet)); s != "" {
 		err = fmt.Errorf("%w: %s", err, s)
 	}

@@ -56,6 +56,17 @@ type Retry struct {
 // Conflict configures what a 409/412 from the external system leads to.
 type Conflict struct {
 	Strategy string `yaml:"strategy"`
+	// Fields set, per field of the mapped record (dotted), which side the
+	// merge rule keeps when both changed it: local or remote.
+	Fields map[string]ConflictField `yaml:"fields"`
+	// MaxRounds bounds how often overwrite and merge read the record and
+	// send again when it keeps moving (default 3).
+	MaxRounds int `yaml:"max_rounds"`
+}
+
+// ConflictField is one field's merge rule.
+type ConflictField struct {
+	Prefer string `yaml:"prefer"`
 }
 
 // Breaker configures the per-connector circuit breaker.
@@ -134,6 +145,9 @@ func (c *Connector) setDefaults() {
 	if c.Conflict.Strategy == "" {
 		c.Conflict.Strategy = ConflictRetry
 	}
+	if c.Conflict.MaxRounds == 0 {
+		c.Conflict.MaxRounds = 3
+	}
 	if b := c.CircuitBreaker; b != nil {
 		if b.MinRequests == 0 {
 			b.MinRequests = 20
@@ -192,6 +206,14 @@ func (c *Connector) validate() []fieldErr {
 	case ConflictRetry, ConflictOverwrite, ConflictRemoteWins, ConflictMerge, ConflictManual:
 	default:
 		bad("conflict.strategy", "%q is not one of retry, overwrite, remote-wins, merge, manual", c.Conflict.Strategy)
+	}
+	for f, rule := range c.Conflict.Fields {
+		if rule.Prefer != "local" && rule.Prefer != "remote" {
+			bad("conflict.fields."+f+".prefer", "%q is not one of local, remote", rule.Prefer)
+		}
+	}
+	if c.Conflict.MaxRounds < 1 || c.Conflict.MaxRounds > 10 {
+		bad("conflict.max_rounds", "%d is out of range 1..10", c.Conflict.MaxRounds)
 	}
 	if b := c.CircuitBreaker; b != nil && (b.FailureRatio <= 0 || b.FailureRatio > 1) {
 		bad("circuit_breaker.failure_ratio", "%v is out of range (0, 1]", b.FailureRatio)

@@ -24,16 +24,22 @@ func (r *Runner) orderStage(next handler) handler {
 		}
 		seq := originalSeq(j)
 		hold := r.conn.Timeout() + 10*time.Second
-		if err := r.state.Acquire(ctx, r.cfg.Name, j.key, j.ev.Version, seq, hold); err != nil {
+		st, err := r.state.Acquire(ctx, r.cfg.Name, j.key, j.ev.Version, seq, hold)
+		if err != nil {
 			if errors.Is(err, reconcile.ErrSuperseded) {
 				return err
 			}
 			return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
 		}
-		err := next(ctx, j)
+		j.ifMatch, j.base = st.ETag, st.Snapshot
+		err = next(ctx, j)
+		var synced *reconcile.Synced
+		if err == nil {
+			synced = &reconcile.Synced{ETag: j.etag, Snapshot: j.body}
+		}
 		relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if rerr := r.state.Release(relCtx, r.cfg.Name, j.key, j.ev.Version, seq, err == nil); rerr != nil {
+		if rerr := r.state.Release(relCtx, r.cfg.Name, j.key, j.ev.Version, seq, synced); rerr != nil {
 			// The claim lapses by itself. Had the delivery succeeded, an
 			// older version still waiting could then be sent once; the
 			// sql kind's version column refuses it, other kinds cannot.

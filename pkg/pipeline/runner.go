@@ -100,15 +100,19 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.keys, r.state = newKeyQueue(), o.state
 	}
 	switch cfg.Conflict.Strategy {
-	case config.ConflictOverwrite, config.ConflictMerge, config.ConflictManual:
-		r.log.Warn("conflict strategy not available in this version; conflicts are retried with backoff, then dead-lettered",
-			"strategy", cfg.Conflict.Strategy)
+	case config.ConflictManual:
+		r.log.Warn("conflict strategy manual not available in this version; conflicts are retried with backoff, then dead-lettered")
+	case config.ConflictOverwrite, config.ConflictMerge:
+		if _, ok := conn.(connectors.Remote); !ok {
+			r.log.Warn("this kind cannot read the remote record; conflicts are retried with backoff, then dead-lettered",
+				"strategy", cfg.Conflict.Strategy, "kind", cfg.Kind)
+		}
 	}
 	r.mapping, r.mappings = mapping.New(cfg.Mapping), o.mappings
 	if r.mappingVersion, err = o.mappings.Save(ctx, cfg.Name, cfg.Mapping); err != nil {
 		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
-	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard, ackWait))
+	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard, ackWait), r.conflictStage)
 	if cfg.Mode == "batch" {
 		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
 			_ = conn.Close()

@@ -34,6 +34,10 @@ type job struct {
 	// one the event was first sent with.
 	mapping        *mapping.Mapping
 	mappingVersion string
+	// ifMatch and base come from the entity's last sync; etag is the
+	// system's version after this delivery.
+	ifMatch, etag string
+	base          map[string]any
 	err            error // set by a stage that failed before delivery
 }
 
@@ -155,7 +159,8 @@ func deliverTo(c connectors.Connector) handler {
 	return func(ctx context.Context, j *job) error {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout())
 		defer cancel()
-		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, Header: map[string]string{}}
+		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, Header: map[string]string{}, IfMatch: j.ifMatch}
+		defer func() { j.etag = d.ETag }()
 		// The attempt's trace context, for connectors whose transport does
 		// not inject it itself.
 		telemetry.Propagator.Inject(ctx, propagation.MapCarrier(d.Header))

@@ -10,40 +10,43 @@ import (
 // for at most hold. It returns ErrSuperseded when that version or a newer
 // one was delivered or is being sent, and waits while an older version is
 // being sent elsewhere (until it finishes or its claim lapses).
-func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) error {
+// It returns the entity's state as it was, for the conditional write.
+func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
 	k := key(connector, entity)
 	for {
 		st, rev, err := s.get(ctx, k)
 		if err != nil {
-			return fmt.Errorf("entity %q: %w", entity, err)
+			return st, fmt.Errorf("entity %q: %w", entity, err)
 		}
 		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) {
-			return ErrSuperseded
+			return st, ErrSuperseded
 		}
 		if c := st.Claim; c != nil && time.Now().Before(c.Until) && !(c.Seq == seq) {
 			if !newer(v, seq, c.Version, c.Seq) {
-				return ErrSuperseded
+				return st, ErrSuperseded
 			}
 			if err := s.waitChange(ctx, k, rev, time.Until(c.Until)); err != nil {
-				return err
+				return st, err
 			}
 			continue
 		}
 		st.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
 		ok, err := s.put(ctx, k, st, rev)
 		if err != nil {
-			return fmt.Errorf("entity %q: claim: %w", entity, err)
+			return st, fmt.Errorf("entity %q: claim: %w", entity, err)
 		}
 		if ok {
-			return nil
+			st.Claim = nil
+			return st, nil
 		}
 	}
 }
 
-// Release ends the claim for seq: delivered records v as the entity's
-// last version; otherwise the entity is left as it was, for a retry or a
-// newer version.
-func (s *Store) Release(ctx context.Context, connector, entity, v string, seq uint64, delivered bool) error {
+// Release ends the claim for seq: a delivery (synced set) records v as
+// the entity's last version with the synced record; otherwise the entity
+// is left as it was, for a retry or a newer version.
+func (s *Store) Release(ctx context.Context, connector, entity, v string, seq uint64, synced *Synced) error {
+	delivered := synced != nil
 	k := key(connector, entity)
 	for {
 		st, rev, err := s.get(ctx, k)
@@ -54,7 +57,7 @@ func (s *Store) Release(ctx context.Context, connector, entity, v string, seq ui
 			st.Claim = nil
 		}
 		if delivered && (st.Version == "" || newer(v, seq, st.Version, st.Seq)) {
-			st.Version, st.Seq = v, seq
+			st.Version, st.Seq, st.ETag, st.Snapshot = v, seq, synced.ETag, synced.Snapshot
 		}
 		ok, err := s.put(ctx, k, st, rev)
 		if err != nil {

@@ -27,6 +27,17 @@ type State struct {
 	Version string `json:"version,omitempty"` // last version delivered
 	Seq     uint64 `json:"seq,omitempty"`     // its stream sequence
 	Claim   *Claim `json:"claim,omitempty"`   // a delivery under way
+	// ETag and Snapshot are the system's record version and the record
+	// as last sent: If-Match for the next write, the base of a merge.
+	ETag     string         `json:"etag,omitempty"`
+	Snapshot map[string]any `json:"snapshot,omitempty"`
+}
+
+// Synced is what a successful delivery leaves: the system's version of
+// the record, and the record as sent.
+type Synced struct {
+	ETag     string
+	Snapshot map[string]any
 }
 
 // Claim is held while one version is being sent; it lapses at Until, so
