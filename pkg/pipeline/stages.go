@@ -38,7 +38,7 @@ type job struct {
 	// system's version after this delivery.
 	ifMatch, etag string
 	base          map[string]any
-	err            error // set by a stage that failed before delivery
+	err           error // set by a stage that failed before delivery
 }
 
 // handler is a stage's view of what comes after it.

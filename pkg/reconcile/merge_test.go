@@ -35,7 +35,7 @@ func TestMergeBothChangedFollowsPreferOrReports(t *testing.T) {
 
 func TestMergeDeletions(t *testing.T) {
 	base := map[string]any{"a": 1.0, "b": 2.0}
-	local := map[string]any{"a": 1.0}           // we dropped b
+	local := map[string]any{"a": 1.0}            // we dropped b
 	remote := map[string]any{"a": 1.0, "b": 2.0} // they kept it untouched
 	merged, conflicts := reconcile.Merge(base, local, remote, nil)
 	require.Empty(t, conflicts)
