@@ -137,3 +137,28 @@ func TestRemoteWinsKeepsTheirRecord(t *testing.T) {
 	recs := e.logRecords("court")
 	require.Equal(t, "conflict-skipped", recs[len(recs)-1].Outcome)
 }
+
+func TestRetryRuleWaitsOutPendingEdits(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 2 { // the court holds pending edits for two tries
+			http.Error(w, `{"error":{"code":"PENDING_EDITS"}}`, http.StatusConflict)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t)
+	e.start(conflictDoc(srv.URL, "{strategy: retry}"), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","version":1}`), nil)
+	e.waitFor("delivered on the third try", func() bool {
+		recs := e.logRecords("court")
+		return len(recs) == 3 && recs[2].Outcome == "delivered"
+	})
+	recs := e.logRecords("court")
+	require.Equal(t, []string{"retry", "retry"}, []string{recs[0].Outcome, recs[1].Outcome})
+	require.Equal(t, 409, recs[0].Status)
+	require.Empty(t, e.deadLetters("court"))
+}

@@ -21,7 +21,7 @@ import (
 )
 
 // 1,000 versions of 50 entities, published shuffled, delivered by two
-// instances sharing one consumer to a system that fails a fifth of the
+// three instances sharing one consumer to a system that fails a fifth of the
 // requests at random: per entity, the versions the system accepted only
 // ever go up, and each entity ends at its newest version.
 func TestEntityVersionsNeverGoBackwardsAcrossInstances(t *testing.T) {
@@ -55,7 +55,8 @@ func TestEntityVersionsNeverGoBackwardsAcrossInstances(t *testing.T) {
 `, sink.URL)
 	e := newEnv(t)
 	e.start(doc, nil)
-	startSecond(t, e, doc) // a second instance on the same durable consumer
+	startSecond(t, e, doc) // two more instances on the same durable consumer
+	startSecond(t, e, doc)
 
 	var events []string
 	for en := range entities {
