@@ -79,7 +79,7 @@ Process settings (environment):
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServe(), newDemo(), newPublish(), newBench(), newDLQ(), newLog(), newConnectors(), newBatch())
+	root.AddCommand(newServe(), newDemo(), newPublish(), newBench(), newDLQ(), newLog(), newConnectors(), newBatch(), newConflicts())
 	return root
 }
 

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // etagCourt keeps one record per id with a version (its ETag): a PUT
@@ -118,9 +119,39 @@ func TestMergeBothChangedFollowsThePreferRuleOrParks(t *testing.T) {
 
 	e, court := runConflict(t, "{strategy: merge}", v2)
 	require.Equal(t, "2A", court.record("wf-1")["room"], "nothing sent over the clerk's room")
-	dls := e.deadLetters("court")
-	require.Len(t, dls, 1)
-	require.Contains(t, dls[0].Header.Get(deadletter.HeaderError), "both sides changed room")
+	require.Empty(t, e.deadLetters("court"))
+	parked, err := reconcile.ListConflicts(context.Background(), e.js, "court")
+	require.NoError(t, err)
+	require.Len(t, parked, 1, "parked on EXTSYNC_CONFLICTS for a person")
+	c := parked[0]
+	require.Equal(t, []string{"room"}, c.Fields)
+	require.Equal(t, "1C", c.Local["room"])
+	require.Equal(t, "2A", c.Remote["room"])
+	require.Equal(t, "clerk hold", c.Merged["note"], "the merge of what does not collide")
+	recs := e.logRecords("court")
+	require.Equal(t, "conflict-parked", recs[len(recs)-1].Outcome)
+
+	// The person takes the merge, with our room.
+	require.NoError(t, reconcile.Resolve(context.Background(), e.js, c, reconcile.TakeMerged, "cli:alice@host"))
+	e.waitFor("the merged record sent", func() bool { return court.record("wf-1")["room"] == "1C" })
+	require.Equal(t, "clerk hold", court.record("wf-1")["note"])
+	parked, err = reconcile.ListConflicts(context.Background(), e.js, "court")
+	require.NoError(t, err)
+	require.Empty(t, parked, "resolved: removed")
+}
+
+func TestManualParksEveryConflictAndResolveSendsTheChoice(t *testing.T) {
+	e, court := runConflict(t, "{strategy: manual}",
+		`{"id":"wf-1","version":2,"judge":"Reyes","room":"4B","status":"approved"}`)
+	parked, err := reconcile.ListConflicts(context.Background(), e.js, "")
+	require.NoError(t, err)
+	require.Len(t, parked, 1)
+	require.Equal(t, "Okafor", court.record("wf-1")["judge"], "nothing sent before a person decides")
+	require.NoError(t, reconcile.Resolve(context.Background(), e.js, parked[0], reconcile.TakeLocal, "cli:alice@host"))
+	e.waitFor("ours sent over theirs", func() bool { return court.record("wf-1")["judge"] == "Reyes" })
+	require.Nil(t, court.record("wf-1")["note"], "local: the clerk's note is overwritten")
+	recs := e.logRecords("court")
+	require.Equal(t, "delivered", recs[len(recs)-1].Outcome)
 }
 
 func TestOverwriteSendsOursOverTheirVersion(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/batch"
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/reconcile"
@@ -67,6 +68,9 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 		return nil, err
 	}
 	if o.state, err = reconcile.Open(ctx, o.JS, 1); err != nil {
+		return nil, err
+	}
+	if err := broker.EnsureStream(ctx, o.JS, reconcile.ConflictStreamConfig(1)); err != nil {
 		return nil, err
 	}
 	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}

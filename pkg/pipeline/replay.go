@@ -8,6 +8,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // chooseMapping picks the mapping a job is sent with: the connector's
@@ -16,6 +17,9 @@ import (
 func (r *Runner) chooseMapping(j *job) {
 	j.mapping, j.mappingVersion = r.mapping, r.mappingVersion
 	h := j.msg.Headers()
+	if j.meta.Stream == deadletter.ReplayStream {
+		j.take = h.Get(reconcile.HeaderTake)
+	}
 	if j.meta.Stream != deadletter.ReplayStream || h.Get(deadletter.HeaderReplayMapping) != deadletter.MappingOriginal {
 		return
 	}

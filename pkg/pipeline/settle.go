@@ -33,6 +33,11 @@ func (r *Runner) settle(spanCtx context.Context, j *job, err error, took time.Du
 		r.settleAs(spanCtx, j, nil, d, took)
 		return d
 	}
+	if errors.Is(err, reconcile.ErrConflictParked) {
+		d := policy.Decision{Action: policy.Ack, Outcome: policy.OutcomeConflictParked}
+		r.settleAs(spanCtx, j, err, d, took)
+		return d
+	}
 	d := r.policy.Decide(err, j.attempt)
 	r.settleAs(spanCtx, j, err, d, took)
 	return d

@@ -38,7 +38,9 @@ type job struct {
 	// system's version after this delivery.
 	ifMatch, etag string
 	base          map[string]any
-	err           error // set by a stage that failed before delivery
+	// take is a person's choice for a parked conflict sent back.
+	take string
+	err  error // set by a stage that failed before delivery
 }
 
 // handler is a stage's view of what comes after it.

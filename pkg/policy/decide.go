@@ -31,6 +31,8 @@ const (
 	OutcomeConflictSkipped = "conflict-skipped"
 	// OutcomeSuperseded: a newer version of the entity was sent instead.
 	OutcomeSuperseded = "superseded"
+	// OutcomeConflictParked: the conflict waits on EXTSYNC_CONFLICTS.
+	OutcomeConflictParked = "conflict-parked"
 )
 
 // Statuses of a dead letter (Extsync-Status).
