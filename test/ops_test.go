@@ -135,6 +135,14 @@ func TestOperatorRecoversDeadLetters(t *testing.T) {
 	res = cli("log", "--connector", "court", "--status", "admin")
 	require.Contains(t, res.stdout, "dlq replay of 3 by cli:")
 
+	res = cli("conflicts", "ls", "--json")
+	require.Equal(t, "[]\n", res.stdout, res.stderr)
+	res = cli("conflicts", "resolve", "nope", "--take", "local")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `no parked conflict with sequence or event id "nope"`)
+	res = cli("conflicts", "resolve", "nope", "--take", "sideways")
+	require.Equal(t, 2, res.code)
+
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
 	res = cli("dlq", "ls")
