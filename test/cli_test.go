@@ -83,8 +83,14 @@ func TestCLIDemoShowsTheCentralUseCase(t *testing.T) {
 		"parked in EXTSYNC_DLQ",
 		"Extsync-Error:",
 		"courtroom is required for hearing H-1003",
-		"delivered               3",
+		"delivered               4",
 		"dead-lettered           1",
+		// The court holds its own edit: 409, the merge reads the record and
+		// sends ours with the court's note kept.
+		"a clerk edits wf-attorney-rotation",
+		"answers 409 Conflict",
+		"GET /api/v1/workflows/wf-attorney-rotation  (extsync reads the court's record to merge)",
+		`"courtNote":"Courtroom 4B held for the rotation"`,
 	} {
 		require.Contains(t, out, want)
 	}

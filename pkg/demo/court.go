@@ -19,9 +19,11 @@ type Request struct {
 	Status                                                   int
 }
 
-// Court simulates a court scheduling API: PUT /api/v1/workflows/{id} and
-// PUT /api/v1/hearings/{id}. It fails the first attempt for each id listed
-// in FlakyOnce with a 503, and refuses a hearing without a courtroom.
+// Court simulates a court scheduling API: PUT and GET
+// /api/v1/workflows/{id} (with ETags and pending edits, see records.go)
+// and PUT /api/v1/hearings/{id}. It fails the first attempt for each id
+// listed in FlakyOnce with a 503, and refuses a hearing without a
+// courtroom.
 type Court struct {
 	FlakyOnce map[string]bool
 	// OnRequest, if set, sees each request after it is answered.
@@ -30,11 +32,14 @@ type Court struct {
 	mu       sync.Mutex
 	seen     map[string]int
 	received []Request
+	records  map[string]map[string]any // workflows, as stored
+	versions map[string]int
 }
 
 // NewCourt returns a simulator that fails the listed ids once.
 func NewCourt(flakyOnce ...string) *Court {
-	c := &Court{FlakyOnce: map[string]bool{}, seen: map[string]int{}}
+	c := &Court{FlakyOnce: map[string]bool{}, seen: map[string]int{},
+		records: map[string]map[string]any{}, versions: map[string]int{}}
 	for _, id := range flakyOnce {
 		c.FlakyOnce[id] = true
 	}
@@ -79,6 +84,9 @@ func (c *Court) answer(w http.ResponseWriter, r *http.Request, req Request) int 
 		return reply(http.StatusUnauthorized, "missing or wrong bearer token")
 	}
 	kind, id, ok := route(r.URL.Path)
+	if ok && kind == "workflows" && r.Method == http.MethodGet {
+		return c.workflow(w, r, id, nil)
+	}
 	if !ok || r.Method != http.MethodPut {
 		return reply(http.StatusNotFound, "no such resource")
 	}
@@ -93,6 +101,9 @@ func (c *Court) answer(w http.ResponseWriter, r *http.Request, req Request) int 
 		if room, _ := req.Body["courtroom"].(string); room == "" {
 			return reply(http.StatusUnprocessableEntity, "courtroom is required for hearing "+id)
 		}
+	}
+	if kind == "workflows" {
+		return c.workflow(w, r, id, req.Body)
 	}
 	return reply(http.StatusOK, kind+" "+id+" updated")
 }

@@ -32,10 +32,12 @@ const Connectors = `connectors:
       name: workflow_name
       status: state
       assignments: assignments
+    conflict: {strategy: merge}     # the court's own edits are kept, ours are added
     http:
       method: PUT
       url: ${COURT_URL}/api/v1/workflows/{id}
       headers: {Authorization: "Bearer ${COURT_TOKEN}"}
+      conflict_match: '$.error.code == "OVERLAPPING_ASSIGNMENT"'
       timeout: 5s
     retry: {max_attempts: 5, initial: 500ms, max: 5s}
 
@@ -59,18 +61,25 @@ const Connectors = `connectors:
 type step struct {
 	title, subject, version string
 	data                    string
+	// courtEdit, if set, is the court clerk's own edit of the workflow,
+	// made before the step's event is published.
+	courtEdit map[string]any
 }
 
 var steps = []step{
 	{`A clerk approves the "Attorney Rotation" workflow`, "hms.workflow.updated", "7",
 		`{"id":"wf-attorney-rotation","name":"Attorney Rotation","status":"approved","approvedBy":"clerk.jones",` +
-			`"assignments":[{"attorney":"A. Rivera","week":"2026-W48"},{"attorney":"M. Chen","week":"2026-W49"}]}`},
+			`"assignments":[{"attorney":"A. Rivera","week":"2026-W48"},{"attorney":"M. Chen","week":"2026-W49"}]}`, nil},
 	{"Hearing H-1001 is scheduled", "hms.scheduling.updated", "",
-		`{"hearingId":"H-1001","scheduledAt":"2026-12-01T09:30:00Z","location":"Courtroom 4B","judge":{"name":"Hon. P. Okafor"}}`},
+		`{"hearingId":"H-1001","scheduledAt":"2026-12-01T09:30:00Z","location":"Courtroom 4B","judge":{"name":"Hon. P. Okafor"}}`, nil},
 	{"Hearing H-1002 moves (the court's database is busy at first)", "hms.scheduling.updated", "",
-		`{"hearingId":"H-1002","scheduledAt":"2026-12-02T14:00:00Z","location":"Courtroom 2A","judge":{"name":"Hon. L. Duarte"}}`},
+		`{"hearingId":"H-1002","scheduledAt":"2026-12-02T14:00:00Z","location":"Courtroom 2A","judge":{"name":"Hon. L. Duarte"}}`, nil},
 	{"Hearing H-1003 is saved without a courtroom", "hms.scheduling.updated", "",
-		`{"hearingId":"H-1003","scheduledAt":"2026-12-03T10:00:00Z","judge":{"name":"Hon. P. Okafor"}}`},
+		`{"hearingId":"H-1003","scheduledAt":"2026-12-03T10:00:00Z","judge":{"name":"Hon. P. Okafor"}}`, nil},
+	{`The clerk swaps week 49 of "Attorney Rotation" while the court holds its own edit`, "hms.workflow.updated", "8",
+		`{"id":"wf-attorney-rotation","name":"Attorney Rotation","status":"approved","approvedBy":"clerk.jones",` +
+			`"assignments":[{"attorney":"A. Rivera","week":"2026-W48"},{"attorney":"J. Okoro","week":"2026-W49"}]}`,
+		map[string]any{"courtNote": "Courtroom 4B held for the rotation"}},
 }
 
 // Run plays the demo, writing its narrative to out.
@@ -115,7 +124,7 @@ func Run(ctx context.Context, out io.Writer) error {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()
-	err = play(ctx, p, publish.New(svc.JetStream(), "hms/policy"), waiter)
+	err = play(ctx, p, publish.New(svc.JetStream(), "hms/policy"), waiter, court)
 	if err == nil {
 		err = showDeadLetter(ctx, p, svc)
 	}
@@ -129,8 +138,12 @@ func Run(ctx context.Context, out io.Writer) error {
 	return err
 }
 
-func play(ctx context.Context, p *printer, pub *publish.Publisher, w *waiter) error {
+func play(ctx context.Context, p *printer, pub *publish.Publisher, w *waiter, court *Court) error {
 	for i, s := range steps {
+		if s.courtEdit != nil {
+			court.PendingEdit("wf-attorney-rotation", s.courtEdit)
+			p.printf("\n   (at the court, a clerk edits wf-attorney-rotation: %s)\n", compact(s.courtEdit))
+		}
 		var opts []publish.Option
 		if s.version != "" {
 			opts = append(opts, publish.WithVersion(s.version))

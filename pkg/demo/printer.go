@@ -46,6 +46,11 @@ func (p *printer) stepLine(n int, s step, res publish.Result) {
 }
 
 func (p *printer) courtLine(r Request) {
+	if r.Method == http.MethodGet { // the merge reading the court's record
+		p.printf("   court    GET %s  (extsync reads the court's record to merge)\n            answers %d %s\n",
+			r.Path, r.Status, http.StatusText(r.Status))
+		return
+	}
 	p.printf("   court    %s %s  Idempotency-Key: %s\n            body %s\n            answers %d %s\n",
 		r.Method, r.Path, r.IdempotencyKey, compact(r.Body), r.Status, http.StatusText(r.Status))
 }
