@@ -70,7 +70,7 @@ func newConnectorsApply() *cobra.Command {
 					strings.Join(missing, ", "))
 			}
 			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
-				reg, err := registry.Open(ctx, js, 1)
+				reg, err := registry.Open(ctx, js, replicas())
 				if err != nil {
 					return err
 				}
@@ -110,7 +110,7 @@ stream; delete the consumer with the nats CLI to forget its position.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
-				reg, err := registry.Open(ctx, js, 1)
+				reg, err := registry.Open(ctx, js, replicas())
 				if err != nil {
 					return err
 				}
@@ -168,7 +168,7 @@ func newConnectorsList() *cobra.Command {
 }
 
 func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) ([]connectorRow, error) {
-	reg, err := registry.Open(ctx, js, 1)
+	reg, err := registry.Open(ctx, js, replicas())
 	if err != nil {
 		return nil, err
 	}

@@ -58,3 +58,11 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// replicas is EXTSYNC_REPLICAS, for a bucket a command has to create.
+func replicas() int {
+	if s, err := config.LoadSettings(); err == nil {
+		return s.Replicas
+	}
+	return 1
+}

@@ -58,3 +58,22 @@ func TestScanReadsToTheEndOrFollows(t *testing.T) {
 	}))
 	require.Equal(t, 1, n)
 }
+
+func TestEnsureKVCreatesOnceAndLeavesAnExistingBucketAlone(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := broker.EnsureKV(ctx, js, jetstream.KeyValueConfig{Bucket: "b", History: 5})
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	again, err := broker.EnsureKV(ctx, js, jetstream.KeyValueConfig{Bucket: "b", History: 10})
+	require.NoError(t, err)
+	st, err := again.Status(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, st.History(), "not reshaped by a caller with other settings")
+	e, err := again.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "v", string(e.Value()))
+}

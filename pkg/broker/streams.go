@@ -124,3 +124,20 @@ func SubjectWithin(filter, pattern string) bool {
 	}
 	return len(f) == len(p)
 }
+
+// EnsureKV binds to the bucket, creating it with cfg when missing. An
+// existing bucket is left as it is: an instance or a command started
+// with other settings (replicas, say) does not reshape it.
+func EnsureKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket) // another instance created it meanwhile
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("KV %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}

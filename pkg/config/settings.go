@@ -28,6 +28,7 @@ type Settings struct {
 	DataDir      string        `envconfig:"DATA_DIR" default:"./data" desc:"embedded server's storage directory"`
 	Connectors   string        `envconfig:"CONNECTORS" default:"connectors.yaml" desc:"connectors file"`
 	Stream       string        `envconfig:"STREAM" default:"HMS_EVENTS" desc:"stream that captures hms.> events"`
+	Replicas     int           `envconfig:"REPLICAS" default:"1" desc:"replicas of the streams and KV buckets extsync creates (3 on a clustered NATS)"`
 	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API address"`
 	AdminToken   Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API"`
 	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
@@ -54,6 +55,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: EXTSYNC_LOG_FORMAT=%q: want text or json", ErrInvalid, s.LogFormat)
 	case s.Stream == "":
 		return fmt.Errorf("%w: EXTSYNC_STREAM is empty", ErrInvalid)
+	case s.Replicas < 1 || s.Replicas > 5:
+		return fmt.Errorf("%w: EXTSYNC_REPLICAS=%d: want 1 to 5 (JetStream's limit)", ErrInvalid, s.Replicas)
 	}
 	return nil
 }

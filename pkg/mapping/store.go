@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -40,12 +41,12 @@ type Store struct {
 
 // OpenStore creates the bucket when missing.
 func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := broker.EnsureKV(ctx, js, jetstream.KeyValueConfig{
 		Bucket: StoreBucket, Description: "extsync mapping versions, for replays with the original mapping",
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("KV %s: %w", StoreBucket, err)
+		return nil, err
 	}
 	return &Store{kv: kv, cache: map[string]*Mapping{}}, nil
 }

@@ -31,6 +31,8 @@ type Options struct {
 	OnRecord func(synclog.Record)
 	// Clock drives batch schedules; nil is the system clock.
 	Clock batch.Clock
+	// Replicas of the KV buckets and streams the pipeline creates.
+	Replicas int
 
 	metrics  *instruments
 	mappings *mapping.Store
@@ -64,13 +66,13 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 	}
 	o.metrics = newInstruments()
 	var err error
-	if o.mappings, err = mapping.OpenStore(ctx, o.JS, 1); err != nil {
+	if o.mappings, err = mapping.OpenStore(ctx, o.JS, o.Replicas); err != nil {
 		return nil, err
 	}
-	if o.state, err = reconcile.Open(ctx, o.JS, 1); err != nil {
+	if o.state, err = reconcile.Open(ctx, o.JS, o.Replicas); err != nil {
 		return nil, err
 	}
-	if err := broker.EnsureStream(ctx, o.JS, reconcile.ConflictStreamConfig(1)); err != nil {
+	if err := broker.EnsureStream(ctx, o.JS, reconcile.ConflictStreamConfig(o.Replicas)); err != nil {
 		return nil, err
 	}
 	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/batch"
+	"github.com/hms/extsync/pkg/broker"
 )
 
 // Bucket is the KV bucket of entity state.
@@ -55,12 +56,12 @@ type Store struct {
 
 // Open creates the bucket when missing.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := broker.EnsureKV(ctx, js, jetstream.KeyValueConfig{
 		Bucket: Bucket, Description: "extsync per connector and entity: last delivered version, claims",
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("KV %s: %w", Bucket, err)
+		return nil, err
 	}
 	return &Store{kv: kv}, nil
 }

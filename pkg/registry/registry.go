@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/config"
 )
 
@@ -36,9 +37,9 @@ type Registry struct {
 
 // Open creates the bucket when missing.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, Config(replicas))
+	kv, err := broker.EnsureKV(ctx, js, Config(replicas))
 	if err != nil {
-		return nil, fmt.Errorf("KV %s: %w", Bucket, err)
+		return nil, err
 	}
 	return &Registry{kv: kv}, nil
 }

@@ -28,8 +28,8 @@ type liveRegistry struct {
 // loads everything the bucket holds. An entry that does not validate here
 // (another instance's file, a variable this instance lacks) is logged and
 // skipped, not fatal: the other connectors still run.
-func startRegistry(ctx context.Context, js jetstream.JetStream, o Options) (*liveRegistry, []config.Connector, error) {
-	reg, err := registry.Open(ctx, js, 1)
+func startRegistry(ctx context.Context, js jetstream.JetStream, o Options, replicas int) (*liveRegistry, []config.Connector, error) {
+	reg, err := registry.Open(ctx, js, replicas)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -57,14 +57,14 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	if o.Sources != nil {
-		if svc.live, conns, err = startRegistry(ctx, svc.js, o); err != nil {
+		if svc.live, conns, err = startRegistry(ctx, svc.js, o, s.Replicas); err != nil {
 			svc.close()
 			return nil, err
 		}
 	}
 	p, err := pipeline.New(ctx, pipeline.Options{
 		JS: svc.js, Stream: s.Stream, Registry: o.Registry, Logger: o.Logger,
-		DrainTimeout: s.Drain, OnRecord: o.OnRecord,
+		DrainTimeout: s.Drain, OnRecord: o.OnRecord, Replicas: s.Replicas,
 	}, conns)
 	if err != nil {
 		svc.close()
@@ -112,16 +112,17 @@ func syncMode(s config.Settings) string {
 }
 
 func (svc *Service) provision(ctx context.Context) error {
-	if err := broker.EnsureEventStream(ctx, svc.js, svc.settings.Stream, 1); err != nil {
+	n := max(svc.settings.Replicas, 1)
+	if err := broker.EnsureEventStream(ctx, svc.js, svc.settings.Stream, n); err != nil {
 		return err
 	}
-	if err := broker.EnsureStream(ctx, svc.js, deadletter.StreamConfig(1)); err != nil {
+	if err := broker.EnsureStream(ctx, svc.js, deadletter.StreamConfig(n)); err != nil {
 		return err
 	}
-	if err := broker.EnsureStream(ctx, svc.js, deadletter.ReplayStreamConfig(1)); err != nil {
+	if err := broker.EnsureStream(ctx, svc.js, deadletter.ReplayStreamConfig(n)); err != nil {
 		return err
 	}
-	return broker.EnsureStream(ctx, svc.js, synclog.StreamConfig(svc.settings.LogMaxAge, 1))
+	return broker.EnsureStream(ctx, svc.js, synclog.StreamConfig(svc.settings.LogMaxAge, n))
 }
 
 // JetStream returns the service's JetStream handle.
