@@ -150,8 +150,14 @@ func TestManualParksEveryConflictAndResolveSendsTheChoice(t *testing.T) {
 	require.NoError(t, reconcile.Resolve(context.Background(), e.js, parked[0], reconcile.TakeLocal, "cli:alice@host"))
 	e.waitFor("ours sent over theirs", func() bool { return court.record("wf-1")["judge"] == "Reyes" })
 	require.Nil(t, court.record("wf-1")["note"], "local: the clerk's note is overwritten")
-	recs := e.logRecords("court")
-	require.Equal(t, "delivered", recs[len(recs)-1].Outcome)
+	e.waitFor("v2 logged delivered and the resolution audited", func() bool {
+		var delivered, audited bool
+		for _, r := range e.logRecords("court") {
+			delivered = delivered || (r.Outcome == "delivered" && r.Version == "2")
+			audited = audited || (r.Outcome == "admin" && r.Action == "conflicts resolve --take local")
+		}
+		return delivered && audited
+	})
 }
 
 func TestOverwriteSendsOursOverTheirVersion(t *testing.T) {
