@@ -47,13 +47,3 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 	_, code := serveGet(t, admin+"/healthz")
 	require.Equal(t, http.StatusOK, code)
 }
-
-// httpGet is a GET that reports only the status (0 when unreachable).
-func httpGet(url string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
-}

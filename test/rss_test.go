@@ -4,6 +4,7 @@ package test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -48,7 +49,7 @@ func backlogRSS(t *testing.T, n int) int {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	admin := "http://" + envValue(env, "EXTSYNC_HTTP_ADDR=")
-	require.Eventually(t, func() bool { _, code := serveGetQuiet(admin + "/readyz"); return code == 200 },
+	require.Eventually(t, func() bool { code, _ := httpGet(admin + "/readyz"); return code == 200 },
 		30*time.Second, 50*time.Millisecond)
 
 	nc, err := nats.Connect(url)
@@ -83,12 +84,14 @@ func vmHWM(t *testing.T, pid int) int {
 	return 0
 }
 
-func serveGetQuiet(url string) (string, int) {
-	resp, err := httpGet(url)
+// httpGet is a GET that reports only the status (0 when unreachable).
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
 	if err != nil {
-		return "", 0
+		return 0, err
 	}
-	return "", resp
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // plainBinary builds cmd/extsync without -race, as it ships.
