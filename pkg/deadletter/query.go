@@ -73,22 +73,6 @@ func Collect(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, er
 	return out, err
 }
 
-// Get returns the dead letter at seq in EXTSYNC_DLQ.
-func Get(ctx context.Context, js jetstream.JetStream, seq uint64) (Entry, error) {
-	st, err := js.Stream(ctx, Stream)
-	if err != nil {
-		return Entry{}, fmt.Errorf("stream %s: %w", Stream, err)
-	}
-	m, err := st.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Entry{}, fmt.Errorf("%w: no dead letter %d", ErrNotFound, seq)
-	}
-	if err != nil {
-		return Entry{}, fmt.Errorf("dead letter %d: %w", seq, err)
-	}
-	return entryOf(m.Sequence, m.Time, m.Header, m.Data), nil
-}
-
 // ErrNotFound marks an id or sequence that names no dead letter.
 var ErrNotFound = errors.New("not found")
 

@@ -70,13 +70,13 @@ func TestListFilters(t *testing.T) {
 		require.NoError(t, err, tc.name)
 		require.Equal(t, tc.want, ids(got), tc.name)
 	}
-	e, err := deadletter.Get(ctx, js, 1)
+	byID, err := deadletter.Collect(ctx, js, deadletter.Filter{IDs: []string{"1"}})
 	require.NoError(t, err)
+	require.Len(t, byID, 1)
+	e := byID[0]
 	require.Equal(t, 3, e.Attempts)
 	require.Equal(t, 400, e.HTTPStatus)
 	require.Equal(t, "orig", e.Header.Get(deadletter.HeaderOriginalMsgID))
-	_, err = deadletter.Get(ctx, js, 99)
-	require.ErrorIs(t, err, deadletter.ErrNotFound)
 }
 
 func TestPurgeDeletesOnlyTheSelection(t *testing.T) {

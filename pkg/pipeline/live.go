@@ -98,15 +98,6 @@ func (p *Pipeline) Remove(name string) error {
 	return nil
 }
 
-// Names lists the connectors this pipeline runs.
-func (p *Pipeline) Names() []string {
-	var out []string
-	for _, r := range p.snapshot() {
-		out = append(out, r.cfg.Name)
-	}
-	return out
-}
-
 // RunBatch asks the named batch connector to send what waits now, as
 // `extsync batch run` does; false when there is no such batch connector.
 func (p *Pipeline) RunBatch(name string) bool {
