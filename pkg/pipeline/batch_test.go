@@ -159,7 +159,7 @@ func (e *env) publishMany(n int, body func(i int) string) {
 	js, err := jetstream.New(e.nc)
 	require.NoError(e.t, err)
 	for i := range n {
-		_, err := js.PublishAsync("hms.workflow.updated", []byte(body(i)))
+		_, err := js.PublishAsync("hms.workflow.updated", []byte(body(i)), jetstream.WithStallWait(time.Minute))
 		require.NoError(e.t, err)
 	}
 	select {

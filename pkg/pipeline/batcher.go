@@ -115,6 +115,10 @@ func feed(ctx context.Context, it jetstream.MessagesContext, out chan<- jetstrea
 				return
 			}
 			log(err)
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrConnectionClosed) {
+				return // nothing more will come; the runner is stopped by its context
+			}
 			continue
 		}
 		select {
