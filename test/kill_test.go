@@ -159,6 +159,12 @@ func killStartTo(t *testing.T, env []string, w io.Writer) *exec.Cmd {
 // killPublish publishes events asynchronously and waits for every PubAck.
 func killPublish(t *testing.T, url string, n int) {
 	t.Helper()
+	killPublishRange(t, url, 0, n)
+}
+
+// killPublishRange publishes events from..to-1 and waits for every PubAck.
+func killPublishRange(t *testing.T, url string, from, to int) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
 	defer nc.Close()
@@ -168,7 +174,7 @@ func killPublish(t *testing.T, url string, n int) {
 	defer cancel()
 	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "HMS_EVENTS"); return err == nil },
 		20*time.Second, 20*time.Millisecond, "serve created the stream")
-	for i := range n {
+	for i := from; i < to; i++ {
 		_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i),
 			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)))
 		require.NoError(t, err)
