@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,17 +22,11 @@ func BenchmarkBatch(b *testing.B) {
 	s := brokertest.RunServer(b)
 	nc, js := brokertest.Connect(b, s)
 	brokertest.Provision(b, js)
-	var got atomic.Int64
-	done := make(chan struct{})
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	sink, got, done := countingSink(b, b.N, func(body []byte) int {
 		var items []json.RawMessage
-		raw, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(raw, &items)
-		if got.Add(int64(len(items))) == int64(b.N) {
-			close(done)
-		}
-	}))
-	b.Cleanup(sink.Close)
+		_ = json.Unmarshal(body, &items)
+		return len(items)
+	})
 	file, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`connectors:
   - name: bulk
     kind: http

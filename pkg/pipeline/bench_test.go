@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,15 +41,7 @@ func benchPipeline(b *testing.B, concurrency int) {
 	brokertest.Provision(b, js)
 
 	n := b.N
-	var got atomic.Int64
-	done := make(chan struct{})
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if got.Add(1) == int64(n) {
-			close(done)
-		}
-	}))
-	b.Cleanup(sink.Close)
+	sink, got, done := countingSink(b, n, func([]byte) int { return 1 })
 
 	file, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`connectors:
   - name: bench
@@ -89,6 +82,23 @@ func benchPipeline(b *testing.B, concurrency int) {
 	if err := <-stopped; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// countingSink is an HTTP system that counts the events it receives
+// (perRequest says how many a request body holds) and closes done at n.
+func countingSink(b *testing.B, n int, perRequest func(body []byte) int) (*httptest.Server, *atomic.Int64, <-chan struct{}) {
+	b.Helper()
+	got := &atomic.Int64{}
+	done := make(chan struct{})
+	var once sync.Once
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if got.Add(int64(perRequest(body))) >= int64(n) {
+			once.Do(func() { close(done) })
+		}
+	}))
+	b.Cleanup(sink.Close)
+	return sink, got, done
 }
 
 // benchPreload stores n CloudEvents of 512 bytes, as pkg/publish would

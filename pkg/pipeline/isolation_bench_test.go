@@ -3,11 +3,9 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,15 +37,7 @@ func drainFast(b *testing.B, n int, withSlow bool) time.Duration {
 	nc, js := brokertest.Connect(b, s)
 	brokertest.Provision(b, js)
 
-	var got atomic.Int64
-	done := make(chan struct{})
-	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if got.Add(1) == int64(n) {
-			close(done)
-		}
-	}))
-	b.Cleanup(fast.Close)
+	fast, got, done := countingSink(b, n, func([]byte) int { return 1 })
 	// The slow system holds each request 500 ms, as a struggling court API
 	// would; it lets go early when the client gives up.
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
