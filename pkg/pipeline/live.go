@@ -8,22 +8,27 @@ import (
 	"github.com/hms/extsync/pkg/config"
 )
 
-// liveRunner is a runner's Run in progress.
+// liveRunner is a runner's Run, started once.
 type liveRunner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// start runs r under Run's context; call with p.mu held.
+// start runs r under Run's context, unless it was started already (Run
+// and Upsert may both reach a new runner); call with p.mu held.
 func (p *Pipeline) start(r *Runner) {
+	if _, started := p.live[r]; started {
+		return
+	}
 	ctx, cancel := context.WithCancel(p.runCtx)
 	l := &liveRunner{cancel: cancel, done: make(chan struct{})}
 	p.live[r] = l
+	p.running++
 	p.wg.Go(func() {
 		defer close(l.done)
 		err := r.Run(ctx)
 		p.mu.Lock()
-		delete(p.live, r)
+		p.running--
 		if err != nil {
 			p.log.Error("connector stopped", "connector", r.cfg.Name, "err", err)
 			p.errs = append(p.errs, err)
@@ -40,10 +45,11 @@ func (p *Pipeline) start(r *Runner) {
 // (drains), and closes its connector. It returns once that is done.
 func (p *Pipeline) stop(r *Runner) {
 	p.mu.Lock()
-	l, running := p.live[r]
+	l, started := p.live[r]
+	delete(p.live, r)
 	p.mu.Unlock()
-	if !running {
-		_ = r.conn.Close() // never started
+	if !started {
+		_ = r.conn.Close() // Run never had it; Run closes its own
 		return
 	}
 	l.cancel()
@@ -56,6 +62,8 @@ func (p *Pipeline) stop(r *Runner) {
 // starts. Nothing in flight is lost: what the old runner had not settled
 // is redelivered to the new one.
 func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
+	p.changes.Lock()
+	defer p.changes.Unlock()
 	nr, err := newRunner(ctx, &p.o, &cfg)
 	if err != nil {
 		return err
@@ -85,6 +93,8 @@ func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
 // durable consumers stay, so applying the connector again resumes where
 // it stopped instead of replaying the stream.
 func (p *Pipeline) Remove(name string) error {
+	p.changes.Lock()
+	defer p.changes.Unlock()
 	p.mu.Lock()
 	i := slices.IndexFunc(p.runners, func(r *Runner) bool { return r.cfg.Name == name })
 	if i < 0 {

@@ -47,11 +47,15 @@ type Pipeline struct {
 	log    *slog.Logger
 	gauges metric.Registration
 
+	// changes serialises Upsert and Remove, so one name is never being
+	// replaced twice at once.
+	changes sync.Mutex
 	mu      sync.Mutex
 	runners []*Runner
-	live    map[*Runner]*liveRunner
-	runCtx  context.Context // set once Run starts
-	exited  chan struct{}   // a runner returned
+	live    map[*Runner]*liveRunner // started runners, until stopped
+	running int                     // started runners whose Run has not returned
+	runCtx  context.Context         // set once Run starts
+	exited  chan struct{}           // a runner returned
 	errs    []error
 	wg      sync.WaitGroup
 }
@@ -108,7 +112,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			done = true
 		case <-p.exited:
 			p.mu.Lock()
-			done = len(p.live) == 0 && len(p.errs) > 0
+			done = p.running == 0 && len(p.errs) > 0
 			p.mu.Unlock()
 		}
 	}
@@ -118,6 +122,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, r := range p.runners {
+		if _, started := p.live[r]; !started {
+			_ = r.conn.Close() // added by an Upsert as Run was ending
+		}
+	}
 	return errors.Join(p.errs...)
 }
 
