@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/pipeline"
 	"github.com/hms/extsync/pkg/registry"
-	"github.com/hms/extsync/pkg/synclog"
 )
 
 func newConnectors() *cobra.Command {
@@ -35,20 +33,6 @@ same way at start.`,
 	return cmd
 }
 
-// lenientEnv expands ${VAR} from this environment where set and with a
-// stand-in elsewhere: the instances, not this command, hold the secrets.
-func lenientEnv(missing *[]string) config.LookupEnv {
-	return func(name string) (string, bool) {
-		if v, ok := os.LookupEnv(name); ok && v != "" {
-			return v, true
-		}
-		if missing != nil {
-			*missing = append(*missing, name)
-		}
-		return "stand-in-for-" + strings.ToLower(name), true
-	}
-}
-
 func newConnectorsApply() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
@@ -60,29 +44,27 @@ func newConnectorsApply() *cobra.Command {
 			if file == "" {
 				return usageError{errors.New("-f FILE is required")}
 			}
-			var missing []string
-			_, docs, err := loadSources(file, lenientEnv(&missing), checkWith(catalog.Default()))
+			env := &config.LenientEnv{}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return usageError{fmt.Errorf("connectors file: %w", err)}
+			}
+			names, docs, err := registry.Prepare(file, data, env.Lookup, checkWith(catalog.Default()))
 			if err != nil {
 				return err
 			}
-			if len(missing) > 0 {
+			if unset := env.Unset(); len(unset) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: %s not set here; each instance reads them from its own environment\n",
-					strings.Join(missing, ", "))
+					strings.Join(unset, ", "))
 			}
 			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
 				reg, err := registry.Open(ctx, js, replicas())
 				if err != nil {
 					return err
 				}
-				if err := reg.Put(ctx, docs); err != nil {
-					return err
-				}
-				names := sortedKeys(docs)
-				for _, n := range names {
-					_ = synclog.Audit(ctx, js, n, operator(), "connectors apply", 1)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "applied %d connectors: %s\n", len(names), strings.Join(names, ", "))
-				return nil
+				changes, err := reg.Apply(ctx, js, names, docs, registry.ProcessActor("cli"))
+				printApplied(cmd.OutOrStdout(), changes)
+				return err
 			})
 		},
 	}
@@ -90,13 +72,23 @@ func newConnectorsApply() *cobra.Command {
 	return cmd
 }
 
-func sortedKeys(m map[string][]byte) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// printApplied says what an apply stored; an unchanged connector is named
+// apart, since no instance restarts it.
+func printApplied(w io.Writer, changes []registry.Change) {
+	var changed, same []string
+	for _, c := range changes {
+		if c.Changed {
+			changed = append(changed, c.Name)
+		} else {
+			same = append(same, c.Name)
+		}
 	}
-	sort.Strings(out)
-	return out
+	if len(changed) > 0 {
+		fmt.Fprintf(w, "applied %d connectors: %s\n", len(changed), strings.Join(changed, ", "))
+	}
+	if len(same) > 0 {
+		fmt.Fprintf(w, "unchanged, left running as they are: %s\n", strings.Join(same, ", "))
+	}
 }
 
 func newConnectorsRemove() *cobra.Command {
@@ -114,10 +106,9 @@ stream; delete the consumer with the nats CLI to forget its position.`,
 				if err != nil {
 					return err
 				}
-				if err := reg.Remove(ctx, args[0]); err != nil {
+				if err := reg.Delete(ctx, js, args[0], registry.ProcessActor("cli")); err != nil {
 					return err
 				}
-				_ = synclog.Audit(ctx, js, args[0], operator(), "connectors rm", 1)
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s; running instances drain and stop it\n", args[0])
 				return nil
 			})
@@ -179,7 +170,7 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 	rows := []connectorRow{}
 	for _, e := range entries {
 		row := connectorRow{Name: e.Name, Revision: e.Revision}
-		if c, err := registry.Load(e, lenientEnv(nil), nil); err != nil {
+		if c, err := registry.Load(e, (&config.LenientEnv{}).Lookup, nil); err != nil {
 			row.Error = err.Error()
 		} else {
 			row.Kind, row.Subjects = c.Kind, c.Subjects

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,19 +67,6 @@ func Split(data []byte) ([]string, map[string][]byte, error) {
 		docs[name] = doc
 	}
 	return names, docs, nil
-}
-
-// Put stores docs (name → single-connector document).
-func (r *Registry) Put(ctx context.Context, docs map[string][]byte) error {
-	for name, doc := range docs {
-		if cur, err := r.kv.Get(ctx, name); err == nil && bytes.Equal(cur.Value(), doc) {
-			continue // unchanged: no revision, so no instance restarts the runner
-		}
-		if _, err := r.kv.Put(ctx, name, doc); err != nil {
-			return fmt.Errorf("store connector %q: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // Remove deletes name from the registry.

@@ -2,14 +2,18 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
+	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/synclog"
 )
 
 const file = `connectors:
@@ -45,34 +49,76 @@ func TestPutListRemoveWatch(t *testing.T) {
 	_, js := brokertest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	brokertest.Provision(t, js)
 	reg, err := registry.Open(ctx, js, 1)
 	require.NoError(t, err)
-	_, docs, err := registry.Split([]byte(file))
+	names, docs, err := registry.Split([]byte(file))
 	require.NoError(t, err)
-	require.NoError(t, reg.Put(ctx, docs))
+	changes, err := reg.Apply(ctx, js, names, docs, "cli:alice@ops-1")
+	require.NoError(t, err)
+	require.Equal(t, []registry.Change{{Name: "court", Revision: 1, Changed: true}, {Name: "clinic", Revision: 2, Changed: true}}, changes)
 	first, err := reg.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, first, 2)
-	require.NoError(t, reg.Put(ctx, docs))
+	changes, err = reg.Apply(ctx, js, names, docs, "cli:alice@ops-1")
+	require.NoError(t, err)
+	require.Equal(t, []registry.Change{{Name: "court", Revision: 1}, {Name: "clinic", Revision: 2}}, changes)
 	again, err := reg.List(ctx)
 	require.NoError(t, err)
 	require.Equal(t, first[0].Revision, again[0].Revision, "an unchanged apply writes nothing, restarts nothing")
+	require.Len(t, audits(t, js), 2, "only the connectors an apply changed are recorded")
 
 	type change struct {
 		name    string
 		removed bool
 	}
-	changes := make(chan change, 10)
+	seen := make(chan change, 10)
 	watchCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		_ = reg.Watch(watchCtx, func(e registry.Entry, removed bool) { changes <- change{e.Name, removed} })
+		_ = reg.Watch(watchCtx, func(e registry.Entry, removed bool) { seen <- change{e.Name, removed} })
 	}()
-	require.ElementsMatch(t, []change{{"clinic", false}, {"court", false}}, []change{<-changes, <-changes},
+	require.ElementsMatch(t, []change{{"clinic", false}, {"court", false}}, []change{<-seen, <-seen},
 		"the current entries first")
-	require.NoError(t, reg.Remove(ctx, "clinic"))
-	require.Equal(t, change{"clinic", true}, <-changes)
-	err = reg.Remove(ctx, "clinic")
+	require.NoError(t, reg.Delete(ctx, js, "clinic", "api(token)@10.0.0.7"))
+	require.Equal(t, change{"clinic", true}, <-seen)
+	err = reg.Delete(ctx, js, "clinic", "api(token)@10.0.0.7")
 	require.ErrorIs(t, err, registry.ErrUnknown)
 	require.True(t, strings.Contains(err.Error(), `"clinic"`))
+
+	recs := audits(t, js)
+	require.Len(t, recs, 3, "a failed rm records nothing")
+	require.Equal(t, synclog.Record{Time: recs[2].Time, Connector: "clinic", Outcome: synclog.OutcomeAdmin,
+		Actor: "api(token)@10.0.0.7", Action: "connectors rm", Count: 1}, recs[2])
+	require.Equal(t, "court", recs[0].Connector)
+	require.Equal(t, "connectors apply", recs[0].Action)
+	require.Equal(t, "cli:alice@ops-1", recs[0].Actor)
+}
+
+func TestPrepareValidatesAsServeDoes(t *testing.T) {
+	env := &config.LenientEnv{Env: func(string) (string, bool) { return "", false }}
+	names, docs, err := registry.Prepare("court.yaml", []byte(file), env.Lookup, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"court", "clinic"}, names)
+	require.Contains(t, string(docs["court"]), "${COURT_TOKEN}")
+	require.Equal(t, []string{"COURT_TOKEN"}, env.Unset())
+
+	_, _, err = registry.Prepare("bad.yaml", []byte("connectors:\n  - name: court\n    kind: http\n    subjects: [hms.x]\n    http: {url: \"http://x/{id}\"}\n    retry: {initial: soon}\n"), nil, nil)
+	require.ErrorIs(t, err, config.ErrInvalid)
+	require.ErrorContains(t, err, "bad.yaml:6:")
+	require.ErrorContains(t, err, "retry.initial")
+}
+
+// audits returns the admin records of the sync log, oldest first.
+func audits(t *testing.T, js jetstream.JetStream) []synclog.Record {
+	t.Helper()
+	var out []synclog.Record
+	for _, m := range brokertest.Messages(t, js, synclog.Stream, "") {
+		var r synclog.Record
+		require.NoError(t, json.Unmarshal(m.Data, &r))
+		if r.Outcome == synclog.OutcomeAdmin {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +35,10 @@ func startRegistry(ctx context.Context, js jetstream.JetStream, o Options, repli
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := reg.Put(ctx, o.Sources); err != nil {
+	// A change the file makes (a first start, or a file that differs from
+	// what was applied live since) is an operator's action like an apply.
+	names := slices.Sorted(maps.Keys(o.Sources))
+	if _, err := reg.Apply(ctx, js, names, o.Sources, registry.ProcessActor("serve")); err != nil {
 		return nil, nil, err
 	}
 	entries, err := reg.List(ctx)
