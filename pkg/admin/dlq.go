@@ -1,0 +1,137 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/deadletter"
+)
+
+// dlqFilter reads connector, since, until, id (repeatable or
+// comma-separated), status and reason from the query.
+func dlqFilter(r *http.Request) (deadletter.Filter, error) {
+	q := r.URL.Query()
+	now := time.Now()
+	since, err := config.ParseTime(q.Get("since"), now)
+	if err != nil {
+		return deadletter.Filter{}, fmt.Errorf("since %w", err)
+	}
+	until, err := config.ParseTime(q.Get("until"), now)
+	if err != nil {
+		return deadletter.Filter{}, fmt.Errorf("until %w", err)
+	}
+	var ids []string
+	for _, v := range q["id"] {
+		ids = append(ids, strings.Split(v, ",")...)
+	}
+	return deadletter.Filter{Connector: q.Get("connector"), Since: since, Until: until, IDs: ids,
+		Status: q.Get("status"), Reason: q.Get("reason")}, nil
+}
+
+func (o Ops) listDLQ(w http.ResponseWriter, r *http.Request) {
+	f, err := dlqFilter(r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	entries, err := deadletter.Collect(r.Context(), o.JS, f)
+	if err != nil {
+		WriteError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	if entries == nil {
+		entries = []deadletter.Entry{}
+	}
+	for i := range entries {
+		entries[i].Body = nil // the list is a summary; the CLI's show has bodies
+	}
+	WriteJSON(w, http.StatusOK, entries)
+}
+
+// action reads a replay or purge request; ok is false when it answered.
+func (o Ops) action(w http.ResponseWriter, r *http.Request) (a deadletter.Action, dryRun, ok bool) {
+	f, err := dlqFilter(r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return a, false, false
+	}
+	q := r.URL.Query()
+	if !selective(q) && q.Get("all") != "true" {
+		WriteError(w, http.StatusBadRequest, "no filter given: set connector, since, until, id, status or reason, or all=true")
+		return a, false, false
+	}
+	a = deadletter.Action{Filter: f, Actor: Caller(r)}
+	if rate := q.Get("rate"); rate != "" {
+		rt, err := config.ParseRate(rate)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, "rate: "+err.Error())
+			return a, false, false
+		}
+		a.Every = rt.Per / time.Duration(rt.N)
+	}
+	switch m := q.Get("mapping"); m {
+	case "", deadletter.MappingCurrent, deadletter.MappingOriginal:
+		a.Mapping = m
+	default:
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("mapping %q: want original or current", m))
+		return a, false, false
+	}
+	dryRun, _ = strconv.ParseBool(q.Get("dry_run"))
+	return a, dryRun, true
+}
+
+func selective(q url.Values) bool {
+	for _, k := range []string{"connector", "since", "until", "id", "status", "reason"} {
+		if q.Get(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (o Ops) replayDLQ(w http.ResponseWriter, r *http.Request) {
+	o.act(w, r, "replayed", deadletter.ReplaySelected)
+}
+
+func (o Ops) purgeDLQ(w http.ResponseWriter, r *http.Request) {
+	o.act(w, r, "purged", deadletter.PurgeSelected)
+}
+
+func (o Ops) act(w http.ResponseWriter, r *http.Request, verb string,
+	do func(context.Context, jetstream.JetStream, deadletter.Action) (int, error)) {
+	a, dryRun, ok := o.action(w, r)
+	if !ok {
+		return
+	}
+	if dryRun {
+		entries, err := deadletter.Collect(r.Context(), o.JS, a.Filter)
+		if err != nil {
+			WriteError(w, http.StatusBadGateway, err.Error())
+			return
+		}
+		ids := make([]string, len(entries))
+		for i, e := range entries {
+			ids[i] = e.EventID
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"dry_run": true, "would_be_" + verb: len(entries), "event_ids": ids})
+		return
+	}
+	n, err := do(r.Context(), o.JS, a)
+	switch {
+	case errors.Is(err, deadletter.ErrNoConnector):
+		WriteError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		WriteJSON(w, http.StatusBadGateway, map[string]any{verb: n, "error": err.Error()})
+	default:
+		WriteJSON(w, http.StatusOK, map[string]any{verb: n})
+	}
+}
