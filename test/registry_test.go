@@ -161,4 +161,30 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	require.Contains(t, res.stderr, "bad.yaml:3:")
 	res = cli("log", "--status", "admin", "--connector", "clinic")
 	require.Contains(t, res.stdout, "connectors rm of 1 by cli:")
+
+	// The admin API applies and removes the same way; a re-applied
+	// connector resumes at its consumer's position, so s-2 arrives.
+	code, body := apiCall(t, "PUT", admins[1]+"/api/v1/connectors/clinic",
+		connectorDoc("clinic", "hms.scheduling.updated", b.URL))
+	require.Equal(t, http.StatusOK, code, body)
+	bothLogged(`msg="connector applied from the registry" connector=clinic`, 2)
+	require.Eventually(t, func() bool { return b.got("/s-2") }, 20*time.Second, 10*time.Millisecond)
+	code, body = apiCall(t, "DELETE", admins[0]+"/api/v1/connectors/clinic", "")
+	require.Equal(t, http.StatusOK, code, body)
+	bothLogged(`msg="connector removed from the registry: stopped" connector=clinic`, 2)
+	res = cli("log", "--status", "admin", "--connector", "clinic")
+	require.Contains(t, res.stdout, "connectors apply of 1 by api@127.0.0.1")
+	require.Contains(t, res.stdout, "connectors rm of 1 by api@127.0.0.1")
+}
+
+func apiCall(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }

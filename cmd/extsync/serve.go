@@ -84,6 +84,7 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 				return err
 			}
 			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
+			adm.MountRegistry(admin.RegistryOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
 			return runAll(cmd.Context(), svc.Run, adm.Run)

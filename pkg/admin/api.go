@@ -27,7 +27,7 @@ func (s *Server) guard(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="extsync"`)
 			WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -35,6 +35,13 @@ func (s *Server) guard(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// bearer reads an Authorization header's bearer token; the scheme is
+// case-insensitive (RFC 9110 section 11.1).
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	return token, ok && strings.EqualFold(scheme, "Bearer")
 }
 
 func fromLoopback(r *http.Request) bool {
