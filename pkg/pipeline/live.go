@@ -79,6 +79,9 @@ func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
 	}
 	p.mu.Unlock()
 	if old != nil {
+		// Bounded by the drain timeout; say so, as an update can take it.
+		p.log.Info("connector changed: draining the old runner before the new one starts",
+			"connector", cfg.Name, "drain_timeout", p.o.DrainTimeout)
 		p.stop(old)
 	}
 	p.mu.Lock()
