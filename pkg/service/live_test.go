@@ -28,7 +28,9 @@ func TestTwoInstancesFollowTheRegistry(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	moved, clinic := newSink(t, nil), newSink(t, nil)
-	court := func(url string) string { return doc("court", "hms.workflow.updated", url, "    ordering: none\n    concurrency: 4\n") }
+	court := func(url string) string {
+		return doc("court", "hms.workflow.updated", url, "    ordering: none\n    concurrency: 4\n")
+	}
 	a := startInstance(t, ns, court(old.URL), noEnv)
 	b := startInstance(t, ns, court(old.URL), noEnv)
 
