@@ -2,6 +2,7 @@ package deadletter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,46 +24,67 @@ type Action struct {
 	Mapping string
 }
 
-// ReplaySelected checks that every connector of the selection still runs,
-// replays the selection through those connectors and records who did it.
-// Nothing is sent when a check fails.
-func ReplaySelected(ctx context.Context, js jetstream.JetStream, a Action) (int, error) {
-	entries, err := Collect(ctx, js, a.Filter)
-	if err != nil || len(entries) == 0 {
-		return 0, err
+// PlanReplay returns what a replay of f would send, after the checks the
+// replay itself makes: every id names a dead letter (ErrNotFound), every
+// connector still runs (ErrNoConnector). A dry run shows it.
+func PlanReplay(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, error) {
+	entries, err := Select(ctx, js, f)
+	if err != nil {
+		return nil, err
 	}
-	if err := CheckConnectors(ctx, js, entries); err != nil {
-		return 0, err
+	return entries, CheckConnectors(ctx, js, entries)
+}
+
+// RunReplay checks the selection (PlanReplay), replays it through its
+// connectors and records who did it. Nothing is sent when a check fails.
+func RunReplay(ctx context.Context, js jetstream.JetStream, a Action) (Result, error) {
+	selected := time.Now()
+	entries, err := PlanReplay(ctx, js, a.Filter)
+	if err != nil || len(entries) == 0 {
+		return Result{}, err
 	}
 	r := NewReplayer(js)
-	r.Every, r.Progress = a.Every, a.Progress
-	n, err := r.Replay(ctx, ReplayItems(entries, a.Mapping))
-	aerr := audit(ctx, js, entries[:n], a.Actor, "dlq replay")
+	r.Every, r.Progress, r.Actor = a.Every, a.Progress, a.Actor
+	r.Prefix, r.Selected = a.Filter.prefix(), selected
+	res, err := r.Run(ctx, ReplayItems(entries, a.Mapping))
+	aerr := audit(ctx, js, res.Replayed, a.Actor, "dlq replay")
 	if err != nil {
-		return n, fmt.Errorf("replayed %d of %d (the rest stay parked): %w", n, len(entries), err)
+		return res, fmt.Errorf("replayed %d of %d: %w", res.Sent(), len(entries), err)
 	}
-	return n, aerr
+	return res, aerr
+}
+
+// ReplaySelected is RunReplay for callers that need only how many were
+// sent.
+func ReplaySelected(ctx context.Context, js jetstream.JetStream, a Action) (int, error) {
+	res, err := RunReplay(ctx, js, a)
+	return res.Sent(), err
 }
 
 // PurgeSelected deletes the selection and records who did it.
 func PurgeSelected(ctx context.Context, js jetstream.JetStream, a Action) (int, error) {
 	gone, err := Purge(ctx, js, a.Filter)
-	if aerr := audit(ctx, js, gone, a.Actor, "dlq purge"); err == nil {
-		err = aerr
+	aerr := audit(ctx, js, gone, a.Actor, "dlq purge")
+	n := 0
+	for _, c := range gone {
+		n += c
 	}
-	return len(gone), err
+	return n, errors.Join(err, aerr)
 }
 
-// audit writes one admin record per connector touched.
-func audit(ctx context.Context, js jetstream.JetStream, entries []Entry, actor, action string) error {
-	counts := map[string]int{}
-	for _, e := range entries {
-		counts[e.Connector]++
-	}
+// audit writes one admin record per connector touched, also after an
+// interrupted action: what was done is recorded.
+func audit(ctx context.Context, js jetstream.JetStream, counts map[string]int, actor, action string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var errs []error
 	for connector, n := range counts {
+		if n == 0 {
+			continue
+		}
 		if err := synclog.Audit(ctx, js, connector, actor, action, n); err != nil {
-			return fmt.Errorf("%s of %d for %s done but not recorded in the sync log: %w", action, n, connector, err)
+			errs = append(errs, fmt.Errorf("%s of %d for %s done but not recorded in the sync log: %w", action, n, connector, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

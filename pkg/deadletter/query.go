@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,9 +108,35 @@ func (f Filter) matches(e Entry) bool {
 	return false
 }
 
-// Purge deletes the dead letters f selects and returns those deleted.
-func Purge(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, error) {
+// Select returns the dead letters f selects, oldest first. An id of f
+// that names none of them is ErrNotFound, so a typo is not mistaken for
+// "already replayed".
+func Select(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, error) {
 	entries, err := Collect(ctx, js, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range f.IDs {
+		if !slices.ContainsFunc(entries, func(e Entry) bool {
+			return e.EventID == id || strconv.FormatUint(e.Seq, 10) == id
+		}) {
+			return nil, fmt.Errorf("%w: no dead letter with id or sequence %q matches; nothing was changed", ErrNotFound, id)
+		}
+	}
+	return entries, nil
+}
+
+// prefix says f selects, for each connector, every dead letter from the
+// first on (up to Until): then the selection can be removed with one
+// purge per connector.
+func (f Filter) prefix() bool {
+	return f.Since.IsZero() && len(f.IDs) == 0 && f.Status == "" && f.Reason == ""
+}
+
+// Purge deletes the dead letters f selects and returns how many it
+// deleted, by connector.
+func Purge(ctx context.Context, js jetstream.JetStream, f Filter) (map[string]int, error) {
+	entries, err := Select(ctx, js, f)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +144,15 @@ func Purge(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, erro
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", Stream, err)
 	}
+	refs := make([]letterRef, len(entries))
 	for i, e := range entries {
-		if err := st.DeleteMsg(ctx, e.Seq); err != nil && !isGone(err) {
-			return entries[:i], fmt.Errorf("purge dead letter %d: %w", e.Seq, err)
-		}
+		refs[i] = letterRef{e.Seq, e.Connector}
 	}
-	return entries, nil
+	removed, err := removeLetters(ctx, st, refs, f.prefix())
+	if err != nil {
+		return removed, fmt.Errorf("purge: %w", err)
+	}
+	return removed, nil
 }
 
 // ReplayItems turns entries into what Replayer sends, with mapping

@@ -3,7 +3,6 @@ package deadletter_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +84,7 @@ func TestPurgeDeletesOnlyTheSelection(t *testing.T) {
 	park(t, ctx, js, "clinic", 2, "permanent", "b")
 	gone, err := deadletter.Purge(ctx, js, deadletter.Filter{Connector: "court"})
 	require.NoError(t, err)
-	require.Equal(t, []string{"court-1"}, ids(gone))
+	require.Equal(t, map[string]int{"court": 1}, gone)
 	left, err := deadletter.Collect(ctx, js, deadletter.Filter{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"clinic-2"}, ids(left))
@@ -107,59 +106,6 @@ func TestReplayToAConnectorThatDoesNotExistChangesNothing(t *testing.T) {
 	require.NoError(t, deadletter.CheckConnectors(ctx, js, entries), "once the connector runs again")
 }
 
-// Two operators replaying the same dead letters at once send each one
-// once: the replay's message id is the dead letter's, deduplicated by the
-// replay stream, and the second delete finds the letter already gone.
-func TestConcurrentReplaysSendEachDeadLetterOnce(t *testing.T) {
-	ctx, js := setup(t)
-	const n = 300
-	for i := range n {
-		park(t, ctx, js, "court", uint64(i+1), "permanent", "a")
-	}
-	entries, err := deadletter.Collect(ctx, js, deadletter.Filter{})
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Go(func() {
-			_, errs[i] = deadletter.NewReplayer(js).Replay(ctx, deadletter.ReplayItems(entries, ""))
-		})
-	}
-	wg.Wait()
-	require.NoError(t, errs[0])
-	require.NoError(t, errs[1])
-	require.Len(t, brokertest.Messages(t, js, deadletter.ReplayStream, ""), n, "each dead letter replayed once")
-	left, err := deadletter.Collect(ctx, js, deadletter.Filter{})
-	require.NoError(t, err)
-	require.Empty(t, left, "every replayed dead letter removed")
-}
-
-// BenchmarkReplay replays b.N dead letters: the pipelined publish-then-
-// delete rate (events/s), as `extsync dlq replay` runs it.
-func BenchmarkReplay(b *testing.B) {
-	s := brokertest.RunServer(b)
-	_, js := brokertest.Connect(b, s)
-	brokertest.Provision(b, js)
-	ctx := context.Background()
-	parker := deadletter.NewParker(js)
-	for i := range b.N {
-		if err := parker.Park(ctx, &deadletter.Letter{Connector: "court", Stream: "HMS_EVENTS", StreamSeq: uint64(i + 1),
-			EventID: fmt.Sprint(i), Body: make([]byte, 512)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	start := time.Now()
-	entries, err := deadletter.Collect(ctx, js, deadletter.Filter{Connector: "court"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if n, err := deadletter.NewReplayer(js).Replay(ctx, deadletter.ReplayItems(entries, "")); err != nil || n != b.N {
-		b.Fatalf("replayed %d of %d: %v", n, b.N, err)
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-}
-
 func TestReplayChecksTheLiveRegistryWhenThereIsOne(t *testing.T) {
 	ctx, js := setup(t)
 	park(t, ctx, js, "removed", 1, "permanent", "a")
@@ -178,4 +124,47 @@ func TestReplayChecksTheLiveRegistryWhenThereIsOne(t *testing.T) {
 	require.Zero(t, n)
 	require.Len(t, brokertest.Messages(t, js, deadletter.Stream, ""), 1, "the dead letter stays")
 	require.Empty(t, brokertest.Messages(t, js, deadletter.ReplayStream, ""), "nothing was sent")
+}
+
+func TestAnIDThatNamesNoDeadLetterChangesNothing(t *testing.T) {
+	ctx, js := setup(t)
+	park(t, ctx, js, "court", 1, "permanent", "a")
+	replayConsumer(t, ctx, js, "court")
+	_, err := deadletter.Select(ctx, js, deadletter.Filter{IDs: []string{"court-1", "court-9"}})
+	require.ErrorIs(t, err, deadletter.ErrNotFound)
+	require.ErrorContains(t, err, `"court-9" matches; nothing was changed`)
+
+	n, err := deadletter.ReplaySelected(ctx, js, deadletter.Action{Filter: deadletter.Filter{IDs: []string{"court-1", "court-9"}}})
+	require.ErrorIs(t, err, deadletter.ErrNotFound)
+	require.Zero(t, n)
+	_, err = deadletter.PurgeSelected(ctx, js, deadletter.Action{Filter: deadletter.Filter{IDs: []string{"court-9"}}})
+	require.ErrorIs(t, err, deadletter.ErrNotFound)
+	require.Len(t, brokertest.Messages(t, js, deadletter.Stream, ""), 1, "the dead letter stays")
+	require.Empty(t, brokertest.Messages(t, js, deadletter.ReplayStream, ""), "nothing was sent")
+}
+
+// A purge by status deletes letter by letter; a purge by connector alone
+// removes its letters with one request, and neither touches a letter
+// outside the selection.
+func TestPurgeByStatusAndByConnector(t *testing.T) {
+	ctx, js := setup(t)
+	park(t, ctx, js, "court", 1, "permanent", "a")
+	park(t, ctx, js, "court", 2, "exhausted", "b")
+	park(t, ctx, js, "clinic", 3, "exhausted", "c")
+	park(t, ctx, js, "court", 4, "exhausted", "d")
+	gone, err := deadletter.Purge(ctx, js, deadletter.Filter{Connector: "court", Status: "exhausted"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"court": 2}, gone)
+	left, err := deadletter.Collect(ctx, js, deadletter.Filter{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"court-1", "clinic-3"}, ids(left))
+
+	park(t, ctx, js, "court", 5, "exhausted", "e")
+	n, err := deadletter.PurgeSelected(ctx, js, deadletter.Action{Filter: deadletter.Filter{Connector: "court"}, Actor: "cli:alice@ops"})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	left, err = deadletter.Collect(ctx, js, deadletter.Filter{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"clinic-3"}, ids(left))
+	require.Equal(t, []string{"court:dlq purge:2:cli:alice@ops"}, audits(t, ctx, js))
 }

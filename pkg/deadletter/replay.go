@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 )
 
 // The replay stream: a dead letter sent back goes to
@@ -25,6 +23,9 @@ const (
 	// mapping the event was first sent with (HeaderMappingVersion) rather
 	// than the connector's current one.
 	HeaderReplayMapping = "Extsync-Replay-Mapping"
+	// HeaderReplayedBy names who asked for the replay (cli:user@host, or
+	// the admin API's caller), for the sync log.
+	HeaderReplayedBy = "Extsync-Replayed-By"
 )
 
 // Mapping choices of a replay.
@@ -62,99 +63,183 @@ type Replayer struct {
 	js jetstream.JetStream
 	// Every paces the sends (0: as fast as the stream takes them).
 	Every time.Duration
-	// Progress, if set, is told after each dead letter is done.
+	// Progress, if set, is told after each window of dead letters is done.
 	Progress func(done, total int)
+	// Actor names who asked; each replay carries it (HeaderReplayedBy) so
+	// the sync log says who sent the event again.
+	Actor string
+	// Prefix says the items are, per connector, every dead letter from the
+	// first up to the last (a selection by connector and until, nothing
+	// else), so each window's letters go with one purge per connector.
+	Prefix bool
+	// Selected is when the items were read from EXTSYNC_DLQ (zero: now).
+	Selected time.Time
 }
 
 // NewReplayer returns a replayer on js.
 func NewReplayer(js jetstream.JetStream) *Replayer { return &Replayer{js: js} }
 
-// Replay publishes each item to its connector's replay subject, and
-// removes the dead letter only once JetStream has stored the replay. The
-// publishes are pipelined (async, then awaited in order), so 100k dead
-// letters go at stream speed. It returns how many were replayed; on error
-// the rest stay parked, untouched.
+// Result is what a replay did.
+type Result struct {
+	// Replayed counts, by connector, the dead letters this replay sent.
+	Replayed map[string]int
+	// Gone counts those another replay or purge took first: that one sent
+	// them, or meant them gone; this one did not send them again.
+	Gone int
+}
+
+// Sent is how many dead letters this replay sent.
+func (r Result) Sent() int {
+	n := 0
+	for _, c := range r.Replayed {
+		n += c
+	}
+	return n
+}
+
+// Two replays of one dead letter must not both reach its connector. The
+// replay stream drops a second replay with the same message id within its
+// 2-minute duplicate window; beyond it, the dead letter's absence is the
+// guard, since a replay removes each letter within a window of sending it.
+// So a selection older than freshFor is checked, window by window, against
+// EXTSYNC_DLQ before it is sent, and a paced window lasts at most
+// maxWindowTime: two sends of one letter are always within the duplicate
+// window of each other.
+const (
+	freshFor      = 30 * time.Second
+	maxWindowTime = 5 * time.Second
+	maxWindow     = 256 // publishes in flight before awaiting them
+)
+
+// Replay sends items and returns how many it sent; see Run.
 func (r *Replayer) Replay(ctx context.Context, items []ReplayItem) (int, error) {
+	res, err := r.Run(ctx, items)
+	return res.Sent(), err
+}
+
+// Run publishes each item to its connector's replay subject and removes
+// the dead letter only once JetStream has stored the replay. Publishes
+// are pipelined (a window in flight, then awaited in order), so 100k dead
+// letters go at stream speed. On error or when ctx ends, what was sent is
+// still settled and the rest stay parked, untouched.
+func (r *Replayer) Run(ctx context.Context, items []ReplayItem) (Result, error) {
+	res := Result{Replayed: map[string]int{}}
 	dlq, err := r.js.Stream(ctx, Stream)
 	if err != nil {
-		return 0, fmt.Errorf("replay: %w", err)
+		return res, fmt.Errorf("replay: %w", err)
 	}
-	const window = 256 // publishes in flight before awaiting the oldest
-	pending := make([]pendingReplay, 0, window)
-	done := 0
-	var tick <-chan time.Time
+	selected := r.Selected
+	if selected.IsZero() {
+		selected = time.Now()
+	}
+	w := &window{r: r, dlq: dlq, res: &res}
 	if r.Every > 0 {
 		t := time.NewTicker(r.Every)
 		defer t.Stop()
-		tick = t.C
+		w.pace = t.C
 	}
-	for i, it := range items {
-		if tick != nil && i > 0 {
-			select {
-			case <-tick:
-			case <-ctx.Done():
-				return done, ctx.Err()
-			}
-		}
-		f, err := r.js.PublishMsgAsync(replayMsg(it), jetstream.WithMsgID(
-			"replay:"+it.Connector+":"+strconv.FormatUint(it.Seq, 10)))
-		if err != nil {
-			return done, fmt.Errorf("replay dead letter %d: %w", it.Seq, err)
-		}
-		pending = append(pending, pendingReplay{it.Seq, f})
-		if len(pending) == window || i == len(items)-1 {
-			n, err := r.settle(ctx, dlq, pending)
-			done += n
-			r.report(done, len(items))
+	size := r.windowSize()
+	for start := 0; start < len(items); start += size {
+		chunk := items[start:min(start+size, len(items))]
+		if time.Since(selected) > freshFor {
+			kept, gone, err := stillParked(ctx, dlq, chunk)
 			if err != nil {
-				return done, err
+				return res, fmt.Errorf("replay: check the dead letters are still parked: %w", err)
 			}
-			pending = pending[:0]
+			chunk, res.Gone = kept, res.Gone+gone
 		}
+		if err := w.send(ctx, chunk); err != nil {
+			return res, err
+		}
+		r.report(min(start+size, len(items)), len(items))
 	}
-	return done, nil
+	return res, nil
+}
+
+func (r *Replayer) windowSize() int {
+	if r.Every <= 0 {
+		return maxWindow
+	}
+	return max(1, min(maxWindow, int(maxWindowTime/r.Every)))
+}
+
+// window sends one window of replays and settles it.
+type window struct {
+	r       *Replayer
+	dlq     jetstream.Stream
+	res     *Result
+	pace    <-chan time.Time
+	started bool
 }
 
 type pendingReplay struct {
-	seq uint64
-	ack jetstream.PubAckFuture
+	item ReplayItem
+	ack  jetstream.PubAckFuture
 }
 
-// settle awaits each replay's PubAck, then deletes its dead letter. The
-// deletes are API round trips, so several go at once: one after another
-// they, not the stream, set the pace of a large replay.
-func (r *Replayer) settle(ctx context.Context, dlq jetstream.Stream, pending []pendingReplay) (int, error) {
-	stored := make([]uint64, 0, len(pending))
-	var firstErr error
+func (w *window) send(ctx context.Context, items []ReplayItem) error {
+	pending := make([]pendingReplay, 0, len(items))
+	var sendErr error
+	for _, it := range items {
+		if w.pace != nil && w.started {
+			select {
+			case <-w.pace:
+			case <-ctx.Done():
+				sendErr = ctx.Err()
+			}
+		}
+		if sendErr != nil {
+			break
+		}
+		w.started = true
+		f, err := w.r.js.PublishMsgAsync(w.r.replayMsg(it), jetstream.WithMsgID(
+			"replay:"+it.Connector+":"+strconv.FormatUint(it.Seq, 10)))
+		if err != nil {
+			sendErr = fmt.Errorf("replay dead letter %d: %w", it.Seq, err)
+			break
+		}
+		pending = append(pending, pendingReplay{it, f})
+	}
+	// What was sent is settled even when ctx ended (an interrupted
+	// replay): its dead letters are removed, not left to be sent twice.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return errors.Join(sendErr, w.settle(sctx, pending))
+}
+
+// settle awaits each replay's PubAck, in order, then removes the dead
+// letters whose replay is stored. A duplicate PubAck means another replay
+// sent that letter first; it is removed too, and not counted as sent.
+func (w *window) settle(ctx context.Context, pending []pendingReplay) error {
+	stored := make([]letterRef, 0, len(pending))
+	sent := map[string]int{}
+	var ackErr error
 await:
 	for _, p := range pending {
 		select {
-		case <-p.ack.Ok():
-			stored = append(stored, p.seq)
+		case ack := <-p.ack.Ok():
+			stored = append(stored, letterRef{p.item.Seq, p.item.Connector})
+			if ack.Duplicate {
+				w.res.Gone++
+			} else {
+				sent[p.item.Connector]++
+			}
 		case err := <-p.ack.Err():
-			firstErr = fmt.Errorf("replay dead letter %d not stored, left parked: %w", p.seq, err)
+			ackErr = fmt.Errorf("replay of dead letter %d not stored; it and the rest stay parked: %w", p.item.Seq, err)
 			break await
 		case <-ctx.Done():
-			firstErr = ctx.Err()
+			ackErr = fmt.Errorf("replay of dead letter %d not confirmed; it and the rest stay parked: %w", p.item.Seq, ctx.Err())
 			break await
 		}
 	}
-	var g errgroup.Group
-	g.SetLimit(32)
-	var removed atomic.Int64
-	for _, seq := range stored {
-		g.Go(func() error {
-			if err := dlq.DeleteMsg(ctx, seq); err != nil && !isGone(err) {
-				return fmt.Errorf("dead letter %d replayed but not removed (still listed; replaying it again is harmless): %w", seq, err)
-			}
-			removed.Add(1)
-			return nil
-		})
+	for c, n := range sent {
+		w.res.Replayed[c] += n
 	}
-	if err := g.Wait(); err != nil {
-		return int(removed.Load()), err
+	if _, err := removeLetters(ctx, w.dlq, stored, w.r.Prefix); err != nil {
+		return errors.Join(ackErr, fmt.Errorf(
+			"replayed but not removed (still listed; replaying again sends nothing twice within 2 min): %w", err))
 	}
-	return len(stored), firstErr
+	return ackErr
 }
 
 func (r *Replayer) report(done, total int) {
@@ -163,21 +248,20 @@ func (r *Replayer) report(done, total int) {
 	}
 }
 
-func replayMsg(it ReplayItem) *nats.Msg {
+func (r *Replayer) replayMsg(it ReplayItem) *nats.Msg {
 	m := nats.NewMsg(ReplaySubjectPrefix + it.Connector)
 	m.Data = it.Body
 	for k, v := range it.Header {
 		m.Header[k] = v
 	}
 	m.Header.Set(HeaderReplayOf, strconv.FormatUint(it.Seq, 10))
+	m.Header.Del(HeaderReplayMapping) // from an earlier replay of the event
 	if it.Mapping == MappingOriginal {
 		m.Header.Set(HeaderReplayMapping, MappingOriginal)
 	}
+	m.Header.Del(HeaderReplayedBy)
+	if r.Actor != "" {
+		m.Header.Set(HeaderReplayedBy, r.Actor)
+	}
 	return m
-}
-
-// isGone: a dead letter already deleted (by an earlier, interrupted
-// replay) is what we wanted.
-func isGone(err error) bool {
-	return errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/reconcile"
+	"github.com/hms/extsync/pkg/synclog"
 )
 
 // chooseMapping picks the mapping a job is sent with: the connector's
@@ -53,4 +54,15 @@ func carryOver(l *deadletter.Letter, j *job) {
 	if first, err := time.Parse(time.RFC3339Nano, h.Get(deadletter.HeaderFirstAttempt)); err == nil {
 		l.FirstAttempt = first
 	}
+}
+
+// noteReplay marks the sync log record of a replayed event: which dead
+// letter it replays and who asked, so an event's story shows the replay.
+func noteReplay(rec *synclog.Record, j *job) {
+	if j.meta.Stream != deadletter.ReplayStream {
+		return
+	}
+	h := j.msg.Headers()
+	rec.ReplayOf, _ = strconv.ParseUint(h.Get(deadletter.HeaderReplayOf), 10, 64)
+	rec.Actor = h.Get(deadletter.HeaderReplayedBy)
 }

@@ -85,6 +85,7 @@ func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration
 		DurationMS:     float64(took.Microseconds()) / 1000,
 		MappingVersion: j.mappingVersion,
 	}
+	noteReplay(rec, j)
 	if j.ev != nil {
 		rec.EventID, rec.Entity, rec.Version = j.ev.ID, j.ev.Key, j.ev.Version
 		rec.TraceID = traceID(event.HeaderValue(j.ev.Header, "traceparent"))

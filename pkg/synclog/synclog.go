@@ -54,6 +54,9 @@ type Record struct {
 	TraceID    string  `json:"trace_id,omitempty"`
 	// MappingVersion names the mapping the attempt was sent with.
 	MappingVersion string `json:"mapping_version,omitempty"`
+	// ReplayOf is the dead letter (its EXTSYNC_DLQ sequence) this attempt
+	// replays, and Actor who asked for the replay.
+	ReplayOf uint64 `json:"replay_of,omitempty"`
 	// Actor, Action and Count describe an operator's action (outcome
 	// "admin"): who, what, on how many events.
 	Actor  string `json:"actor,omitempty"`
