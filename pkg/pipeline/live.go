@@ -77,6 +77,7 @@ func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
 	} else {
 		p.runners = append(p.runners, nr)
 	}
+	p.waiting = nr
 	p.mu.Unlock()
 	if old != nil {
 		// Bounded by the drain timeout; say so, as an update can take it.
@@ -86,6 +87,7 @@ func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.waiting = nil
 	if p.runCtx != nil && p.runCtx.Err() == nil {
 		p.start(nr)
 	}

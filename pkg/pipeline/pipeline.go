@@ -54,6 +54,7 @@ type Pipeline struct {
 	runners []*Runner
 	live    map[*Runner]*liveRunner // started runners, until stopped
 	running int                     // started runners whose Run has not returned
+	waiting *Runner                 // an Upsert's new runner, while the old one drains
 	runCtx  context.Context         // set once Run starts
 	exited  chan struct{}           // a runner returned
 	errs    []error

@@ -79,10 +79,16 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 	return out
 }
 
-// Running reports whether every connector's runner is consuming.
+// Running reports whether every connector's runner is consuming. A
+// runner waiting for the one it replaces to drain counts as running: the
+// connector is (the old runner is still settling), and readiness should
+// not flap on every update.
 func (p *Pipeline) Running() bool {
+	p.mu.Lock()
+	waiting := p.waiting
+	p.mu.Unlock()
 	for _, r := range p.snapshot() {
-		if !r.stats.running.Load() {
+		if r != waiting && !r.stats.running.Load() {
 			return false
 		}
 	}

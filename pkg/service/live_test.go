@@ -54,6 +54,9 @@ func TestTwoInstancesFollowTheRegistry(t *testing.T) {
 			return len(in.log.lines("draining the old runner", "connector=court")) == 1
 		}, 10*time.Second, time.Millisecond)
 	}
+	readyCtx, readyCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer readyCancel()
+	require.NoError(t, a.svc.Ready(readyCtx), "an update in progress does not make the instance unready")
 	close(release)
 	a.applied(t, "court", rev)
 	b.applied(t, "court", rev)
