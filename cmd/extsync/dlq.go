@@ -55,6 +55,15 @@ func (f *dlqFlags) filter() (deadletter.Filter, error) {
 		Status: f.status, Reason: f.reason}, nil
 }
 
+// saying is where a sentence for people goes: stdout, or stderr when
+// stdout is --json for a script.
+func (f *dlqFlags) saying(cmd *cobra.Command) io.Writer {
+	if f.json {
+		return cmd.ErrOrStderr()
+	}
+	return cmd.OutOrStdout()
+}
+
 // selective says the filters narrow the selection; replay and purge of
 // everything ask for --all.
 func (f *dlqFlags) selective() bool {

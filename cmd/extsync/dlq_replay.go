@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,24 +33,17 @@ func newDLQReplay() *cobra.Command {
 				return usageError{fmt.Errorf("--mapping %q: want original or current", mapping)}
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
-				entries, err := deadletter.Collect(ctx, js, filter)
+				out := cmd.OutOrStdout()
+				a := deadletter.Action{Filter: filter, Every: every, Mapping: mapping}
+				if !dryRun {
+					return replay(ctx, js, a, out, cmd.ErrOrStderr())
+				}
+				entries, err := deadletter.PlanReplay(ctx, js, filter)
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				if err := unknownIDs(f.ids, entries); err != nil {
-					return err
-				}
-				if len(entries) == 0 {
-					fmt.Fprintln(out, "no dead letter matches: nothing to replay")
-					return nil
-				}
-				if dryRun {
-					fmt.Fprintf(out, "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
-					return printEntries(out, entries, f.json)
-				}
-				return replay(ctx, js, deadletter.Action{Filter: filter, Every: every, Mapping: mapping},
-					out, cmd.ErrOrStderr())
+				fmt.Fprintf(f.saying(cmd), "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
+				return printEntries(out, entries, f.json)
 			})
 		},
 	}
@@ -84,8 +76,8 @@ func replayOptions(f *dlqFlags, rate string) (deadletter.Filter, time.Duration, 
 }
 
 func replay(ctx context.Context, js jetstream.JetStream, a deadletter.Action, out, progress io.Writer) error {
-	last := time.Now()
 	start := time.Now()
+	last := start
 	a.Actor = operator()
 	a.Progress = func(done, total int) {
 		if time.Since(last) > time.Second || done == total {
@@ -93,12 +85,22 @@ func replay(ctx context.Context, js jetstream.JetStream, a deadletter.Action, ou
 			last = time.Now()
 		}
 	}
-	n, err := deadletter.ReplaySelected(ctx, js, a)
+	res, err := deadletter.RunReplay(ctx, js, a)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w; what was sent is recorded, the rest stay parked", err)
+		}
 		return err
 	}
+	if res.Sent() == 0 && res.Gone == 0 {
+		fmt.Fprintln(out, "no dead letter matches: nothing to replay")
+		return nil
+	}
 	fmt.Fprintf(out, "replayed %d dead letters in %s; each goes through its connector again (see `extsync log`)\n",
-		n, time.Since(start).Round(time.Millisecond))
+		res.Sent(), time.Since(start).Round(time.Millisecond))
+	if res.Gone > 0 {
+		fmt.Fprintf(out, "%d were replayed or purged by someone else meanwhile and not sent again\n", res.Gone)
+	}
 	return nil
 }
 
@@ -119,15 +121,12 @@ func newDLQPurge() *cobra.Command {
 				return err
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
-				entries, err := deadletter.Collect(ctx, js, filter)
-				if err != nil {
-					return err
-				}
-				if err := unknownIDs(f.ids, entries); err != nil {
-					return err
-				}
 				if dryRun {
-					fmt.Fprintf(cmd.OutOrStdout(), "would purge %d dead letters (dry run: nothing deleted)\n", len(entries))
+					entries, err := deadletter.Select(ctx, js, filter)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(f.saying(cmd), "would purge %d dead letters (dry run: nothing deleted)\n", len(entries))
 					return printEntries(cmd.OutOrStdout(), entries, f.json)
 				}
 				n, err := deadletter.PurgeSelected(ctx, js, deadletter.Action{Filter: filter, Actor: operator()})
@@ -143,22 +142,4 @@ func newDLQPurge() *cobra.Command {
 	cmd.Flags().BoolVar(&f.all, "all", false, "purge every dead letter (required when no filter is given)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say how many and which would be deleted; delete nothing")
 	return cmd
-}
-
-// unknownIDs fails when an --id names no dead letter of the selection,
-// so a typo is not mistaken for "already replayed".
-func unknownIDs(ids []string, entries []deadletter.Entry) error {
-	for _, id := range ids {
-		found := false
-		for _, e := range entries {
-			if e.EventID == id || strconv.FormatUint(e.Seq, 10) == id {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return fmt.Errorf("%w: no dead letter with id or sequence %q matches; nothing was changed", deadletter.ErrNotFound, id)
-		}
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,11 +88,27 @@ func (p *recordPrinter) print(r synclog.Record) error {
 			"TIME", "CONNECTOR", "EVENT", "ENTITY", "ATT", "OUTCOME", "CODE", "MS", "ERROR / ACTION")
 	}
 	detail := r.Error
-	if r.Outcome == synclog.OutcomeAdmin {
+	switch {
+	case r.Outcome == synclog.OutcomeAdmin:
 		detail = fmt.Sprintf("%s of %d by %s", r.Action, r.Count, r.Actor)
+	case r.ReplayOf != 0:
+		detail = replayNote(r)
 	}
 	_, err := fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %3d %-16s %4d %8.1f  %s\n",
 		r.Time.Format("2006-01-02T15:04:05.000Z"), r.Connector, r.EventID, r.Entity, r.Attempt, r.Outcome,
 		r.Status, r.DurationMS, shorten(detail, 100))
 	return err
+}
+
+// replayNote says which dead letter a replayed attempt came from, who sent
+// it, and how it went.
+func replayNote(r synclog.Record) string {
+	parts := []string{fmt.Sprintf("replay of dead letter %d", r.ReplayOf)}
+	if r.Actor != "" {
+		parts[0] += " by " + r.Actor
+	}
+	if r.Error != "" {
+		parts = append(parts, r.Error)
+	}
+	return strings.Join(parts, "; ")
 }

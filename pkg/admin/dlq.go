@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/deadletter"
@@ -98,40 +95,64 @@ func selective(q url.Values) bool {
 	return false
 }
 
+// A replay or purge request lasts as long as the action; a client that
+// goes away stops it, and what was done by then is settled and recorded.
 func (o Ops) replayDLQ(w http.ResponseWriter, r *http.Request) {
-	o.act(w, r, "replayed", deadletter.ReplaySelected)
-}
-
-func (o Ops) purgeDLQ(w http.ResponseWriter, r *http.Request) {
-	o.act(w, r, "purged", deadletter.PurgeSelected)
-}
-
-func (o Ops) act(w http.ResponseWriter, r *http.Request, verb string,
-	do func(context.Context, jetstream.JetStream, deadletter.Action) (int, error)) {
 	a, dryRun, ok := o.action(w, r)
 	if !ok {
 		return
 	}
 	if dryRun {
-		entries, err := deadletter.Collect(r.Context(), o.JS, a.Filter)
-		if err != nil {
-			WriteError(w, http.StatusBadGateway, err.Error())
-			return
-		}
-		ids := make([]string, len(entries))
-		for i, e := range entries {
-			ids[i] = e.EventID
-		}
-		WriteJSON(w, http.StatusOK, map[string]any{"dry_run": true, "would_be_" + verb: len(entries), "event_ids": ids})
+		entries, err := deadletter.PlanReplay(r.Context(), o.JS, a.Filter)
+		answerDryRun(w, "would_be_replayed", entries, err)
 		return
 	}
-	n, err := do(r.Context(), o.JS, a)
+	res, err := deadletter.RunReplay(r.Context(), o.JS, a)
+	answer(w, map[string]any{"replayed": res.Sent(), "gone": res.Gone}, err)
+}
+
+func (o Ops) purgeDLQ(w http.ResponseWriter, r *http.Request) {
+	a, dryRun, ok := o.action(w, r)
+	if !ok {
+		return
+	}
+	if dryRun {
+		entries, err := deadletter.Select(r.Context(), o.JS, a.Filter)
+		answerDryRun(w, "would_be_purged", entries, err)
+		return
+	}
+	n, err := deadletter.PurgeSelected(r.Context(), o.JS, a)
+	answer(w, map[string]any{"purged": n}, err)
+}
+
+func answerDryRun(w http.ResponseWriter, key string, entries []deadletter.Entry, err error) {
+	if err != nil {
+		answer(w, nil, err)
+		return
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.EventID
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"dry_run": true, key: len(entries), "event_ids": ids})
+}
+
+// answer writes what an action did, or why it did nothing: 404 for an id
+// that names no dead letter, 409 for a connector that no longer runs,
+// 502 when NATS failed (with what was done by then).
+func answer(w http.ResponseWriter, done map[string]any, err error) {
 	switch {
+	case errors.Is(err, deadletter.ErrNotFound):
+		WriteError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, deadletter.ErrNoConnector):
 		WriteError(w, http.StatusConflict, err.Error())
 	case err != nil:
-		WriteJSON(w, http.StatusBadGateway, map[string]any{verb: n, "error": err.Error()})
+		if done == nil {
+			done = map[string]any{}
+		}
+		done["error"] = err.Error()
+		WriteJSON(w, http.StatusBadGateway, done)
 	default:
-		WriteJSON(w, http.StatusOK, map[string]any{verb: n})
+		WriteJSON(w, http.StatusOK, done)
 	}
 }
