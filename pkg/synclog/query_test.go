@@ -52,3 +52,42 @@ func TestQueryFollowsOneEventAcrossGroupsAndConnectors(t *testing.T) {
 	require.Equal(t, []string{"court:e2:delivered"}, query(synclog.Filter{Entity: "wf-2"}))
 	require.Empty(t, query(synclog.Filter{Since: at.Add(time.Hour)}))
 }
+
+// --follow: the records stored so far, then each new one as it is
+// stored, filtered, until the reader stops.
+func TestQueryFollowsNewRecordsUntilStopped(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	brokertest.Provision(t, js)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w := synclog.NewWriter(js)
+	at := time.Now().UTC()
+	require.NoError(t, w.Append(ctx, &synclog.Record{Time: at, Connector: "court", EventID: "e1", Outcome: "dead-lettered"}))
+
+	fctx, stop := context.WithCancel(ctx)
+	got := make(chan string, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- synclog.Query(fctx, js, synclog.Filter{EventID: "e1", Follow: true}, func(r synclog.Record) error {
+			got <- r.Outcome
+			return nil
+		})
+	}()
+	next := func() string {
+		select {
+		case o := <-got:
+			return o
+		case <-ctx.Done():
+			t.Fatal("no record")
+			return ""
+		}
+	}
+	require.Equal(t, "dead-lettered", next())
+	require.NoError(t, w.Append(ctx, &synclog.Record{Time: at, Connector: "court", EventID: "e2", Outcome: "delivered"}))
+	require.NoError(t, w.Append(ctx, &synclog.Record{Time: at, Connector: "court", EventID: "e1", Outcome: "delivered", ReplayOf: 7}))
+	require.Equal(t, "delivered", next(), "a new record of the event, the other event's skipped")
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.Empty(t, got)
+}

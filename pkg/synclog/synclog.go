@@ -134,29 +134,3 @@ func Decode(data []byte) ([]Record, error) {
 	}
 	return out, nil
 }
-
-// Follow calls fn for every record of connector ("" for all), oldest first,
-// and then for each new one until ctx ends.
-func Follow(ctx context.Context, js jetstream.JetStream, connector string, fn func(Record)) error {
-	filter := SubjectPrefix + ">"
-	if connector != "" {
-		filter = SubjectPrefix + connector
-	}
-	c, err := js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		return fmt.Errorf("follow sync log: %w", err)
-	}
-	cc, err := c.Consume(func(m jetstream.Msg) {
-		recs, _ := Decode(m.Data()) // a damaged line loses only itself and those after it
-		for _, r := range recs {
-			fn(r)
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("follow sync log: %w", err)
-	}
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed() // no fn call may follow our return
-	return nil
-}
