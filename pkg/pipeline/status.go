@@ -30,6 +30,11 @@ type ConnectorStatus struct {
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// Batch is set for mode: batch.
 	Batch *BatchStatus `json:"batch,omitempty"`
+	// Revision is the live registry's revision of the connector that
+	// runs here; RegistryError says why this instance did not take a
+	// later one (a variable it lacks, say) and keeps running this one.
+	Revision      uint64 `json:"revision,omitempty"`
+	RegistryError string `json:"registry_error,omitempty"`
 }
 
 // runnerStats are the live counters behind ConnectorStatus.

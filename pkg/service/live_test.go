@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +144,16 @@ func TestBadEntryKeepsTheOldRunner(t *testing.T) {
 		"the old runner keeps delivering")
 	st, ok := in.status("court")
 	require.True(t, ok && st.Running)
+	require.Equal(t, uint64(1), st.Revision, "still the revision it started with")
+	require.Contains(t, st.RegistryError, "revision 3 not applied here: extsync_connectors/court:6:")
+
+	// A new connector this instance cannot load is listed, not running.
+	apply(t, js, "connectors:\n  - name: clinic\n    kind: http\n    subjects: [hms.scheduling.updated]\n"+
+		"    http: {url: \"http://clinic.example/{id}?key=${CLINIC_KEY}\"}\n")
+	require.Eventually(t, func() bool {
+		st, ok := in.status("clinic")
+		return ok && !st.Running && strings.Contains(st.RegistryError, "${CLINIC_KEY} is not set")
+	}, 10*time.Second, 10*time.Millisecond)
 
 	// Fixed: the change takes effect.
 	rev := apply(t, js, doc("court", "hms.workflow.updated", moved.URL))[0].Revision
@@ -150,4 +161,7 @@ func TestBadEntryKeepsTheOldRunner(t *testing.T) {
 	publish(t, js, "hms.workflow.updated", "wf-2")
 	require.Eventually(t, func() bool { return moved.got("/wf-2") == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.Zero(t, moved.got("/wf-1"))
+	st, _ = in.status("court")
+	require.Equal(t, rev, st.Revision)
+	require.Empty(t, st.RegistryError, "taken: nothing refused any more")
 }

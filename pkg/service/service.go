@@ -150,7 +150,11 @@ func (svc *Service) Ready(ctx context.Context) error {
 
 // Status reports every connector of this instance.
 func (svc *Service) Status(ctx context.Context) []pipeline.ConnectorStatus {
-	return svc.pipeline.Status(ctx)
+	sts := svc.pipeline.Status(ctx)
+	if svc.live != nil {
+		sts = svc.live.annotate(sts)
+	}
+	return sts
 }
 
 // Run delivers until ctx ends, then drains and closes everything.
