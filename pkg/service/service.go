@@ -139,6 +139,9 @@ func (svc *Service) Ready(ctx context.Context) error {
 	}
 	for _, name := range []string{svc.settings.Stream, deadletter.Stream, deadletter.ReplayStream, synclog.Stream} {
 		if _, err := svc.js.Stream(ctx, name); err != nil {
+			if !svc.nc.IsConnected() { // the server went away while we asked
+				return fmt.Errorf("not connected to NATS (%s)", svc.nc.Status())
+			}
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
 	}
