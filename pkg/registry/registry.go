@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/broker"
@@ -41,32 +40,6 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry,
 		return nil, err
 	}
 	return &Registry{kv: kv}, nil
-}
-
-// Split cuts a validated connectors file into one document per
-// connector, by name, in file order, its values exactly as written.
-func Split(data []byte) ([]string, map[string][]byte, error) {
-	var f struct {
-		Connectors []yaml.MapSlice `yaml:"connectors"`
-	}
-	if err := yaml.Unmarshal(data, &f); err != nil {
-		return nil, nil, fmt.Errorf("connectors file: %w", err)
-	}
-	var names []string
-	docs := map[string][]byte{}
-	for i, c := range f.Connectors {
-		name, _ := c.ToMap()["name"].(string)
-		if name == "" {
-			return nil, nil, fmt.Errorf("connectors[%d] has no name", i)
-		}
-		doc, err := yaml.Marshal(map[string]any{"connectors": []yaml.MapSlice{c}})
-		if err != nil {
-			return nil, nil, fmt.Errorf("connector %q: %w", name, err)
-		}
-		names = append(names, name)
-		docs[name] = doc
-	}
-	return names, docs, nil
 }
 
 // Remove deletes name from the registry.

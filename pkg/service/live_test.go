@@ -123,10 +123,10 @@ func TestBadEntryKeepsTheOldRunner(t *testing.T) {
 
 	// Valid where it was applied, but this instance lacks the variable.
 	apply(t, js, "connectors:\n  - name: court\n    kind: http\n    subjects: [hms.workflow.updated]\n"+
-		"    http: {url: \""+moved.URL+"/{id}\", headers: {Authorization: \"Bearer ${COURT_TOKEN}\"}}\n")
+		"    http:\n      url: \""+moved.URL+"/{id}\"\n      headers: {Authorization: \"Bearer ${COURT_TOKEN}\"}\n")
 	require.Eventually(t, func() bool {
 		return len(in.log.lines("registry change not applied; the connector keeps its previous state",
-			"connector=court", `err="extsync_connectors/court:8:22: connectors[0].http.headers.Authorization: ${COURT_TOKEN} is not set`)) == 1
+			"connector=court", `err="extsync_connectors/court:7:32: connectors[0].http.headers.Authorization: ${COURT_TOKEN} is not set`)) == 1
 	}, 10*time.Second, 10*time.Millisecond, in.log.String())
 
 	// Written past `connectors apply`'s validation, with the nats CLI say.
