@@ -132,7 +132,7 @@ func (r *Replayer) Run(ctx context.Context, items []ReplayItem) (Result, error) 
 	if selected.IsZero() {
 		selected = time.Now()
 	}
-	w := &window{r: r, dlq: dlq, res: &res}
+	w := &sender{r: r, dlq: dlq, res: &res}
 	if r.Every > 0 {
 		t := time.NewTicker(r.Every)
 		defer t.Stop()
@@ -163,8 +163,8 @@ func (r *Replayer) windowSize() int {
 	return max(1, min(maxWindow, int(maxWindowTime/r.Every)))
 }
 
-// window sends one window of replays and settles it.
-type window struct {
+// sender sends the replays window by window, settling each.
+type sender struct {
 	r       *Replayer
 	dlq     jetstream.Stream
 	res     *Result
@@ -177,7 +177,7 @@ type pendingReplay struct {
 	ack  jetstream.PubAckFuture
 }
 
-func (w *window) send(ctx context.Context, items []ReplayItem) error {
+func (w *sender) send(ctx context.Context, items []ReplayItem) error {
 	pending := make([]pendingReplay, 0, len(items))
 	var sendErr error
 	for _, it := range items {
@@ -185,10 +185,9 @@ func (w *window) send(ctx context.Context, items []ReplayItem) error {
 			select {
 			case <-w.pace:
 			case <-ctx.Done():
-				sendErr = ctx.Err()
 			}
 		}
-		if sendErr != nil {
+		if sendErr = ctx.Err(); sendErr != nil {
 			break
 		}
 		w.started = true
@@ -210,7 +209,7 @@ func (w *window) send(ctx context.Context, items []ReplayItem) error {
 // settle awaits each replay's PubAck, in order, then removes the dead
 // letters whose replay is stored. A duplicate PubAck means another replay
 // sent that letter first; it is removed too, and not counted as sent.
-func (w *window) settle(ctx context.Context, pending []pendingReplay) error {
+func (w *sender) settle(ctx context.Context, pending []pendingReplay) error {
 	stored := make([]letterRef, 0, len(pending))
 	sent := map[string]int{}
 	var ackErr error
