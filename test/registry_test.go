@@ -109,9 +109,13 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	}
 
 	// A new connector starts on both instances.
-	res := cli("connectors", "apply", "-f", binWriteFile(t, "clinic.yaml", connectorDoc("clinic", "hms.scheduling.updated", b.URL)))
+	clinicFile := binWriteFile(t, "clinic.yaml", connectorDoc("clinic", "hms.scheduling.updated", b.URL))
+	res := cli("connectors", "apply", "-f", clinicFile)
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stdout, "applied 1 connectors: clinic")
+	res = cli("connectors", "apply", "-f", clinicFile)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, "unchanged, left running as they are: clinic\n", res.stdout)
 	bothLogged(`msg="connector applied from the registry" connector=clinic`, 1)
 	for _, adm := range admins {
 		body, _ := serveGet(t, adm+"/api/v1/connectors")
