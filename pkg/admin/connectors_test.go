@@ -95,6 +95,12 @@ func TestPutAndDeleteConnectors(t *testing.T) {
 	require.Contains(t, body, "request body:3:11: connectors[0].kind:", "file, line and field, as serve says it")
 	require.Contains(t, body, "ftp")
 
+	code, body = send(t, "PUT", strings.Replace(url, "court", "clinic", 1), "Bearer tok",
+		`{"connectors": [{"name": "clinic", "kind": "http", "subjects": ["hms.scheduling.updated"],
+		  "http": {"url": "http://clinic.example/{id}"}}]}`)
+	require.Equal(t, http.StatusOK, code, "JSON is a connectors document too: %s", body)
+	require.JSONEq(t, `{"name":"clinic","revision":2,"changed":true}`, body)
+
 	code, body = send(t, "DELETE", strings.Replace(url, "court", "nope", 1), "Bearer tok", "")
 	require.Equal(t, http.StatusNotFound, code)
 	require.Contains(t, body, `no such connector \"nope\"`)
@@ -109,10 +115,11 @@ func TestPutAndDeleteConnectors(t *testing.T) {
 		require.NoError(t, json.Unmarshal(m.Data, &r))
 		recs = append(recs, r)
 	}
-	require.Len(t, recs, 2, "one apply that changed something, one rm; refusals change and record nothing")
-	require.Equal(t, []string{"connectors apply", "connectors rm"}, []string{recs[0].Action, recs[1].Action})
+	require.Len(t, recs, 3, "two applies that changed something, one rm; refusals change and record nothing")
+	require.Equal(t, []string{"connectors apply", "connectors apply", "connectors rm"},
+		[]string{recs[0].Action, recs[1].Action, recs[2].Action})
+	require.Equal(t, []string{"court", "clinic", "court"}, []string{recs[0].Connector, recs[1].Connector, recs[2].Connector})
 	for _, r := range recs {
-		require.Equal(t, "court", r.Connector)
 		require.Equal(t, 1, r.Count)
 		require.Equal(t, "api(token)@127.0.0.1", r.Actor)
 	}

@@ -65,7 +65,7 @@ func connectorItems(data []byte) (*ast.SequenceNode, error) {
 		return nil, fmt.Errorf("connectors file: want a mapping with a connectors list")
 	}
 	for _, kv := range m.Values {
-		if kv.Key.String() != "connectors" {
+		if kv.Key.GetToken().Value != "connectors" { // the unquoted key: JSON quotes it
 			continue
 		}
 		if seq, ok := kv.Value.(*ast.SequenceNode); ok {
