@@ -165,8 +165,14 @@ func (svc *Service) Run(ctx context.Context) error {
 	defer svc.close()
 	if svc.live != nil {
 		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		go svc.live.follow(watchCtx, svc.pipeline)
+		followed := make(chan struct{})
+		go func() {
+			defer close(followed)
+			svc.live.follow(watchCtx, svc.pipeline)
+		}()
+		// Stopped and awaited before the connection closes, so a change
+		// being applied does not go on against a closed connection.
+		defer func() { stopWatch(); <-followed }()
 	}
 	err := svc.pipeline.Run(ctx)
 	svc.log.Info("pipeline drained")
