@@ -100,7 +100,17 @@ func runConflict(t *testing.T, rule string, v2 string) (*env, *etagCourt) {
 	e.waitFor("v1 settled", func() bool { a, p := e.pending("court"); return a == 0 && p == 0 })
 	court.edit("wf-1", map[string]any{"room": "2A", "note": "clerk hold"})
 	e.publishRaw("hms.workflow.updated", []byte(v2), nil)
-	e.waitFor("v2 settled", func() bool { a, p := e.pending("court"); return a == 0 && p == 0 })
+	// The consumer's pending count can lag a publish by a moment, so v2 is
+	// settled once its final outcome is in the log and nothing is pending.
+	e.waitFor("v2 settled", func() bool {
+		for _, r := range e.logRecords("court") {
+			if r.Version == "2" && r.Outcome != "retry" {
+				a, p := e.pending("court")
+				return a == 0 && p == 0
+			}
+		}
+		return false
+	})
 	return e, court
 }
 
