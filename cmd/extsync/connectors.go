@@ -17,6 +17,7 @@ import (
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/pipeline"
 	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/throttle"
 )
 
 func newConnectors() *cobra.Command {
@@ -128,6 +129,14 @@ type connectorRow struct {
 	Error       string   `json:"error,omitempty"`
 	// Batch is a batch connector's next run, events waiting and last run.
 	Batch *pipeline.BatchStatus `json:"batch,omitempty"`
+	// Throttle is the adaptive rate its replicas share now, when it has one.
+	Throttle *throttleRow `json:"throttle,omitempty"`
+}
+
+type throttleRow struct {
+	Rate     float64 `json:"rate"`
+	Max      float64 `json:"max"`
+	Replicas int     `json:"replicas"`
 }
 
 func newConnectorsList() *cobra.Command {
@@ -174,6 +183,9 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 			row.Error = err.Error()
 		} else {
 			row.Kind, row.Subjects = c.Kind, c.Subjects
+			if c.Throttle != nil {
+				row.Throttle = readThrottle(ctx, js, c)
+			}
 			if c.Mode == "batch" {
 				if st, err := batchRequest(ctx, js.Conn(), pipeline.BatchStatusSubject, e.Name); err == nil {
 					row.Batch = &st
@@ -199,9 +211,26 @@ func printConnectors(w io.Writer, rows []connectorRow) {
 			fmt.Fprintf(tw, "  batch: next run %s, %d waiting, %d sending; last run %s: %s (%d events)\n",
 				b.NextRun.Format(time.RFC3339), b.Waiting, b.Sending, b.LastRun.Format(time.RFC3339), orNone(b.LastResult), b.LastEvents)
 		}
+		if t := r.Throttle; t != nil {
+			fmt.Fprintf(tw, "  throttle: %.1f/s of %.1f/s shared by %d replicas\n", t.Rate, t.Max, t.Replicas)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(tw, "  ! %s\n", r.Error)
 		}
 	}
 	_ = tw.Flush()
+}
+
+// readThrottle is c's shared rate now, nil when the bucket cannot say.
+func readThrottle(ctx context.Context, js jetstream.JetStream, c *config.Connector) *throttleRow {
+	kv, err := js.KeyValue(ctx, throttle.Bucket)
+	if err != nil {
+		return nil
+	}
+	p := throttle.ParamsOf(c.Throttle)
+	rate, n, err := throttle.Read(ctx, kv, c.Name, p)
+	if err != nil {
+		return nil
+	}
+	return &throttleRow{Rate: rate, Max: p.Max, Replicas: n}
 }

@@ -27,11 +27,15 @@ type Connector struct {
 	Mapping     map[string]string `yaml:"mapping"`
 	// MaxEventBytes refuses larger events with a clear reason instead of
 	// buffering them; default 1 MiB.
-	MaxEventBytes  int      `yaml:"max_event_bytes"`
-	Retry          Retry    `yaml:"retry"`
-	Conflict       Conflict `yaml:"conflict"`
-	RateLimit      Rate     `yaml:"rate_limit"`
-	CircuitBreaker *Breaker `yaml:"circuit_breaker"`
+	MaxEventBytes  int       `yaml:"max_event_bytes"`
+	Retry          Retry     `yaml:"retry"`
+	Conflict       Conflict  `yaml:"conflict"`
+	RateLimit      Rate      `yaml:"rate_limit"`
+	CircuitBreaker *Breaker  `yaml:"circuit_breaker"`
+	Throttle       *Throttle `yaml:"throttle"`
+	// DegradedAfter is how long the system may keep failing before the
+	// connector reports itself degraded (metric, status, log); default 2m.
+	DegradedAfter Duration `yaml:"degraded_after"`
 
 	// One block per kind; only the one named by Kind may be set.
 	HTTP    Block `yaml:"http"`
@@ -148,6 +152,12 @@ func (c *Connector) setDefaults() {
 	if c.Conflict.MaxRounds == 0 {
 		c.Conflict.MaxRounds = 3
 	}
+	if c.Throttle != nil {
+		c.Throttle.setDefaults()
+	}
+	if c.DegradedAfter == 0 {
+		c.DegradedAfter = Duration(2 * time.Minute)
+	}
 	if b := c.CircuitBreaker; b != nil {
 		if b.MinRequests == 0 {
 			b.MinRequests = 20
@@ -217,6 +227,12 @@ func (c *Connector) validate() []fieldErr {
 	}
 	if b := c.CircuitBreaker; b != nil && (b.FailureRatio <= 0 || b.FailureRatio > 1) {
 		bad("circuit_breaker.failure_ratio", "%v is out of range (0, 1]", b.FailureRatio)
+	}
+	if c.Throttle != nil {
+		errs = append(errs, c.Throttle.validate()...)
+	}
+	if c.DegradedAfter < 0 {
+		bad("degraded_after", "must be positive")
 	}
 	for kind, b := range c.blocks() {
 		if b.IsSet() && kind != c.Kind {

@@ -109,6 +109,8 @@ func TestParseKeepsExplicitValues(t *testing.T) {
     conflict: {strategy: remote-wins}
     rate_limit: 10/100ms
     circuit_breaker: {failure_ratio: 0.5}
+    throttle: {max: 200/s}
+    degraded_after: 30s
 `
 	f, err := config.Parse("c.yaml", []byte(doc), envOf(nil), nil)
 	require.NoError(t, err)
@@ -125,6 +127,9 @@ func TestParseKeepsExplicitValues(t *testing.T) {
 	require.Equal(t, config.ConflictRemoteWins, c.Conflict.Strategy)
 	require.Equal(t, config.Rate{N: 10, Per: 100 * time.Millisecond}, c.RateLimit)
 	require.Equal(t, &config.Breaker{FailureRatio: 0.5, MinRequests: 20, Delay: config.Duration(30 * time.Second)}, c.CircuitBreaker)
+	require.Equal(t, &config.Throttle{Max: config.Rate{N: 200, Per: time.Second}, Min: config.Rate{N: 1, Per: time.Second},
+		Increase: config.Rate{N: 10, Per: time.Second}, Decrease: 0.5}, c.Throttle, "defaults: floor 1/s, back to max in 20 s, halve")
+	require.Equal(t, config.Duration(30*time.Second), c.DegradedAfter)
 }
 
 // base is a valid connector; cases append lines to it (4-space indent).
@@ -267,6 +272,16 @@ func TestParseErrors(t *testing.T) {
 			name: "breaker ratio out of range",
 			doc:  base + "    circuit_breaker: {failure_ratio: 2}\n",
 			want: []string{"connectors[0].circuit_breaker.failure_ratio"},
+		},
+		{
+			name: "throttle without max",
+			doc:  base + "    throttle: {min: 5/s}\n",
+			want: []string{"connectors[0].throttle.max", "is required"},
+		},
+		{
+			name: "throttle floor above its max, decrease out of range",
+			doc:  base + "    throttle: {max: 10/s, min: 20/s, decrease: 1.5}\n",
+			want: []string{"connectors[0].throttle.min", "above throttle.max", "connectors[0].throttle.decrease"},
 		},
 		{
 			name: "concurrency out of range",

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
@@ -24,6 +25,10 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 	breaker, _ := m.Int64ObservableGauge("extsync.circuit_breaker.state",
 		metric.WithDescription("0 closed, 1 half-open, 2 open"))
 	dlq, _ := m.Int64ObservableGauge("extsync.dlq.depth", metric.WithDescription("dead letters waiting per connector"))
+	degraded, _ := m.Int64ObservableGauge("extsync.connector.degraded",
+		metric.WithDescription("1 while every attempt has failed for the connector's degraded_after: alert on it"))
+	rate, _ := m.Float64ObservableGauge("extsync.throttle.rate",
+		metric.WithDescription("events/s all replicas together may send to the system now (adaptive throttle)"))
 	var err error
 	p.gauges, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		depth := dlqDepth(ctx, js)
@@ -36,9 +41,14 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 				o.ObserveInt64(breaker, breakerStates[s], set)
 			}
 			o.ObserveInt64(dlq, int64(depth[deadletter.SubjectPrefix+r.cfg.Name]), set)
+			bad, _ := r.guard.Degraded(time.Now())
+			o.ObserveInt64(degraded, map[bool]int64{false: 0, true: 1}[bad], set)
+			if shared, _, _, ok := r.guard.Throttle(); ok {
+				o.ObserveFloat64(rate, shared, set)
+			}
 		}
 		return nil
-	}, lag, breaker, dlq)
+	}, lag, breaker, dlq, degraded, rate)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
+	"github.com/hms/extsync/pkg/throttle"
 )
 
 // Options wire a pipeline to its broker and connector kinds.
@@ -33,10 +35,14 @@ type Options struct {
 	Clock batch.Clock
 	// Replicas of the KV buckets and streams the pipeline creates.
 	Replicas int
+	// Instance names this process among the replicas sharing a
+	// connector's throttle; a random id when empty.
+	Instance string
 
-	metrics  *instruments
-	mappings *mapping.Store
-	state    *reconcile.Store
+	metrics   *instruments
+	mappings  *mapping.Store
+	state     *reconcile.Store
+	throttles jetstream.KeyValue
 }
 
 // Pipeline runs every connector's Runner. Connectors can be added,
@@ -79,6 +85,12 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 	}
 	if err := broker.EnsureStream(ctx, o.JS, reconcile.ConflictStreamConfig(o.Replicas)); err != nil {
 		return nil, err
+	}
+	if o.throttles, err = throttle.Open(ctx, o.JS, o.Replicas); err != nil {
+		return nil, err
+	}
+	if o.Instance == "" {
+		o.Instance = uuid.NewString()
 	}
 	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}
 	for i := range conns {

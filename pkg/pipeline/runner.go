@@ -21,6 +21,7 @@ import (
 	"github.com/hms/extsync/pkg/policy"
 	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
+	"github.com/hms/extsync/pkg/throttle"
 )
 
 // Runner moves one connector's events: its own consumer, workers, guard
@@ -34,6 +35,7 @@ type Runner struct {
 	replays  jetstream.Consumer
 	policy   policy.Policy
 	guard    *policy.Guard
+	throttle *throttle.Shared // nil without a throttle block
 	handler  handler
 	decodeOp event.Options
 	keys     *keyQueue // nil when ordering is none
@@ -87,7 +89,6 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	r := &Runner{
 		cfg: cfg, conn: conn,
 		policy:   policy.FromConfig(cfg),
-		guard:    policy.NewGuard(cfg),
 		decodeOp: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
 		synclog:  synclog.NewWriter(o.JS), js: o.JS,
 		parker:   deadletter.NewParker(o.JS),
@@ -96,6 +97,10 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		metrics:  o.metrics,
 		ackWait:  ackWait, pullBatch: pull, maxAckPending: maxPending, drain: o.DrainTimeout,
 	}
+	if t := cfg.Throttle; t != nil {
+		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), r.log)
+	}
+	r.guard = policy.NewGuard(cfg, r.throttle, r.log)
 	if cfg.Ordering == "entity" {
 		r.keys, r.state = newKeyQueue(), o.state
 	}
@@ -150,6 +155,13 @@ func (r *Runner) ensureConsumers(ctx context.Context, js jetstream.JetStream, st
 // timeout) and settles them, and closes the connector.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.conn.Close()
+	if r.throttle != nil {
+		// Paces deliveries until the drain ends, not only until ctx does.
+		thrCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); r.throttle.Run(thrCtx) }()
+		defer func() { stop(); <-done }()
+	}
 	events, err := r.consumer.Messages(jetstream.PullMaxMessages(r.pullBatch))
 	if err != nil {
 		return fmt.Errorf("connector %q: consume: %w", r.cfg.Name, err)

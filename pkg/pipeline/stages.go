@@ -108,18 +108,19 @@ func mapStage(next handler) handler {
 	}
 }
 
-// guardStage applies the connector's rate limit and circuit breaker.
-// While the breaker is open the job waits here, its message kept alive,
-// rather than going back to JetStream: a rejection by an open breaker is
-// not an attempt, so an outage delays events instead of burning their
-// attempts, and with every worker waiting no more are pulled. When the
-// breaker lets a probe through, one job goes; the rest wait again.
+// guardStage applies the connector's shared throttle, rate limit and
+// circuit breaker. While the breaker is open the job waits here, its
+// message kept alive, rather than going back to JetStream: a rejection by
+// an open breaker is not an attempt, so an outage delays events instead of
+// burning their attempts, and with every worker waiting no more are
+// pulled. When the breaker lets a probe through, one job goes; the rest
+// wait again.
 func guardStage(g *policy.Guard, ackWait time.Duration) stage {
 	return func(next handler) handler {
-		if g == nil {
-			return next
-		}
 		return func(ctx context.Context, j *job) error {
+			if err := g.Pace(ctx, func() { _ = j.msg.InProgress() }, ackWait/3); err != nil {
+				return err
+			}
 			for {
 				err := g.Acquire(ctx)
 				if err == nil {
@@ -130,7 +131,7 @@ func guardStage(g *policy.Guard, ackWait time.Duration) stage {
 				}
 			}
 			err := next(ctx, j)
-			g.Record(err)
+			g.Record(ctx, err)
 			return err
 		}
 	}

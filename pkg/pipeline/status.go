@@ -28,6 +28,13 @@ type ConnectorStatus struct {
 	Failed      int64     `json:"failed"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Degraded: every attempt has failed for degraded_after (a long
+	// outage); events wait and resume by themselves. FailingSince is set
+	// from the first failure of the current run of failures.
+	Degraded     bool      `json:"degraded"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Throttle is set when the connector has a throttle block.
+	Throttle *ThrottleStatus `json:"throttle,omitempty"`
 	// Batch is set for mode: batch.
 	Batch *BatchStatus `json:"batch,omitempty"`
 	// Revision is the live registry's revision of the connector that
@@ -35,6 +42,15 @@ type ConnectorStatus struct {
 	// later one (a variable it lacks, say) and keeps running this one.
 	Revision      uint64 `json:"revision,omitempty"`
 	RegistryError string `json:"registry_error,omitempty"`
+}
+
+// ThrottleStatus is the adaptive rate a connector's replicas share.
+type ThrottleStatus struct {
+	// Rate is what all replicas together may send now (events/s); Share
+	// is this instance's part of it, among Replicas counted live.
+	Rate     float64 `json:"rate"`
+	Share    float64 `json:"share"`
+	Replicas int     `json:"replicas"`
 }
 
 // runnerStats are the live counters behind ConnectorStatus.
@@ -71,6 +87,10 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 		if info, err := r.consumer.Info(ctx); err == nil {
 			st.Pending, st.AckPending = info.NumPending, info.NumAckPending
 			st.Lag = info.NumPending + uint64(info.NumAckPending)
+		}
+		st.Degraded, st.FailingSince = r.guard.Degraded(time.Now())
+		if rate, share, n, ok := r.guard.Throttle(); ok {
+			st.Throttle = &ThrottleStatus{Rate: rate, Share: share, Replicas: n}
 		}
 		if r.batcher != nil {
 			bs := r.batcher.Status()

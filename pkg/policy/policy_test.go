@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -201,13 +202,19 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestNewGuardNilWithoutRateOrBreaker(t *testing.T) {
-	g := NewGuard(connector(nil))
-	require.Nil(t, g)
-	// A nil guard lets everything through.
-	require.NoError(t, g.Acquire(context.Background()))
-	g.Record(connectors.TransientError(503, errors.New("down")))
+func TestGuardWithoutRateOrBreakerLetsEverythingThrough(t *testing.T) {
+	g := newGuard(connector(nil))
+	for range 50 {
+		require.NoError(t, g.Acquire(context.Background()))
+		g.Record(context.Background(), connectors.TransientError(503, errors.New("down")))
+	}
 	require.Equal(t, "", g.BreakerState())
+	_, _, _, ok := g.Throttle()
+	require.False(t, ok)
+}
+
+func newGuard(c *config.Connector) *Guard {
+	return NewGuard(c, nil, slog.New(slog.DiscardHandler))
 }
 
 func breakerConnector() *config.Connector {
@@ -217,14 +224,14 @@ func breakerConnector() *config.Connector {
 }
 
 func TestGuardBreakerOpensOnTransientFailures(t *testing.T) {
-	g := NewGuard(breakerConnector())
+	g := newGuard(breakerConnector())
 	require.NotNil(t, g)
 	require.Equal(t, "closed", g.BreakerState())
 	ctx := context.Background()
 
 	for range 2 {
 		require.NoError(t, g.Acquire(ctx))
-		g.Record(connectors.TransientError(503, errors.New("down")))
+		g.Record(context.Background(), connectors.TransientError(503, errors.New("down")))
 	}
 	require.Equal(t, "open", g.BreakerState())
 
@@ -239,14 +246,14 @@ func TestGuardBreakerOpensOnTransientFailures(t *testing.T) {
 }
 
 func TestGuardBreakerCountsUnclassifiedErrorsAsFailures(t *testing.T) {
-	g := NewGuard(breakerConnector())
-	g.Record(errors.New("connection reset"))
-	g.Record(errors.New("connection reset"))
+	g := newGuard(breakerConnector())
+	g.Record(context.Background(), errors.New("connection reset"))
+	g.Record(context.Background(), errors.New("connection reset"))
 	require.Equal(t, "open", g.BreakerState())
 }
 
 func TestGuardBreakerIgnoresPermanentAndConflict(t *testing.T) {
-	g := NewGuard(breakerConnector())
+	g := newGuard(breakerConnector())
 	ctx := context.Background()
 	for _, err := range []error{
 		connectors.PermanentError(400, errors.New("bad")),
@@ -256,24 +263,24 @@ func TestGuardBreakerIgnoresPermanentAndConflict(t *testing.T) {
 		connectors.PermanentError(422, errors.New("bad")),
 	} {
 		require.NoError(t, g.Acquire(ctx))
-		g.Record(err)
+		g.Record(context.Background(), err)
 	}
 	require.Equal(t, "closed", g.BreakerState())
 	require.NoError(t, g.Acquire(ctx))
 }
 
 func TestGuardBreakerStaysClosedBelowRatio(t *testing.T) {
-	g := NewGuard(breakerConnector())
+	g := newGuard(breakerConnector())
 	// 1 failure in 3 is below 0.5 (a ratio of exactly 0.5 opens it).
-	g.Record(nil)
-	g.Record(nil)
-	g.Record(connectors.TransientError(503, errors.New("down")))
+	g.Record(context.Background(), nil)
+	g.Record(context.Background(), nil)
+	g.Record(context.Background(), connectors.TransientError(503, errors.New("down")))
 	require.Equal(t, "closed", g.BreakerState())
 	require.NoError(t, g.Acquire(context.Background()))
 }
 
 func TestGuardRateLimit(t *testing.T) {
-	g := NewGuard(connector(func(c *config.Connector) { c.RateLimit = config.Rate{N: 1, Per: time.Hour} }))
+	g := newGuard(connector(func(c *config.Connector) { c.RateLimit = config.Rate{N: 1, Per: time.Hour} }))
 	require.NotNil(t, g)
 	require.Equal(t, "", g.BreakerState())
 
