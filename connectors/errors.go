@@ -2,6 +2,8 @@ package connectors
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -99,7 +101,21 @@ func Classify(err error) Class {
 	if errors.As(err, &de) {
 		return de.Class
 	}
+	if untrusted(err) {
+		return Permanent
+	}
 	return Transient
+}
+
+// untrusted reports a TLS certificate that does not verify: retrying
+// cannot help until someone fixes the certificate or the trusted CAs, so
+// the event is parked at once with the reason, for a replay after the fix.
+func untrusted(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var he x509.HostnameError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he)
 }
 
 // AsDeliveryError returns err as a *DeliveryError, classifying it if needed.
