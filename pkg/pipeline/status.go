@@ -86,7 +86,7 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 		}
 		if info, err := r.consumer.Info(ctx); err == nil {
 			st.Pending, st.AckPending = info.NumPending, info.NumAckPending
-			st.Lag = info.NumPending + uint64(info.NumAckPending)
+			st.Lag = info.NumPending + uint64(info.NumAckPending) // #nosec G115 -- the server never reports a negative ack-pending count
 		}
 		st.Degraded, st.FailingSince = r.guard.Degraded(time.Now())
 		if rate, share, n, ok := r.guard.Throttle(); ok {
