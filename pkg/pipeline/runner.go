@@ -262,7 +262,7 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- deliveries are capped by the consumer's MaxDeliver
+	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
 	if orig := msg.Headers().Get(deadletter.HeaderSubject); orig != "" && meta.Stream == deadletter.ReplayStream {
 		j.subject = orig
 	}
