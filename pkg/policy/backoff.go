@@ -22,7 +22,7 @@ type Backoff struct {
 
 // Delay returns the wait before the attempt after failed attempt n (n ≥ 1).
 func (b Backoff) Delay(n int) time.Duration {
-	return b.delay(n, rand.Float64())
+	return b.delay(n, rand.Float64()) // #nosec G404 -- jitter only spreads retries; nothing secret depends on it
 }
 
 func (b Backoff) delay(n int, r float64) time.Duration {
