@@ -2,7 +2,6 @@ package demo
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -77,7 +76,8 @@ func (c *Court) answer(w http.ResponseWriter, r *http.Request, req Request) int 
 			w.Header().Set("Retry-After", "1")
 		}
 		w.WriteHeader(status)
-		_, _ = fmt.Fprintf(w, "{%q:%q}\n", "message", msg)
+		// msg carries ids from the request path: JSON-encode it, Go quoting is not JSON.
+		_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
 		return status
 	}
 	if req.Authorization != "Bearer "+CourtToken {

@@ -58,6 +58,6 @@ func (c *Court) workflow(w http.ResponseWriter, r *http.Request, id string, body
 	c.versions[id]++
 	w.Header().Set("ETag", c.etag(id))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(`{"message":"workflows ` + id + ` updated"}` + "\n"))
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": "workflows " + id + " updated"})
 	return http.StatusOK
 }
