@@ -67,7 +67,7 @@ var ErrNoPostgres = errors.New("PostgreSQL server binaries not found (looked in 
 func BinDir() (string, error) {
 	has := func(dir string) bool {
 		for _, name := range []string{"initdb", "postgres"} {
-			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() { // #nosec G703 -- a test helper looking where $EXTSYNC_PG_BIN says
 				return false
 			}
 		}
@@ -145,13 +145,19 @@ func credential() (*syscall.Credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running as root, initdb needs the `postgres` OS user (the postgresql package creates it): %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user's uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user's gid %q: %w", u.Gid, err)
+	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 func (s *Server) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, name), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, name), args...) // #nosec G204 -- runs the PostgreSQL binaries BinDir found, for tests
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
 	cmd.SysProcAttr = procAttr(s.cred)
@@ -201,12 +207,13 @@ func (s *Server) start(ctx context.Context) error {
 		return err
 	}
 	s.log = filepath.Join(s.dir, "postgres.log")
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	// Not CommandContext: the server outlives Start's context.
+	// #nosec G204 -- runs the PostgreSQL binary BinDir found, for tests.
 	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
 		"-k", sock, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
