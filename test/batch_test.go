@@ -77,14 +77,17 @@ func TestBatchKilledMidSendIsDeliveredInFullAfterRestart(t *testing.T) {
 		return len(completed) > 0
 	}, 60*time.Second, 500*time.Millisecond, "after the restart the batch goes out again")
 	mu.Lock()
-	ids := map[string]bool{}
+	ids, items := map[string]bool{}, 0
 	for _, b := range completed {
 		for _, it := range b {
 			ids[fmt.Sprint(it["id"])] = true
+			items++
 		}
 	}
 	mu.Unlock()
 	require.Len(t, ids, n, "the whole batch arrived")
+	reportFault(t, faultRow{Fault: "extsync SIGKILLed during a batch", Injection: "SIGKILL while the system holds the bulk request",
+		Published: n, Delivered: len(ids), Duplicated: items - len(ids), Note: "batch resent whole after the ack wait"})
 
 	res = cli("batch", "run", "nope")
 	require.Equal(t, 1, res.code)

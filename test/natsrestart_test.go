@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,9 +68,9 @@ func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
 		dups += c - 1
 	}
 	mu.Unlock()
-	t.Logf("NATS restarted after %d of the first %d were delivered: %d published, %d delivered, %d delivered twice, 0 lost",
-		atRestart, n, 2*n, count(), dups)
 	require.Less(t, atRestart, n, "the restart came mid-stream")
+	reportFault(t, faultRow{Fault: "external NATS restarted mid-stream", Injection: "server shut down and restarted on its store",
+		Published: 2 * n, Delivered: count(), Duplicated: dups, Note: fmt.Sprintf("restart after %d delivered", atRestart)})
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
 }

@@ -1,0 +1,218 @@
+//go:build fault
+
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	plainOnce sync.Once
+	plainPath string
+	plainErr  error
+)
+
+// plainBinary builds cmd/extsync without the race detector, for the load
+// test: it measures extsync, not the detector.
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	plainOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "extsync-plain-")
+		if err != nil {
+			plainErr = err
+			return
+		}
+		plainPath = filepath.Join(dir, "extsync")
+		if out, err := exec.Command("go", "build", "-o", plainPath, "../cmd/extsync").CombinedOutput(); err != nil {
+			plainErr = &buildError{out: string(out), err: err}
+		}
+	})
+	require.NoError(t, plainErr)
+	return plainPath
+}
+
+// versionSink fails 10% of requests at random and records, per entity,
+// the versions it accepted in the order it accepted them.
+type versionSink struct {
+	mu       sync.Mutex
+	accepted map[string][]int
+	total    int
+	refused  int
+}
+
+func (s *versionSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ev struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+	}
+	raw, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(raw, &ev)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rand.IntN(10) == 0 {
+		s.refused++
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	s.accepted[ev.ID] = append(s.accepted[ev.ID], ev.Version)
+	s.total++
+}
+
+// newest counts entities whose newest version was accepted.
+func (s *versionSink) newest(last int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, vs := range s.accepted {
+		if vs[len(vs)-1] == last {
+			n++
+		}
+	}
+	return n
+}
+
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return fmt.Sprintf("%.0f MB", float64(kb)/1024)
+		}
+	}
+	return "?"
+}
+
+// TestFaultLoadThreeInstancesOneKilled: 3 instances share the connector's
+// consumer; the sink fails 10% at random; one instance is SIGKILLed a
+// third of the way. Every entity ends at its newest version, each
+// entity's accepted versions only go up, nothing is lost.
+func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
+	events := 200_000
+	if v, err := strconv.Atoi(os.Getenv("EXTSYNC_FAULT_LOAD")); err == nil && v > 0 {
+		events = v
+	}
+	const versions = 10
+	entities := events / versions
+	sink := &versionSink{accepted: map[string][]int{}}
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	doc := fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 64
+    version: version
+    retry: {max_attempts: 20, initial: 100ms, max: 1s, multiplier: 2, jitter: 0.2}
+    http: {url: "%s/workflows/{id}", timeout: 5s}
+`, srv.URL)
+	base := binBaseEnv(t)
+	natsAddr := envValue(base, "EXTSYNC_NATS_LISTEN=")
+	conf := "EXTSYNC_CONNECTORS=" + binWriteFile(t, "c.yaml", doc)
+	start := func(env []string) *exec.Cmd {
+		cmd := exec.Command(plainBinary(t), "serve")
+		cmd.Env = append(env, conf, "EXTSYNC_LOG_LEVEL=warn")
+		log := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = log, log
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		return cmd
+	}
+	// The first instance runs the embedded NATS the others join.
+	instances := []*exec.Cmd{start(base)}
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", natsAddr, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "embedded NATS listening")
+	for range 2 {
+		instances = append(instances, start(append(binBaseEnv(t), "EXTSYNC_NATS_URL=nats://"+natsAddr)))
+	}
+
+	began := time.Now()
+	publishVersions(t, "nats://"+natsAddr, entities, versions)
+	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.total >= events/3 },
+		5*time.Minute, 50*time.Millisecond)
+	killedRSS := peakRSS(instances[2].Process.Pid)
+	require.NoError(t, instances[2].Process.Signal(syscall.SIGKILL))
+	_ = instances[2].Wait()
+	require.Eventually(t, func() bool { return sink.newest(versions) == entities }, 8*time.Minute, 250*time.Millisecond,
+		"every entity reaches its newest version")
+	took := time.Since(began)
+	rss := []string{peakRSS(instances[0].Process.Pid), peakRSS(instances[1].Process.Pid), killedRSS}
+	for _, cmd := range instances[:2] {
+		stopServe(t, cmd)
+	}
+
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	distinct, dups := 0, 0
+	for id, vs := range sink.accepted {
+		seen := map[int]bool{}
+		for i, v := range vs {
+			if i > 0 && v < vs[i-1] {
+				t.Errorf("%s: version %d accepted after %d", id, v, vs[i-1])
+			}
+			if seen[v] {
+				dups++
+			}
+			seen[v] = true
+		}
+		distinct += len(seen)
+	}
+	reportFault(t, faultRow{Fault: "load: 3 instances, one SIGKILLed",
+		Injection: fmt.Sprintf("%d events (%d entities × %d versions), sink fails 10%% at random, instance 3 killed at a third", events, entities, versions),
+		Published: events, Delivered: distinct, Superseded: events - distinct, Duplicated: dups,
+		Note: fmt.Sprintf("%.0f events/s end to end; %d refused; versions per entity only went up; peak RSS %s", float64(events)/took.Seconds(),
+			sink.refused, strings.Join(rss, " / "))})
+}
+
+// publishVersions publishes versions 1..v of every entity, interleaved.
+func publishVersions(t *testing.T, url string, entities, v int) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "HMS_EVENTS"); return err == nil },
+		30*time.Second, 20*time.Millisecond, "serve created the stream")
+	for ver := 1; ver <= v; ver++ {
+		for e := range entities {
+			_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"e-%d","version":%d}`, e, ver),
+				jetstream.WithMsgID(fmt.Sprintf("evt-%d-%d", e, ver)))
+			require.NoError(t, err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("publish acks did not arrive")
+	}
+}
