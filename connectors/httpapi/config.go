@@ -68,9 +68,18 @@ func (c *Config) validate() error {
 	if err != nil {
 		return fmt.Errorf("http.url: %w", err)
 	}
-	u, err := url.Parse(tmpl.render(func(string) string { return "x" }))
+	u, err := url.Parse(tmpl.render(func(int) string { return "x" }))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("http.url must be an absolute http:// or https:// URL")
+	}
+	if err := tmpl.checkParts(); err != nil {
+		return fmt.Errorf("http.url: %w", err)
+	}
+	// net/url re-escapes a path that is not validly percent-encoded from
+	// its decoded form, where a value's %2F has become a slash: the value
+	// would add path segments.
+	if u.RawPath != "" && u.EscapedPath() != u.RawPath {
+		return errors.New("http.url: the path has characters that must be percent-encoded (a space is %20, é is %C3%A9)")
 	}
 	for name, value := range c.Headers {
 		if !httpguts.ValidHeaderFieldName(name) {

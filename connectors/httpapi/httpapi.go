@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/auth"
 )
@@ -81,6 +83,11 @@ func (c *Connector) Close() error {
 
 // Deliver implements connectors.Connector.
 func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
+	// net/http would refuse it too, but as a transport error: transient,
+	// retried in vain until the attempts run out.
+	if !httpguts.ValidHeaderFieldValue(d.Event.ID) {
+		return connectors.PermanentError(0, fmt.Errorf("event id %q cannot be sent as the Idempotency-Key header", d.Event.ID))
+	}
 	target, err := c.url.expand(d.Event.Data)
 	if err != nil {
 		return err
