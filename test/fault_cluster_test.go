@@ -48,7 +48,7 @@ func startCluster(t *testing.T) *cluster {
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: binFreePort(t),
 			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
 			Cluster: server.ClusterOpts{Name: "hms", Host: "127.0.0.1", Port: clusterPorts[i]},
-			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		}
 		s, err := server.NewServer(o)
 		require.NoError(t, err)

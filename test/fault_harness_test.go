@@ -107,4 +107,3 @@ func stopServe(t *testing.T, serve *exec.Cmd) {
 		t.Fatal("no exit within 60 s of SIGTERM")
 	}
 }
-
