@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Message is a stored JetStream message, before decoding.
@@ -143,7 +145,7 @@ func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
 		case nil:
 			return "", nil
 		case string:
-			return v, nil
+			return v, checkAttr(name, v)
 		case json.Number:
 			if name == "entityversion" {
 				return v.String(), nil
@@ -161,7 +163,7 @@ func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
 	}
 	spec, id, typ, source, subject, ts, version := a[0], a[1], a[2], a[3], a[4], a[5], a[6]
 	if spec != "1.0" {
-		return malformed("CloudEvent specversion %q, want \"1.0\"", spec)
+		return malformed("CloudEvent specversion %s, want \"1.0\"", quote(spec))
 	}
 	if id == "" {
 		return malformed("CloudEvent has no id")
@@ -177,7 +179,7 @@ func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
 	if ts != "" {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
-			return malformed("CloudEvent time %q: %v", ts, err)
+			return malformed("CloudEvent time %s: not an RFC 3339 time", quote(ts))
 		}
 		ev.Time = t
 	}
@@ -213,8 +215,13 @@ func decodeBinary(ev *Event, m Message, opt Options) error {
 		}
 		return v
 	}
+	for _, name := range []string{"specversion", "id", "type", "source", "subject", "time", "entityversion"} {
+		if err := checkAttr(name, attr(name)); err != nil {
+			return err
+		}
+	}
 	if v := attr("specversion"); v != "1.0" {
-		return malformed("CloudEvent specversion %q, want \"1.0\"", v)
+		return malformed("CloudEvent specversion %s, want \"1.0\"", quote(v))
 	}
 	ev.CloudEvent, ev.ID, ev.Source, ev.Key, ev.Version = true, attr("id"), attr("source"), attr("subject"), attr("entityversion")
 	if ev.ID == "" {
@@ -226,7 +233,7 @@ func decodeBinary(ev *Event, m Message, opt Options) error {
 	if ts := attr("time"); ts != "" {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
-			return malformed("CloudEvent ce-time %q: %v", ts, err)
+			return malformed("CloudEvent ce-time %s: not an RFC 3339 time", quote(ts))
 		}
 		ev.Time = t
 	}
@@ -236,6 +243,31 @@ func decodeBinary(ev *Event, m Message, opt Options) error {
 	}
 	ev.Data = data
 	return keyAndVersion(ev, opt)
+}
+
+// checkAttr holds a CloudEvent attribute to the spec's String type:
+// Unicode without control characters. An id with a newline could be
+// neither an HTTP header (the Idempotency-Key) nor one log line.
+func checkAttr(name, v string) error {
+	if !utf8.ValidString(v) {
+		return malformed("CloudEvent %s is not valid UTF-8", name)
+	}
+	for i, r := range v {
+		if unicode.IsControl(r) {
+			return malformed("CloudEvent %s has the control character %U at byte %d", name, r, i)
+		}
+	}
+	return nil
+}
+
+// quote quotes a value for a reason, cut short: the reason is logged and
+// kept with the dead letter, and a value can be as long as the event.
+func quote(v string) string {
+	const limit = 64
+	if len(v) <= limit {
+		return strconv.Quote(v)
+	}
+	return strconv.Quote(strings.ToValidUTF8(v[:limit], "")) + "..."
 }
 
 // HeaderValue returns the first value of a header, matching the name

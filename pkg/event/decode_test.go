@@ -3,7 +3,6 @@ package event_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"testing"
 	"time"
 
@@ -307,50 +306,4 @@ func TestHeaderValue(t *testing.T) {
 	require.Equal(t, "a", event.HeaderValue(hd, "CE-ID"))
 	require.Equal(t, "", event.HeaderValue(hd, "empty"))
 	require.Equal(t, "", event.HeaderValue(nil, "x"))
-}
-
-// FuzzDecode checks that Decode never panics, that every failure is
-// ErrMalformed, and that success always yields an id and data.
-func FuzzDecode(f *testing.F) {
-	seeds := []struct {
-		body, spec, id, msgID, ctype, keyPath, versionPath string
-	}{
-		{`{"id":"wf-1","name":"x"}`, "", "", "m-1", "", "", ""},
-		{`{"id":42,"meta":{"rev":3}}`, "", "", "", "", "id", "meta.rev"},
-		{`{"workflow":{"ref":"wf-2"}}`, "", "", "", "", "workflow.ref", ""},
-		{fullCE, "", "", "", "", "", ""},
-		{fullCE, "", "", "", "application/cloudevents+json", "", ""},
-		{`{"specversion":"1.0","id":"c","data_base64":"eyJpZCI6MX0="}`, "", "", "", "", "", ""},
-		{`{"specversion":"1.0","id":"c","data":[1]}`, "", "", "", "", "", ""},
-		{`{"specversion":"1.0","type":"t","data":{"id":"x"}}`, "", "", "", "", "", ""},
-		{`{"id":"wf-5"}`, "1.0", "bin-1", "", "", "", ""},
-		{`{"id":"wf-5"}`, "1.0", "a%2Fb", "", "", "", ""},
-		{`{"id":"wf-5"}`, "1.0", "", "", "", "", ""},
-		{`[1,2]`, "", "", "", "", "", ""},
-		{`{"id":{"a":1}}`, "", "", "", "", "", ""},
-		{`{"id":`, "", "", "", "", "", ""},
-		{`{"items":[{"id":"x"}]}`, "", "", "", "", "items.0.id", "items.0"},
-	}
-	for _, s := range seeds {
-		f.Add([]byte(s.body), s.spec, s.id, s.msgID, s.ctype, s.keyPath, s.versionPath)
-	}
-	f.Fuzz(func(t *testing.T, body []byte, spec, id, msgID, ctype, keyPath, versionPath string) {
-		header := map[string][]string{}
-		for k, v := range map[string]string{"ce-specversion": spec, "ce-id": id, "Nats-Msg-Id": msgID, "Content-Type": ctype} {
-			if v != "" {
-				header[k] = []string{v}
-			}
-		}
-		m := event.Message{Subject: "hms.x.y", Stream: "HMS_EVENTS", Seq: 1, Header: header, Body: body}
-		ev, err := event.Decode(m, event.Options{KeyPath: keyPath, VersionPath: versionPath})
-		if err != nil {
-			require.Nil(t, ev)
-			if !errors.Is(err, event.ErrMalformed) {
-				t.Fatalf("error is not ErrMalformed: %v", err)
-			}
-			return
-		}
-		require.NotEmpty(t, ev.ID)
-		require.NotNil(t, ev.Data)
-	})
 }
