@@ -40,7 +40,12 @@ func New(rules map[string]string) *Mapping {
 	for from, to := range rules {
 		m.rules = append(m.rules, rule{from, to})
 	}
-	sort.Slice(m.rules, func(i, j int) bool { return m.rules[i].to < m.rules[j].to })
+	// By source too, so that two rules with one target (which the
+	// connectors file refuses) give the same record every time.
+	sort.Slice(m.rules, func(i, j int) bool {
+		a, b := m.rules[i], m.rules[j]
+		return a.to < b.to || a.to == b.to && a.from < b.from
+	})
 	return m
 }
 
