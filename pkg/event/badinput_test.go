@@ -121,6 +121,7 @@ func TestDecodeLargeEvents(t *testing.T) {
 		"long time":        msg(`{"specversion":"1.0","id":"c","time":"`+big+`","data":{}}`, nil),
 		"long ce-time":     msg(`{}`, h("ce-specversion", "1.0", "ce-id", "b", "ce-time", big)),
 		"long bad base64":  msg(`{"specversion":"1.0","id":"c","data_base64":"!`+big+`"}`, nil),
+		"long id, no data": msg(`{"specversion":"1.0","id":"`+big+`"}`, nil),
 	} {
 		me := requireMalformed(t, m, "")
 		require.Less(t, len(me.Reason), 200, "%s: reason of %d bytes", name, len(me.Reason))

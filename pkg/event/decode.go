@@ -196,7 +196,7 @@ func structuredData(ce map[string]any, id string) (map[string]any, error) {
 	}
 	v, ok := ce["data"]
 	if !ok {
-		return nil, malformed("CloudEvent %q has no data", id)
+		return nil, malformed("CloudEvent %s has no data", quote(id))
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {

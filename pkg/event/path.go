@@ -59,7 +59,7 @@ func LookupScalar(data map[string]any, path string) (s string, ok bool, err erro
 	}
 	s, ok = Scalar(v)
 	if !ok {
-		return "", false, malformed("field %q is %T, want a string or number", path, v)
+		return "", false, malformed("field %s is %T, want a string or number", quote(path), v)
 	}
 	return s, true, nil
 }
