@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,31 +24,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
-
-var (
-	plainOnce sync.Once
-	plainPath string
-	plainErr  error
-)
-
-// plainBinary builds cmd/extsync without the race detector, for the load
-// test: it measures extsync, not the detector.
-func plainBinary(t *testing.T) string {
-	t.Helper()
-	plainOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "extsync-plain-")
-		if err != nil {
-			plainErr = err
-			return
-		}
-		plainPath = filepath.Join(dir, "extsync")
-		if out, err := exec.Command("go", "build", "-o", plainPath, "../cmd/extsync").CombinedOutput(); err != nil {
-			plainErr = &buildError{out: string(out), err: err}
-		}
-	})
-	require.NoError(t, plainErr)
-	return plainPath
-}
 
 // versionSink fails 10% of requests at random and records, per entity,
 // the versions it accepted in the order it accepted them.
@@ -206,7 +180,7 @@ func publishVersions(t *testing.T, url string, entities, v int) {
 	for ver := 1; ver <= v; ver++ {
 		for e := range entities {
 			_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"e-%d","version":%d}`, e, ver),
-				jetstream.WithMsgID(fmt.Sprintf("evt-%d-%d", e, ver)))
+				jetstream.WithMsgID(fmt.Sprintf("evt-%d-%d", e, ver)), jetstream.WithStallWait(30*time.Second))
 			require.NoError(t, err)
 		}
 	}

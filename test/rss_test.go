@@ -93,12 +93,3 @@ func httpGet(url string) (int, error) {
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
 }
-
-// plainBinary builds cmd/extsync without -race, as it ships.
-func plainBinary(t *testing.T) string {
-	t.Helper()
-	p := t.TempDir() + "/extsync"
-	out, err := exec.Command("go", "build", "-o", p, "../cmd/extsync").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return p
-}
