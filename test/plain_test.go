@@ -36,4 +36,3 @@ func plainBinary(t *testing.T) string {
 	require.NoError(t, plainErr)
 	return plainPath
 }
-
