@@ -69,7 +69,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("http.url: %w", err)
 	}
 	u, err := url.Parse(tmpl.render(func(int) string { return "x" }))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return errors.New("http.url must be an absolute http:// or https:// URL")
 	}
 	if err := tmpl.checkParts(); err != nil {
@@ -80,6 +80,9 @@ func (c *Config) validate() error {
 	// would add path segments.
 	if u.RawPath != "" && u.EscapedPath() != u.RawPath {
 		return errors.New("http.url: the path has characters that must be percent-encoded (a space is %20, é is %C3%A9)")
+	}
+	if _, err := url.QueryUnescape(u.RawQuery); err != nil {
+		return errors.New("http.url: the query has a % that is not an escape (a % itself is %25)")
 	}
 	for name, value := range c.Headers {
 		if !httpguts.ValidHeaderFieldName(name) {
@@ -116,7 +119,7 @@ func (b *Bulk) validate() error {
 		return fmt.Errorf("http.bulk.format %q: want json or ndjson", b.Format)
 	}
 	u, err := url.Parse(b.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return errors.New("http.bulk.url must be an absolute http:// or https:// URL")
 	}
 	return nil

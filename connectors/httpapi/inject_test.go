@@ -165,13 +165,16 @@ func TestEventIDCannotAddHeaders(t *testing.T) {
 }
 
 // Only the path and query take event values: a placeholder in the host
-// would let an event choose where its data goes.
-func TestNewRefusesPlaceholdersOutsidePathAndQuery(t *testing.T) {
+// would let an event choose where its data goes. A URL whose literal text
+// a value could complete (a host-less authority, a bare %) is refused too.
+func TestNewRefusesURLTemplatesAValueCouldEscape(t *testing.T) {
 	for u, want := range map[string]string{
 		"https://{tenant}.court.example/w": "only the path and query",
 		"https://{user}@court.example/w":   "only the path and query",
 		"https://court.example{id}":        "only the path and query",
 		"https://court.example:{port}/w":   "absolute http:// or https:// URL", // not a port
+		"https://court.example:8443@:/w":   "absolute http:// or https:// URL", // no host name (FuzzTemplate)
+		"https://court.example/w?q=%{id}":  "not an escape",                    // value "2F" would finish it
 	} {
 		_, err := build(Config{URL: u})
 		require.ErrorContains(t, err, want, u)

@@ -116,7 +116,8 @@ func checkExpanded(t *testing.T, tmpl *template, got, value string) {
 		t.Fatalf("value %q changed the query or fragment: %q", value, got)
 	}
 	req, err := http.NewRequest(http.MethodPut, got, nil)
-	if err != nil || req.URL.Host != refX.Host {
+	ref, _ := http.NewRequest(http.MethodPut, refX.String(), nil)
+	if err != nil || req.URL.Host != ref.URL.Host {
 		t.Fatalf("value %q: request for %q: %v", value, got, err)
 	}
 }
