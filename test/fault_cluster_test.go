@@ -28,7 +28,11 @@ type cluster struct {
 }
 
 // startCluster starts a 3-node cluster.
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterVia(t, nil) }
+
+// startClusterVia starts a 3-node cluster whose node from reaches node to
+// at via(from, to, addr) instead of its cluster address addr (a proxy).
+func startClusterVia(t *testing.T, via func(from, to int, addr string) string) *cluster {
 	t.Helper()
 	const n = 3
 	clusterPorts := make([]int, n)
@@ -42,13 +46,23 @@ func startCluster(t *testing.T) *cluster {
 			if j == i {
 				continue
 			}
-			routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", clusterPorts[j]))
+			addr := fmt.Sprintf("127.0.0.1:%d", clusterPorts[j])
+			if via != nil {
+				addr = via(i, j, addr)
+			}
+			routes = append(routes, "nats-route://"+addr)
 		}
 		o := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: binFreePort(t),
 			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
 			Cluster: server.ClusterOpts{Name: "hms", Host: "127.0.0.1", Port: clusterPorts[i]},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		if via != nil {
+			// Routes only as given, one connection per pair: an address
+			// learnt by gossip leads nowhere and no pooled connection is
+			// dialled around the proxies.
+			o.Cluster.Advertise, o.Cluster.PoolSize = "127.0.0.1:1", -1
 		}
 		s, err := server.NewServer(o)
 		require.NoError(t, err)
