@@ -2,7 +2,7 @@
 // connector gets a Runner: a durable pull consumer read in batches, a pool
 // of `concurrency` workers, and for every message the stages
 //
-//	decode → map → guard (rate limit, breaker) → deliver → settle
+//	decode → map → order → guard (throttle, rate limit, breaker) → conflict → deliver → settle
 //
 // Stages before settle only return a classified error; settle alone asks
 // the policy what that error means and makes the outcome durable (sync log,
