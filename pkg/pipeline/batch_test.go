@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,4 +271,28 @@ func TestBulkAnswerRefusingItemsParksOnlyThose(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"wf-3", "wf-17", "wf-42"}, parked)
 	require.Equal(t, "delivered; 3 items refused", e.batchStatus().LastResult)
+}
+
+// A batch connector whose system keeps refusing is degraded like any
+// other, and recovers at the first batch that goes through.
+func TestBatchOutageDegradesAndRecovers(t *testing.T) {
+	e, clock := newEnv(t), newFakeClock()
+	sink := newBulkSink(t, func(n int, _ []map[string]any, w http.ResponseWriter) {
+		if n <= 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	e.startBatch(strings.Replace(batchDoc(sink.URL, ""), "    mode: batch\n", "    mode: batch\n    degraded_after: 1ms\n", 1), clock)
+	e.publishMany(10, func(i int) string { return fmt.Sprintf(`{"id":"wf-%d"}`, i) })
+	e.waitFor("waiting", func() bool { return e.batchStatus().Waiting == 10 })
+	clock.Advance(time.Hour)
+	e.waitFor("first attempt refused", func() bool { return len(sink.sizes()) == 1 && clock.timers() == 2 })
+	clock.Advance(3 * time.Minute)
+	e.waitFor("second attempt refused: degraded", func() bool {
+		return len(sink.sizes()) == 2 && e.p.Status(context.Background())[0].Degraded
+	})
+	e.waitFor("backoff timer set", func() bool { return clock.timers() == 2 })
+	clock.Advance(5 * time.Minute)
+	e.settledAll("delivered on the third attempt")
+	require.False(t, e.p.Status(context.Background())[0].Degraded)
 }

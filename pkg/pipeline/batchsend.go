@@ -35,6 +35,7 @@ func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
 		err := b.bc.DeliverBatch(dctx, ds)
 		cancel()
 		endBatchSpan(span, err)
+		b.record(base, err)
 		took := time.Since(start)
 		base := trace.ContextWithSpan(base, span) // its records carry the batch's trace id
 		d := r.policy.Decide(err, attempt)
@@ -120,4 +121,15 @@ func (b *batcher) keepAlive(jobs []*job) (stop func()) {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// record tells the guard how the batch went: its health (a long outage
+// makes the connector degraded), the throttle and the breaker. A bulk
+// answer refusing some items means the system is up.
+func (b *batcher) record(ctx context.Context, err error) {
+	var be *connectors.BatchError
+	if errors.As(err, &be) {
+		err = nil
+	}
+	b.r.guard.Record(ctx, err)
 }
