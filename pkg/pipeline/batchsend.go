@@ -29,6 +29,9 @@ func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
 	defer stopKeepalive()
 	base := context.WithoutCancel(ctx) // a batch under way finishes on shutdown
 	for attempt := 1; ; attempt++ {
+		// A Retry-After or a throttled rate holds the bulk request too;
+		// keepAlive already keeps its messages ours meanwhile.
+		_ = r.guard.Pace(base, func() {}, time.Minute)
 		start := time.Now()
 		_, span := r.startBatchSpan(jobs, attempt)
 		dctx, cancel := context.WithTimeout(trace.ContextWithSpan(base, span), r.conn.Timeout())
