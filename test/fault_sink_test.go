@@ -5,9 +5,11 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,13 +36,18 @@ func sinkDoc(url, extra string) string {
 // runSinkFault publishes n events through serve to a sink that
 // misbehaves, and reports what arrived.
 // The note's %d is the requests answered with the fault, plus counted.
-func runSinkFault(t *testing.T, row faultRow, n int, within time.Duration, extra string,
+// during, when set, runs once the events are published, with serve's
+// environment, while the fault goes on.
+func runSinkFault(t *testing.T, row faultRow, n int, within time.Duration, extra string, during func(env []string),
 	misbehave func(n int, w http.ResponseWriter, r *http.Request) bool, counted ...*atomic.Int64) *faultSink {
 	sink := newFaultSink(misbehave)
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
 	env, serve, js := faultServe(t, sinkDoc(srv.URL, extra))
 	killPublish(t, "nats://"+envValue(env, "EXTSYNC_NATS_LISTEN="), n)
+	if during != nil {
+		during(env)
+	}
 	row.Published = n
 	row.Delivered, row.Duplicated, row.DeadLettered = settleAll(t, js, sink, serve, n, within)
 	row.Lost = n - row.Delivered - row.DeadLettered
@@ -58,7 +65,12 @@ func TestFault500StormFor30s(t *testing.T) {
 	var start atomic.Int64
 	sink := runSinkFault(t, faultRow{Fault: "system answers 500 for 30 s",
 		Injection: "sink returns 500 to every request for 30 s from the first",
-		Note:      "%d requests refused in 30 s: the breaker's probes, no retry storm"}, 2000, 3*time.Minute, "",
+		Note:      "%d requests refused in 30 s: the breaker's probes, no retry storm; degraded raised"}, 2000, 3*time.Minute,
+		"    degraded_after: 5s\n", func(env []string) {
+			require.Eventually(t, func() bool {
+				return degradedRE.MatchString(scrape(env))
+			}, 25*time.Second, 200*time.Millisecond, "the alert metric rises during the storm")
+		},
 		func(_ int, w http.ResponseWriter, _ *http.Request) bool {
 			start.CompareAndSwap(0, time.Now().UnixNano())
 			if time.Since(time.Unix(0, start.Load())) < 30*time.Second {
@@ -77,7 +89,7 @@ func TestFault429RetryAfter(t *testing.T) {
 	runSinkFault(t, faultRow{Fault: "system rate-limits (429 + Retry-After: 1)",
 		Injection: "sink allows 200 req/s, answers 429 Retry-After: 1 above",
 		Note:      "%d requests refused; throttle: {max: 1000/s} halves the shared rate and pauses"}, 3000, 2*time.Minute,
-		"    throttle: {max: 1000/s}\n",
+		"    throttle: {max: 1000/s}\n", nil,
 		func(_ int, w http.ResponseWriter, _ *http.Request) bool {
 			if !capacity.Allow() {
 				w.Header().Set("Retry-After", "1")
@@ -94,7 +106,7 @@ func TestFaultSlowerThanTheTimeout(t *testing.T) {
 	runSinkFault(t, faultRow{Fault: "responses slower than the timeout",
 		Injection: "every 10th request answered after 2 s (timeout 1 s)",
 		Note:      "%d slow answers; the system did the work, so a retry is a duplicate the Idempotency-Key lets it drop"},
-		1000, 2*time.Minute, "",
+		1000, 2*time.Minute, "", nil,
 		func(n int, _ http.ResponseWriter, _ *http.Request) bool {
 			if n%10 == 0 {
 				slow.Add(1)
@@ -108,7 +120,7 @@ func TestFaultConnectionResets(t *testing.T) {
 	t.Parallel()
 	runSinkFault(t, faultRow{Fault: "connection reset mid-request",
 		Injection: "every 7th request: connection closed with RST before an answer",
-		Note:      "%d connections reset"}, 1000, 2*time.Minute, "",
+		Note:      "%d connections reset"}, 1000, 2*time.Minute, "", nil,
 		func(n int, w http.ResponseWriter, _ *http.Request) bool {
 			if n%7 != 0 {
 				return false
@@ -152,4 +164,18 @@ func TestFaultConnectionRefused(t *testing.T) {
 	row.Lost = n - row.Delivered - row.DeadLettered
 	row.Note = "refused attempts retried; the breaker opens, then lets a probe through"
 	reportFault(t, row)
+}
+
+// degradedRE finds the alert metric raised (the exporter adds scope labels).
+var degradedRE = regexp.MustCompile(`(?m)^extsync_connector_degraded\{extsync_connector="court"[^}]*\} 1$`)
+
+// scrape is serve's /metrics, empty while it cannot be read.
+func scrape(env []string) string {
+	resp, err := http.Get("http://" + envValue(env, "EXTSYNC_HTTP_ADDR=") + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
