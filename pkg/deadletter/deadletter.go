@@ -22,10 +22,16 @@ const (
 
 // Headers set on every dead letter.
 const (
-	HeaderConnector     = "Extsync-Connector"
-	HeaderSubject       = "Extsync-Subject"
-	HeaderStream        = "Extsync-Stream"
-	HeaderStreamSeq     = "Extsync-Stream-Seq"
+	HeaderConnector = "Extsync-Connector"
+	HeaderSubject   = "Extsync-Subject"
+	HeaderStream    = "Extsync-Stream"
+	HeaderStreamSeq = "Extsync-Stream-Seq"
+	// HeaderBodyOmitted (the body's size) and HeaderBodyAt (stream:seq)
+	// mark a dead letter whose event was too large to store again beside
+	// its headers: the body stays where HeaderBodyAt says, and a replay
+	// reads it from there.
+	HeaderBodyOmitted   = "Extsync-Body-Omitted"
+	HeaderBodyAt        = "Extsync-Body-At"
 	HeaderEventID       = "Extsync-Event-Id"
 	HeaderAttempts      = "Extsync-Attempts"
 	HeaderError         = "Extsync-Error"
@@ -118,11 +124,36 @@ func (p *Parker) Park(ctx context.Context, l *Letter) error {
 	if tp := event.HeaderValue(l.Header, HeaderTraceparent); tp != "" {
 		h.Set(HeaderTraceparent, tp)
 	}
+	p.omitOversizedBody(m, l)
 	id := fmt.Sprintf("%s:%s:%d", l.Connector, l.Stream, l.StreamSeq)
 	if _, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("dead-letter event %s of connector %q: %w", l.EventID, l.Connector, err)
 	}
 	return nil
+}
+
+// headroom is kept below the server's max payload for the headers of
+// the publish itself.
+const headroom = 8 << 10
+
+// omitOversizedBody leaves the body out of a dead letter the server would
+// refuse as too large (an event near its max payload gains headers here),
+// noting where the body is: a letter that cannot be stored would leave
+// the event redelivered and parked again forever.
+func (p *Parker) omitOversizedBody(m *nats.Msg, l *Letter) {
+	limit := p.js.Conn().MaxPayload()
+	size := int64(len(m.Data) + headroom)
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			size += int64(len(k) + len(v) + 4)
+		}
+	}
+	if limit <= 0 || size <= limit {
+		return
+	}
+	m.Header.Set(HeaderBodyOmitted, strconv.Itoa(len(m.Data)))
+	m.Header.Set(HeaderBodyAt, fmt.Sprintf("%s:%d", l.Stream, l.StreamSeq))
+	m.Data = nil
 }
 
 func oneLine(s string) string {

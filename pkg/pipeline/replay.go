@@ -2,9 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/deadletter"
@@ -65,4 +69,33 @@ func noteReplay(rec *synclog.Record, j *job) {
 	h := j.msg.Headers()
 	rec.ReplayOf, _ = strconv.ParseUint(h.Get(deadletter.HeaderReplayOf), 10, 64)
 	rec.Actor = h.Get(deadletter.HeaderReplayedBy)
+}
+
+// omittedBody reads the body of a replayed dead letter that was parked
+// without it (deadletter.HeaderBodyAt), nil for any other message.
+func (r *Runner) omittedBody(msg jetstream.Msg) ([]byte, error) {
+	at := msg.Headers().Get(deadletter.HeaderBodyAt)
+	if at == "" || len(msg.Data()) > 0 {
+		return nil, nil
+	}
+	stream, seqText, _ := strings.Cut(at, ":")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if err != nil {
+		return nil, connectors.PermanentError(0, fmt.Errorf("dead letter body at %q: not stream:seq", at))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	st, err := r.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, connectors.TransientError(0, fmt.Errorf("dead letter body in %s: %w", stream, err))
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, connectors.PermanentError(0, fmt.Errorf(
+			"the dead letter's body was left in %s at %d, which no longer holds it (retention)", stream, seq))
+	}
+	if err != nil {
+		return nil, connectors.TransientError(0, fmt.Errorf("dead letter body in %s at %d: %w", stream, seq, err))
+	}
+	return m.Data, nil
 }

@@ -265,6 +265,7 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
 	if orig := msg.Headers().Get(deadletter.HeaderSubject); orig != "" && meta.Stream == deadletter.ReplayStream {
 		j.subject = orig
+		j.data, j.err = r.omittedBody(msg)
 	}
 	decode(j, r.decodeOp, r.cfg.MaxEventBytes)
 	r.chooseMapping(j)

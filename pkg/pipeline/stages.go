@@ -41,6 +41,17 @@ type job struct {
 	// take is a person's choice for a parked conflict sent back.
 	take string
 	err  error // set by a stage that failed before delivery
+	// data is the event's body when it is not the message's own: a
+	// replayed dead letter whose body stayed in its stream.
+	data []byte
+}
+
+// raw is the event's body as published.
+func (j *job) raw() []byte {
+	if j.data != nil {
+		return j.data
+	}
+	return j.msg.Data()
 }
 
 // handler is a stage's view of what comes after it.
@@ -60,7 +71,10 @@ func chain(h handler, stages ...stage) handler {
 // because the entity key decides which jobs may run side by side; a
 // failure is kept on the job and settled like any other.
 func decode(j *job, opt event.Options, maxBytes int) {
-	body := j.msg.Data()
+	if j.err != nil {
+		return
+	}
+	body := j.raw()
 	if len(body) > maxBytes {
 		j.err = connectors.PermanentError(0, fmt.Errorf(
 			"event body is %d bytes, over the connector's max_event_bytes of %d", len(body), maxBytes))
