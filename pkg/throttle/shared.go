@@ -59,26 +59,19 @@ func New(kv jetstream.KeyValue, connector, instance string, p Params, log *slog.
 		p: p, kv: kv, log: log,
 		rateKey: connector + ".rate", members: connector + ".m.", self: instance,
 		limiter: rate.NewLimiter(rate.Limit(p.Max), 1),
-		seen:    map[string]time.Time{instance: time.Now()},
+		seen:    map[string]time.Time{},
 	}
 }
 
 // Run follows the shared record and the replicas, announces this one and
 // keeps the local pace at its share, until ctx ends; then it withdraws.
 func (s *Shared) Run(ctx context.Context) {
-	w, err := s.kv.Watch(ctx, strings.TrimSuffix(s.rateKey, ".rate")+".>")
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("throttle: shared state not followed; pacing on this instance's signals only", "err", err)
-	}
 	beat, tune := time.NewTicker(heartbeat), time.NewTicker(retune)
 	defer beat.Stop()
 	defer tune.Stop()
 	s.announce(ctx)
-	var updates <-chan jetstream.KeyValueEntry
-	if w != nil {
-		defer func() { _ = w.Stop() }()
-		updates = w.Updates()
-	}
+	updates, stop := s.watch(ctx)
+	defer func() { stop() }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -96,10 +89,27 @@ func (s *Shared) Run(ctx context.Context) {
 			}
 		case <-beat.C:
 			s.announce(ctx)
+			if updates == nil { // NATS was away when the watch started or it ended: follow again
+				stop()
+				updates, stop = s.watch(ctx)
+			}
 		case <-tune.C:
 			s.tune(time.Now())
 		}
 	}
+}
+
+// watch follows every key of the connector; a nil channel when it cannot
+// (this replica then paces on its own signals until the next try).
+func (s *Shared) watch(ctx context.Context) (<-chan jetstream.KeyValueEntry, func()) {
+	w, err := s.kv.Watch(ctx, strings.TrimSuffix(s.rateKey, ".rate")+".>")
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("throttle: shared state not followed; pacing on this instance's signals until it is", "err", err)
+		}
+		return nil, func() {}
+	}
+	return w.Updates(), func() { _ = w.Stop() }
 }
 
 func (s *Shared) announce(ctx context.Context) {
@@ -135,13 +145,13 @@ func (s *Shared) adopt(st State, rev uint64) {
 
 // replicas counts the live ones, this one included; callers hold s.mu.
 func (s *Shared) replicas(now time.Time) int {
-	n := 0
+	n := 1 // this one, whatever the bucket says
 	for id, at := range s.seen {
-		if id == s.self || now.Sub(at) < memberTTL {
+		if id != s.self && now.Sub(at) < memberTTL {
 			n++
 		}
 	}
-	return max(n, 1)
+	return n
 }
 
 // tune sets the local pace to this replica's share of the shared rate.
