@@ -41,8 +41,11 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 				o.ObserveInt64(breaker, breakerStates[s], set)
 			}
 			o.ObserveInt64(dlq, int64(depth[deadletter.SubjectPrefix+r.cfg.Name]), set) // #nosec G115 -- a stream's message count stays far below 2^63
-			bad, _ := r.guard.Degraded(time.Now())
-			o.ObserveInt64(degraded, map[bool]int64{false: 0, true: 1}[bad], set)
+			var d int64
+			if bad, _ := r.guard.Degraded(time.Now()); bad {
+				d = 1
+			}
+			o.ObserveInt64(degraded, d, set)
 			if shared, _, _, ok := r.guard.Throttle(); ok {
 				o.ObserveFloat64(rate, shared, set)
 			}
