@@ -125,11 +125,7 @@ func TestFaultClusterLosesItsStreamLeader(t *testing.T) {
 	c := startCluster(t)
 	env, sink := clusterServe(t, c.urls)
 	serve := startServeOnly(t, env)
-	nc, err := nats.Connect(strings.Join(c.urls, ","))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := jsClient(t, strings.Join(c.urls, ","))
 
 	const n = 3000
 	killPublishRange(t, strings.Join(c.urls, ","), 0, n/2)
@@ -160,11 +156,7 @@ func TestFaultPartitionFromNATS(t *testing.T) {
 	proxy := startTCPProxy(t, strings.TrimPrefix(c.urls[2], "nats://"))
 	env, sink := clusterServe(t, []string{"nats://" + proxy.addr})
 	serve := startServeOnly(t, env)
-	nc, err := nats.Connect(c.urls[0])
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := jsClient(t, c.urls[0])
 
 	const n = 3000
 	killPublishRange(t, c.urls[0], 0, n/2)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,12 +66,20 @@ func faultServe(t *testing.T, doc string, extraEnv ...string) ([]string, *exec.C
 	env := append(binBaseEnv(t), "EXTSYNC_CONNECTORS="+binWriteFile(t, "c.yaml", doc), "EXTSYNC_LOG_LEVEL=warn")
 	env = append(env, extraEnv...)
 	cmd := killStartTo(t, env, &lockedBuffer{})
-	nc, err := nats.Connect("nats://" + envValue(env, "EXTSYNC_NATS_LISTEN="))
+	_, js := jsClient(t, "nats://"+envValue(env, "EXTSYNC_NATS_LISTEN="))
+	return env, cmd, js
+}
+
+// jsClient connects to the NATS at url (comma-separated for a cluster)
+// until the test ends.
+func jsClient(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	return env, cmd, js
+	return nc, js
 }
 
 // deadLettered counts the dead letters by event id.
@@ -90,20 +97,7 @@ func settleAll(t *testing.T, js jetstream.JetStream, sink *faultSink, serve *exe
 		return d+len(deadLettered(t, js)) >= published
 	}, within, 250*time.Millisecond, "every event delivered or dead-lettered")
 	dead = len(deadLettered(t, js)) // before serve and its embedded NATS stop
-	stopServe(t, serve)
+	stopServe(t, serve, time.Minute)
 	delivered, dups, _ = sink.counts()
 	return delivered, dups, dead
-}
-
-func stopServe(t *testing.T, serve *exec.Cmd) {
-	t.Helper()
-	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "clean exit after SIGTERM")
-	case <-time.After(60 * time.Second):
-		t.Fatal("no exit within 60 s of SIGTERM")
-	}
 }

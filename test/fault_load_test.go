@@ -139,7 +139,7 @@ func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
 	took := time.Since(began)
 	rss := []string{peakRSS(instances[0].Process.Pid), peakRSS(instances[1].Process.Pid), killedRSS}
 	for _, cmd := range instances[:2] {
-		stopServe(t, cmd)
+		stopServe(t, cmd, time.Minute)
 	}
 
 	sink.mu.Lock()

@@ -41,7 +41,7 @@ func TestFaultKilledWhileDeadLettering(t *testing.T) {
 	for _, c := range deadLettered(t, js) {
 		dups += c - 1
 	}
-	stopServe(t, serve)
+	stopServe(t, serve, time.Minute)
 	reportFault(t, faultRow{Fault: "extsync SIGKILLed while dead-lettering",
 		Injection: fmt.Sprintf("sink refuses all (422); SIGKILL after %d of %d parked, restart", atKill, n),
 		Published: n, DeadLettered: n, Duplicated: dups,
@@ -60,7 +60,7 @@ func TestFaultUntrustedCertificateThenFixed(t *testing.T) {
 		"parked at once: no retry can fix a certificate")
 	ls := binRun(t, env[2:], "dlq", "ls", "--json")
 	require.Equal(t, n, strings.Count(ls.stdout, "tls: failed to verify certificate"), "each reason names the certificate")
-	stopServe(t, serve)
+	stopServe(t, serve, time.Minute)
 
 	// The operator trusts the system's CA and replays.
 	ca := filepath.Join(t.TempDir(), "court-ca.pem")
@@ -97,7 +97,7 @@ func TestFaultUnresolvableName(t *testing.T) {
 		require.Contains(t, l.Reason, "court.invalid", "the reason names the host")
 	}
 	dead := len(deadLettered(t, js))
-	stopServe(t, serve)
+	stopServe(t, serve, time.Minute)
 	reportFault(t, faultRow{Fault: "DNS name does not resolve", Injection: "url host court.invalid",
 		Published: n, DeadLettered: dead,
 		Note: "transient: retried 3 times, then parked as exhausted naming the host; replay once DNS is fixed"})

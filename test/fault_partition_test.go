@@ -38,11 +38,7 @@ func TestFaultPartitionedNode(t *testing.T) {
 	})
 	env, sink := clusterServe(t, c.urls[2:])
 	serve := startServeOnly(t, env)
-	nc, err := nats.Connect(c.urls[0])
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := jsClient(t, c.urls[0])
 
 	const n = 3000
 	killPublishRange(t, c.urls[0], 0, n/2)

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,13 +64,12 @@ func TestFaultRollingRestart(t *testing.T) {
 		require.Eventually(t, func() bool { d, _ := count(); return d >= threshold }, time.Minute, 5*time.Millisecond)
 		d, _ := count()
 		at = append(at, d)
-		require.NoError(t, instances[i].Process.Signal(syscall.SIGTERM))
-		require.NoError(t, instances[i].Wait(), "instance %d drains and exits cleanly", i+1)
+		stopServe(t, instances[i], time.Minute) // drains and exits cleanly
 		instances[i] = start()
 	}
 	require.Eventually(t, func() bool { d, _ := count(); return d == n }, 2*time.Minute, 20*time.Millisecond)
 	for _, cmd := range instances {
-		stopServe(t, cmd)
+		stopServe(t, cmd, time.Minute)
 	}
 	delivered, dups := count()
 	reportFault(t, faultRow{Fault: "rolling restart of 2 instances",

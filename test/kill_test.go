@@ -112,14 +112,21 @@ func TestKill9MidStreamLosesNothing(t *testing.T) {
 	reportFault(t, faultRow{Fault: "extsync SIGKILLed during delivery", Injection: "SIGKILL with 8 requests held open, restart",
 		Published: events, Delivered: sink.distinct(), Duplicated: sink.duplicates(), Note: "redelivered after restart (at-least-once)"})
 
-	require.NoError(t, second.Process.Signal(syscall.SIGTERM))
+	stopServe(t, second, 30*time.Second)
+}
+
+// stopServe sends SIGTERM and expects serve to drain and exit cleanly
+// within the bound.
+func stopServe(t *testing.T, serve *exec.Cmd, within time.Duration) {
+	t.Helper()
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	exited := make(chan error, 1)
-	go func() { exited <- second.Wait() }()
+	go func() { exited <- serve.Wait() }()
 	select {
 	case err := <-exited:
 		require.NoError(t, err, "clean exit after SIGTERM")
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit within 30s of SIGTERM")
+	case <-time.After(within):
+		t.Fatalf("no exit within %s of SIGTERM", within)
 	}
 }
 

@@ -177,6 +177,10 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 		return nil, err
 	}
 	rows := []connectorRow{}
+	throttles, err := js.KeyValue(ctx, throttle.Bucket)
+	if err != nil {
+		throttles = nil // no connector has run a throttle yet: rows show none
+	}
 	for _, e := range entries {
 		row := connectorRow{Name: e.Name, Revision: e.Revision}
 		if c, err := registry.Load(e, (&config.LenientEnv{}).Lookup, nil); err != nil {
@@ -184,7 +188,7 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 		} else {
 			row.Kind, row.Subjects = c.Kind, c.Subjects
 			if c.Throttle != nil {
-				row.Throttle = readThrottle(ctx, js, c)
+				row.Throttle = readThrottle(ctx, throttles, c)
 			}
 			if c.Mode == "batch" {
 				if st, err := batchRequest(ctx, js.Conn(), pipeline.BatchStatusSubject, e.Name); err == nil {
@@ -222,9 +226,8 @@ func printConnectors(w io.Writer, rows []connectorRow) {
 }
 
 // readThrottle is c's shared rate now, nil when the bucket cannot say.
-func readThrottle(ctx context.Context, js jetstream.JetStream, c *config.Connector) *throttleRow {
-	kv, err := js.KeyValue(ctx, throttle.Bucket)
-	if err != nil {
+func readThrottle(ctx context.Context, kv jetstream.KeyValue, c *config.Connector) *throttleRow {
+	if kv == nil {
 		return nil
 	}
 	p := throttle.ParamsOf(c.Throttle)

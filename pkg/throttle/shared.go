@@ -145,7 +145,12 @@ func (s *Shared) adopt(st State, rev uint64) {
 
 // replicas counts the live ones, this one included; callers hold s.mu.
 func (s *Shared) replicas(now time.Time) int {
-	n := 1 // this one, whatever the bucket says
+	return 1 + s.others(now) // this one, whatever the bucket says
+}
+
+// others counts the other replicas still beating; callers hold s.mu.
+func (s *Shared) others(now time.Time) int {
+	n := 0
 	for id, at := range s.seen {
 		if id != s.self && now.Sub(at) < memberTTL {
 			n++
@@ -286,29 +291,25 @@ func wrongSequence(err error) bool {
 }
 
 // Read returns connector's shared rate now and its live replicas, from
-// the bucket alone, for tools that run no throttle themselves.
+// the bucket alone, for tools that run no throttle themselves. It reads
+// the keys as a replica's watch does, in one pass.
 func Read(ctx context.Context, kv jetstream.KeyValue, connector string, p Params) (rate float64, replicas int, err error) {
-	var st State
-	e, err := kv.Get(ctx, connector+".rate")
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(e.Value(), &st); err != nil {
-			return 0, 0, fmt.Errorf("throttle %s: %w", connector, err)
-		}
-	case !errors.Is(err, jetstream.ErrKeyNotFound):
-		return 0, 0, fmt.Errorf("throttle %s: %w", connector, err)
-	}
-	keys, err := kv.ListKeysFiltered(ctx, connector+".m.*")
+	w, err := kv.Watch(ctx, connector+".>", jetstream.IgnoreDeletes())
 	if err != nil {
 		return 0, 0, fmt.Errorf("throttle %s: %w", connector, err)
 	}
-	now := time.Now()
-	for k := range keys.Keys() {
-		if m, err := kv.Get(ctx, k); err == nil && now.Sub(m.Created()) < memberTTL {
-			replicas++
+	defer func() { _ = w.Stop() }()
+	s := New(kv, connector, "", p, slog.New(slog.DiscardHandler)) // no replica of its own
+	for e := range w.Updates() {
+		if e == nil { // the current values are all in
+			now := time.Now()
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return p.Rate(s.state, now), s.others(now), nil
 		}
+		s.observe(e)
 	}
-	return p.Rate(st, now), replicas, nil
+	return 0, 0, fmt.Errorf("throttle %s: %w", connector, ctx.Err())
 }
 
 // ParamsOf is the rule a connector's throttle block describes.
