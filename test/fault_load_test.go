@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -116,13 +115,7 @@ func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
 	}
 	// The first instance runs the embedded NATS the others join.
 	instances := []*exec.Cmd{start(base)}
-	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", natsAddr, 200*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	}, 30*time.Second, 20*time.Millisecond, "embedded NATS listening")
+	waitNATS(t, natsAddr)
 	for range 2 {
 		instances = append(instances, start(append(binBaseEnv(t), "EXTSYNC_NATS_URL=nats://"+natsAddr)))
 	}

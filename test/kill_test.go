@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -153,15 +152,23 @@ func killStartTo(t *testing.T, env []string, w io.Writer) *exec.Cmd {
 	cmd.Stdout, cmd.Stderr = w, w
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	addr := envValue(env, "EXTSYNC_NATS_LISTEN=")
+	waitNATS(t, envValue(env, "EXTSYNC_NATS_LISTEN="))
+	return cmd
+}
+
+// waitNATS waits until a NATS client can connect at addr. An open port is
+// not enough: serve checks the port is free by listening on it for a
+// moment before the embedded server takes it, and a client arriving in
+// between is refused.
+func waitNATS(t *testing.T, addr string) {
+	t.Helper()
 	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		nc, err := nats.Connect("nats://"+addr, nats.Timeout(200*time.Millisecond))
 		if err == nil {
-			c.Close()
+			nc.Close()
 		}
 		return err == nil
-	}, 30*time.Second, 20*time.Millisecond, "embedded NATS listening")
-	return cmd
+	}, 30*time.Second, 20*time.Millisecond, "embedded NATS serving at %s", addr)
 }
 
 // killPublish publishes events asynchronously and waits for every PubAck.
