@@ -147,9 +147,19 @@ type Result struct {
 	AllocBytesPerEvent float64 `json:"alloc_bytes_per_event"`
 	// Retries and DeadLettered count attempts that did not deliver (none
 	// are expected against the in-process sink).
-	Retries      int64  `json:"retries"`
-	DeadLettered int64  `json:"dead_lettered"`
-	CPUProfile   string `json:"cpu_profile,omitempty"`
+	// CeilingCPUMicros and PipelineCPUMicros are the process's CPU time
+	// (user and system) per event in each phase: on shared cores this
+	// says more than wall time about what the pipeline adds.
+	CeilingCPUMicros  float64 `json:"ceiling_cpu_us_per_event"`
+	PipelineCPUMicros float64 `json:"pipeline_cpu_us_per_event"`
+	// AttemptMS is the mean time of one delivery attempt in the pipeline
+	// phase (guard, mapping and the external call), as the sync log
+	// records it: against 1/PipelinePerSec per worker it shows how much
+	// of an event's time is spent around the call rather than in it.
+	AttemptMS    float64 `json:"attempt_ms"`
+	Retries      int64   `json:"retries"`
+	DeadLettered int64   `json:"dead_lettered"`
+	CPUProfile   string  `json:"cpu_profile,omitempty"`
 }
 
 // Run measures each concurrency in turn, writing progress lines to out.
@@ -210,10 +220,19 @@ func profilePath(path string, c int, several bool) string {
 // counts the events delivered (and acked: the record follows the ack) and
 // the attempts that failed.
 type observer struct {
-	tally        atomic.Pointer[tally]
-	sent         atomic.Pointer[[]atomic.Int64] // publish times of the latency phase
-	retries      atomic.Int64
-	deadLettered atomic.Int64
+	tally                   atomic.Pointer[tally]
+	sent                    atomic.Pointer[[]atomic.Int64] // publish times of the latency phase
+	retries                 atomic.Int64
+	deadLettered            atomic.Int64
+	attemptMicros, attempts atomic.Int64
+}
+
+func (ob *observer) meanAttemptMS() float64 {
+	n := ob.attempts.Load()
+	if n == 0 {
+		return 0
+	}
+	return float64(ob.attemptMicros.Load()) / 1000 / float64(n)
 }
 
 func (ob *observer) record(r synclog.Record) {
@@ -231,6 +250,10 @@ func (ob *observer) record(r synclog.Record) {
 		return
 	}
 	phase, n, ok := parseID(r.EventID)
+	if ok && phase == phaseThroughput {
+		ob.attemptMicros.Add(int64(r.DurationMS * 1000))
+		ob.attempts.Add(1)
+	}
 	if !ok {
 		return
 	}

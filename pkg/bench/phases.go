@@ -71,10 +71,12 @@ func (t *trial) ceilingPhase(ctx context.Context) error {
 		t.snk.expect(newTally(phaseCeiling, t.o.Events, false))
 	}
 	t.url = target(base)
+	cpu0 := cpuTime()
 	took, err := ceiling(ctx, t.url, t.g, t.o.Events, t.res.Concurrency)
 	if err != nil {
 		return err
 	}
+	t.res.CeilingCPUMicros = perEvent(cpu0, cpuTime(), t.o.Events)
 	t.res.CeilingSeconds = took.Seconds()
 	t.res.CeilingPerSec = float64(t.o.Events) / took.Seconds()
 	t.progress("raw HTTP ceiling %.0f ev/s", t.res.CeilingPerSec)
@@ -141,6 +143,7 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu0 := cpuTime()
 	start := time.Now()
 	t.started = true
 	t.run.start(t.runCtx, t.svc)
@@ -152,6 +155,7 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 		}
 	}
 	runtime.ReadMemStats(&after)
+	cpu1 := cpuTime()
 	if err := stopProfile(); err != nil && werr == nil {
 		werr = err
 	}
@@ -164,10 +168,13 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	r.Ratio = r.PipelinePerSec / r.CeilingPerSec
 	r.AllocsPerEvent = float64(after.Mallocs-before.Mallocs) / float64(t.o.Events)
 	r.AllocBytesPerEvent = float64(after.TotalAlloc-before.TotalAlloc) / float64(t.o.Events)
+	r.PipelineCPUMicros = perEvent(cpu0, cpu1, t.o.Events)
+	r.AttemptMS = t.ob.meanAttemptMS()
 	if err := settled(ctx, t.svc, 10*time.Second); err != nil {
 		return err
 	}
-	t.progress("pipeline %.0f ev/s (%.2f of the ceiling), %.0f allocs/event", r.PipelinePerSec, r.Ratio, r.AllocsPerEvent)
+	t.progress("pipeline %.0f ev/s (%.2f of the ceiling), %.0f allocs/event, CPU %.0f µs/event (ceiling %.0f)",
+		r.PipelinePerSec, r.Ratio, r.AllocsPerEvent, r.PipelineCPUMicros, r.CeilingCPUMicros)
 	return nil
 }
 

@@ -38,6 +38,9 @@ func TestRunReportsSaneValues(t *testing.T) {
 	require.LessOrEqual(t, r.Latency.P999MS, r.Latency.MaxMS)
 	require.Greater(t, r.PeakRSSBytes, uint64(0))
 	require.Greater(t, r.AllocsPerEvent, 0.0)
+	require.Greater(t, r.CeilingCPUMicros, 0.0)
+	require.Greater(t, r.PipelineCPUMicros, 0.0)
+	require.Greater(t, r.AttemptMS, 0.0)
 	require.Zero(t, r.Retries)
 	require.Zero(t, r.DeadLettered)
 	require.Contains(t, progress.String(), "c=4: pipeline")
@@ -47,7 +50,7 @@ func TestRunReportsSaneValues(t *testing.T) {
 	require.Contains(t, table.String(), "pipeline ev/s")
 	rows := 0
 	for line := range strings.Lines(table.String()) {
-		if f := strings.Fields(line); len(f) == 10 && f[0] == "4" {
+		if f := strings.Fields(line); len(f) == 13 && f[0] == "4" {
 			rows++
 		}
 	}
