@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
 	"github.com/hms/extsync/pkg/telemetry"
 )
 
@@ -22,6 +20,6 @@ func HTTPClient(c *Config, concurrency int, timeout time.Duration) (*http.Client
 	if err != nil {
 		return nil, err
 	}
-	client.Transport = otelhttp.NewTransport(client.Transport, otelhttp.WithPropagators(telemetry.Propagator))
+	client.Transport = telemetry.Transport(client.Transport)
 	return client, nil
 }
