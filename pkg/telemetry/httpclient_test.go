@@ -97,7 +97,9 @@ func TestTransportSendsItsClientSpanAsTraceparent(t *testing.T) {
 
 type failing struct{}
 
-func (failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, errors.New("connection refused") }
+func (failing) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("connection refused")
+}
 
 func TestTransportMarksFailedCalls(t *testing.T) {
 	rec := recordSpans(t)
