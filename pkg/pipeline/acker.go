@@ -17,7 +17,6 @@ type pendingAck struct {
 	j   *job
 	d   policy.Decision
 	rec *synclog.Record
-	log *slog.Logger
 }
 
 // logGroup is one sync log message on its way to JetStream and the
@@ -33,6 +32,7 @@ type logGroup struct {
 const (
 	maxGroupRecords = 256
 	maxGroupBytes   = 256 << 10
+	groupLinger     = time.Millisecond
 )
 
 // acker settles messages behind the workers, so neither the sync log's
@@ -73,9 +73,12 @@ func (a *acker) stop() {
 func (a *acker) batch() {
 	defer close(a.groups)
 	recs := make([]*synclog.Record, 0, maxGroupRecords)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for first := range a.queue {
 		items := []pendingAck{first}
 		size := approxRecordBytes(first.rec)
+		linger.Reset(groupLinger)
 	fill:
 		for len(items) < maxGroupRecords && size < maxGroupBytes {
 			select {
@@ -85,10 +88,11 @@ func (a *acker) batch() {
 				}
 				items = append(items, p)
 				size += approxRecordBytes(p.rec)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
+		linger.Stop()
 		recs = recs[:0]
 		for _, p := range items {
 			recs = append(recs, p.rec)
@@ -128,23 +132,29 @@ func (a *acker) wait() {
 
 // finish acks, naks or terminates a message whose record is stored.
 func (r *Runner) finish(p pendingAck) {
-	ctx, j, d, rec, log := context.Background(), p.j, p.d, p.rec, p.log
+	ctx, j, d, rec := context.Background(), p.j, p.d, p.rec
 	var aerr error
 	switch d.Action {
 	case policy.Ack:
-		r.firsts.forget(rec.StreamSeq)
+		if j.attempt > 1 {
+			r.firsts.forget(rec.StreamSeq)
+		}
 		aerr = j.msg.Ack()
-		log.DebugContext(ctx, "delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
+		if r.log.Enabled(ctx, slog.LevelDebug) {
+			r.eventLog(rec).DebugContext(ctx, "delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
+		}
 	case policy.Retry:
 		aerr = j.msg.NakWithDelay(d.Delay)
-		log.WarnContext(ctx, "delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
+		r.eventLog(rec).WarnContext(ctx, "delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
 	case policy.DeadLetter:
-		r.firsts.forget(rec.StreamSeq)
+		if j.attempt > 1 {
+			r.firsts.forget(rec.StreamSeq)
+		}
 		aerr = j.msg.TermWithReason("dead-lettered: " + d.Status)
-		log.WarnContext(ctx, "dead-lettered", "status", d.Status, "err", rec.Error)
+		r.eventLog(rec).WarnContext(ctx, "dead-lettered", "status", d.Status, "err", rec.Error)
 	}
 	if aerr != nil {
-		log.WarnContext(ctx, "ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
+		r.eventLog(rec).WarnContext(ctx, "ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
 	}
 	r.observe(rec)
 }
