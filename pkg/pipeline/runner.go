@@ -296,9 +296,7 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 		_ = j.msg.InProgress() // waited behind others; keep it ours
 	}
 	start := time.Now()
-	if j.attempt == 1 {
-		r.firsts.note(j.meta.Sequence.Stream, start)
-	}
+	j.started = start
 	r.stats.inFlight.Add(1)
 	defer r.stats.inFlight.Add(-1)
 	spanCtx, span := r.startSpan(j)

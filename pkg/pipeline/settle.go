@@ -52,18 +52,39 @@ func (r *Runner) settleAs(spanCtx context.Context, j *job, err error, d policy.D
 	} else {
 		r.stats.delivered.Add(1)
 	}
-	log := r.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", j.attempt)
-
+	if d.Action == policy.Retry && j.attempt == 1 && !j.started.IsZero() {
+		// Only an event that will be tried again needs its first try
+		// remembered (for a dead letter's Extsync-First-Attempt); most
+		// succeed at once and cost no map write.
+		r.firsts.note(rec.StreamSeq, j.started)
+	}
 	if d.Action == policy.DeadLetter {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(spanCtx), settleTimeout)
 		perr := r.parker.Park(ctx, r.letter(j, err, d))
 		cancel()
 		if perr != nil {
-			log.ErrorContext(spanCtx, "dead letter not stored; the event will be redelivered", "err", perr)
+			r.eventLog(rec).ErrorContext(spanCtx, "dead letter not stored; the event will be redelivered", "err", perr)
 			return
 		}
 	}
-	r.acks.add(pendingAck{j: j, d: d, rec: rec, log: log})
+	r.acks.add(pendingAck{j: j, d: d, rec: rec})
+}
+
+// eventLog is the connector's logger with the event's identity, built
+// only when something is logged: building it for every delivery was a
+// handful of allocations on the hot path.
+func (r *Runner) eventLog(rec *synclog.Record) *slog.Logger {
+	return r.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", rec.Attempt)
+}
+
+// firstAttempt is when this instance first tried j: this attempt's start
+// if it is the first, else the time noted when the first one failed, else
+// (first tried elsewhere, or in a batch) the time the event was stored.
+func (r *Runner) firstAttempt(j *job) time.Time {
+	if j.attempt == 1 && !j.started.IsZero() {
+		return j.started
+	}
+	return r.firsts.get(j.meta.Sequence.Stream, j.meta.Timestamp)
 }
 
 // traceIDOf prefers the attempt's own span's trace id.
@@ -115,7 +136,7 @@ func (r *Runner) letter(j *job, err error, d policy.Decision) *deadletter.Letter
 		Reason:         de.Error(),
 		Status:         d.Status,
 		HTTPStatus:     de.Status,
-		FirstAttempt:   r.firsts.get(j.meta.Sequence.Stream, j.meta.Timestamp),
+		FirstAttempt:   r.firstAttempt(j),
 		LastAttempt:    now,
 		Body:           j.msg.Data(),
 		Header:         j.msg.Headers(),

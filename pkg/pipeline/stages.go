@@ -21,6 +21,7 @@ type job struct {
 	msg      jetstream.Msg
 	meta     *jetstream.MsgMetadata
 	received time.Time
+	started  time.Time // this attempt's start; zero in batch mode
 	attempt  int
 	// subject is where the event was published: the message's subject, or
 	// for a replayed dead letter the original one (Extsync-Subject).
