@@ -32,9 +32,6 @@ type Delivery struct {
 	Body map[string]any
 	// Attempt counts from 1.
 	Attempt int
-	// Header carries values the pipeline wants on the outgoing request
-	// (trace context); connectors that have headers copy them.
-	Header map[string]string
 	// IfMatch, when set, makes the write conditional on the external
 	// record's version (HTTP If-Match); a mismatch is a conflict.
 	IfMatch string

@@ -50,11 +50,6 @@ func (c *Connector) DeliverBatch(ctx context.Context, ds []*connectors.Delivery)
 	if b.Format == "ndjson" {
 		req.Header.Set("Content-Type", "application/x-ndjson")
 	}
-	if len(ds) > 0 {
-		for k, v := range ds[0].Header { // trace context of the batch's first attempt
-			req.Header.Set(k, v)
-		}
-	}
 	req.Header.Set("Idempotency-Key", key)
 	resp, err := c.client.Do(req)
 	if err != nil {

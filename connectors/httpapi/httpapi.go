@@ -103,9 +103,6 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	for k, v := range c.header {
 		req.Header[k] = v
 	}
-	for k, v := range d.Header {
-		req.Header.Set(k, v)
-	}
 	req.Header.Set("Idempotency-Key", d.Event.ID)
 	if d.IfMatch != "" {
 		req.Header.Set("If-Match", d.IfMatch)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/auth"
+	"github.com/hms/extsync/connectors/connectortest"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/event"
 )
@@ -95,7 +96,6 @@ func delivery(data map[string]any) *connectors.Delivery {
 		Event:   &event.Event{ID: "evt-1", Data: data},
 		Body:    map[string]any{"case_reference": "H-77", "judge": map[string]any{"name": "Okafor"}, "tags": []any{"a", 1.0}},
 		Attempt: 1,
-		Header:  map[string]string{"traceparent": traceparent},
 	}
 }
 
@@ -106,7 +106,7 @@ func TestDeliverSendsTheRequest(t *testing.T) {
 		Headers: map[string]string{"X-Tenant": "hms", "x-lower": "v"},
 	})
 	d := delivery(map[string]any{"id": "a/b c"})
-	require.NoError(t, c.Deliver(context.Background(), d))
+	require.NoError(t, c.Deliver(connectortest.Traced(traceparent), d))
 
 	r := s.only(t)
 	require.Equal(t, http.MethodPut, r.Method)
@@ -193,9 +193,7 @@ func TestDeliverMethodsAndAuth(t *testing.T) {
 func TestDeliverIdempotencyKeyCannotBeOverridden(t *testing.T) {
 	s := newSink(t, http.StatusOK, nil, "")
 	c := newConnector(t, Config{URL: s.URL + "/w", Headers: map[string]string{"Idempotency-Key": "fixed"}})
-	d := delivery(nil)
-	d.Header["Idempotency-Key"] = "from-pipeline"
-	require.NoError(t, c.Deliver(context.Background(), d))
+	require.NoError(t, c.Deliver(context.Background(), delivery(nil)))
 	require.Equal(t, []string{"evt-1"}, s.only(t).Header.Values("Idempotency-Key"))
 }
 

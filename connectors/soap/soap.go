@@ -144,11 +144,6 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 		return connectors.PermanentError(0, fmt.Errorf("build request to %s: %w", c.safeURL, connectors.HTTPCause(err)))
 	}
 	req.Header = c.header.Clone()
-	for k, v := range d.Header {
-		if !isReserved(k) {
-			req.Header.Set(k, v)
-		}
-	}
 	req.Header.Set("Idempotency-Key", id)
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -211,15 +206,6 @@ func (c *Connector) scrub(s string) string {
 		s = strings.ReplaceAll(s, esc.String(), "[redacted]")
 	}
 	return s
-}
-
-func isReserved(name string) bool {
-	for _, r := range reserved {
-		if strings.EqualFold(name, r) {
-			return true
-		}
-	}
-	return false
 }
 
 // checkID makes sure the event id can travel as Idempotency-Key.

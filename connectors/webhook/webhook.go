@@ -122,9 +122,6 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 		return connectors.PermanentError(0, fmt.Errorf("build request to %s: %w", c.safeURL, connectors.HTTPCause(err)))
 	}
 	req.Header = c.header.Clone()
-	for k, v := range d.Header {
-		req.Header.Set(k, v)
-	}
 	now := c.now()
 	req.Header.Set(HeaderID, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))

@@ -21,7 +21,7 @@ func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
 	for i, it := range items {
 		j := it.Value
 		jobs[i] = j
-		ds[i] = &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, Header: map[string]string{}}
+		ds[i] = &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt}
 	}
 	b.update(func(s *BatchStatus) { s.Sending = len(jobs) })
 	defer b.update(func(s *BatchStatus) { s.Sending = 0 })

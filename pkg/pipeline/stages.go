@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/policy"
-	"github.com/hms/extsync/pkg/telemetry"
 )
 
 // job is one message on its way through the stages.
@@ -177,11 +175,11 @@ func deliverTo(c connectors.Connector) handler {
 	return func(ctx context.Context, j *job) error {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout())
 		defer cancel()
-		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, Header: map[string]string{}, IfMatch: j.ifMatch}
+		// The trace context reaches the system through the HTTP client's
+		// transport (telemetry.Transport), from the client span it starts
+		// under this attempt's span.
+		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, IfMatch: j.ifMatch}
 		defer func() { j.etag = d.ETag }()
-		// The attempt's trace context, for connectors whose transport does
-		// not inject it itself.
-		telemetry.Propagator.Inject(ctx, propagation.MapCarrier(d.Header))
 		err := c.Deliver(ctx, d)
 		if err != nil && ctx.Err() != nil && connectors.Classify(err) != connectors.Permanent {
 			return connectors.TransientError(0, fmt.Errorf("delivery did not finish within %s: %w", c.Timeout(), err))
