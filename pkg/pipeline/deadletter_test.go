@@ -52,7 +52,7 @@ func TestPermanentFailureIsDeadLetteredAtOnceWithEveryHeader(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, s.count(), "no retry after a permanent failure")
-	recs := e.logRecords("court")
+	recs := e.recordsWhenStored("court", 1)
 	require.Len(t, recs, 1)
 	require.Equal(t, "dead-lettered", recs[0].Outcome)
 	require.Equal(t, 400, recs[0].Status)
@@ -74,7 +74,7 @@ func TestExhaustedAttemptsAreDeadLettered(t *testing.T) {
 	require.Greater(t, last.Sub(first), 500*time.Millisecond, "first and last attempts span the backoffs (100+200+400ms)")
 	require.Equal(t, 4, s.count(), "max_attempts requests")
 	outcomes := []string{}
-	for _, r := range e.logRecords("court") {
+	for _, r := range e.recordsWhenStored("court", 4) {
 		outcomes = append(outcomes, r.Outcome)
 	}
 	require.Equal(t, []string{"retry", "retry", "retry", "dead-lettered"}, outcomes)

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -164,6 +165,14 @@ func (e *env) logRecords(connector string) []synclog.Record {
 		out = append(out, recs...)
 	}
 	return out
+}
+
+// recordsWhenStored waits until connector's sync log holds n records
+// and returns them: a dead letter is stored before its outcome's record,
+// which the acker writes behind the worker.
+func (e *env) recordsWhenStored(connector string, n int) []synclog.Record {
+	e.waitFor(fmt.Sprintf("%d sync log records", n), func() bool { return len(e.logRecords(connector)) >= n })
+	return e.logRecords(connector)
 }
 
 // deadLetters returns the dead letters of connector.

@@ -93,7 +93,7 @@ func TestReplayWithTheOriginalOrTheCurrentMapping(t *testing.T) {
 	e.waitFor("both parked", func() bool { return len(e.deadLetters("court")) == 2 })
 	oldVersion := e.deadLetters("court")[0].Header.Get(deadletter.HeaderMappingVersion)
 	require.NotEmpty(t, oldVersion)
-	require.Equal(t, oldVersion, e.logRecords("court")[0].MappingVersion, "the sync log names the mapping too")
+	require.Equal(t, oldVersion, e.recordsWhenStored("court", 1)[0].MappingVersion, "the sync log names the mapping too")
 
 	newDoc := "connectors:\n" + httpConnector("court", "hms.workflow.updated", s.URL, "    mapping: {name: workflow_title}\n")
 	f, err := config.Parse("new.yaml", []byte(newDoc), func(string) (string, bool) { return "t", true }, nil)
