@@ -10,7 +10,8 @@ import (
 // HTTPClient is the client every HTTP-based kind uses: a keep-alive
 // transport with one idle connection per worker (steady traffic never pays
 // for a new TCP or TLS handshake), the credentials of c, no redirects, and
-// a client span per request whose context is the traceparent sent.
+// a client span per request whose context is the traceparent sent. It
+// has no Timeout of its own: callers bound requests with their context.
 func HTTPClient(c *Config, concurrency int, timeout time.Duration) (*http.Client, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = max(concurrency, 2) * 2
@@ -21,5 +22,8 @@ func HTTPClient(c *Config, concurrency int, timeout time.Duration) (*http.Client
 		return nil, err
 	}
 	client.Transport = telemetry.Transport(client.Transport)
+	// Each request is bounded by its context (connectors.Bound): a client
+	// timeout on top armed a second timer per request.
+	client.Timeout = 0
 	return client, nil
 }

@@ -32,6 +32,8 @@ type bulkResponse struct {
 // every mapped event, as a JSON array or NDJSON. Its Idempotency-Key is a
 // hash of the batch's event ids, the same when the batch is retried.
 func (c *Connector) DeliverBatch(ctx context.Context, ds []*connectors.Delivery) error {
+	ctx, cancel := connectors.Bound(ctx, c.Timeout())
+	defer cancel()
 	if c.cfg.Bulk == nil {
 		return connectors.PermanentError(0, errNoBulk)
 	}

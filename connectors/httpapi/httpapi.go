@@ -83,6 +83,8 @@ func (c *Connector) Close() error {
 
 // Deliver implements connectors.Connector.
 func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
+	ctx, cancel := connectors.Bound(ctx, c.Timeout())
+	defer cancel()
 	// net/http would refuse it too, but as a transport error: transient,
 	// retried in vain until the attempts run out.
 	if !httpguts.ValidHeaderFieldValue(d.Event.ID) {

@@ -14,6 +14,8 @@ import (
 // Fetch implements connectors.Remote: GET on the event's URL, for the
 // overwrite and merge conflict rules. A 404 is an empty record.
 func (c *Connector) Fetch(ctx context.Context, d *connectors.Delivery) (map[string]any, string, error) {
+	ctx, cancel := connectors.Bound(ctx, c.Timeout())
+	defer cancel()
 	target, err := c.url.expand(d.Event.Data)
 	if err != nil {
 		return nil, "", err

@@ -124,6 +124,8 @@ func (c *Connector) Close() error {
 
 // Deliver implements connectors.Connector.
 func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
+	ctx, cancel := connectors.Bound(ctx, c.Timeout())
+	defer cancel()
 	if d.Event == nil {
 		return connectors.PermanentError(0, errors.New("delivery without an event"))
 	}

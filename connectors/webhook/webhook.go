@@ -109,6 +109,8 @@ func (c *Connector) Close() error {
 
 // Deliver implements connectors.Connector.
 func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
+	ctx, cancel := connectors.Bound(ctx, c.Timeout())
+	defer cancel()
 	id := d.Event.ID
 	if err := checkID(id); err != nil {
 		return connectors.PermanentError(0, err)
