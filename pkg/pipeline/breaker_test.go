@@ -3,10 +3,12 @@ package pipeline_test
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hms/extsync/pkg/pipeline"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,4 +54,58 @@ func TestOpenBreakerDelaysEventsWithoutBurningAttempts(t *testing.T) {
 	require.Len(t, seen, n)
 	t.Logf("%d requests failed during the outage, %d in all", failures.Load(), s.count())
 	require.LessOrEqual(t, failures.Load(), int64(20), "a trickle of probes during the outage, no storm")
+}
+
+// The system is down for longer than the ack wait while the breaker holds
+// the workers. Messages the client had already pulled wait that long too;
+// they used to be redelivered by JetStream and then sent twice once the
+// system was back. Kept alive, each event succeeds exactly once.
+func TestOutageLongerThanTheAckWaitSendsNothingTwice(t *testing.T) {
+	var up atomic.Bool
+	successes := map[string]int{}
+	var mu sync.Mutex
+	s := newSink(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		successes[r.URL.Path]++
+		mu.Unlock()
+	})
+	doc := fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 1
+    ordering: none
+    retry: {max_attempts: 100, initial: 20ms, max: 50ms, multiplier: 2, jitter: 0.1}
+    circuit_breaker: {failure_ratio: 0.5, min_requests: 2, delay: 200ms}
+    http: {url: "%s/workflows/{id}"}
+`, s.URL)
+	e := newEnv(t)
+	const ackWait = time.Second
+	e.startWith(doc, nil, func(o *pipeline.Options) { o.AckWait = ackWait })
+	const n = 15 // under the consumer's MaxAckPending at concurrency 1: all are pulled
+	for i := range n {
+		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i), nil)
+	}
+	e.waitFor("the breaker open and every event pulled", func() bool {
+		_, pending := e.pending("court")
+		return pending == 0 && s.count() >= 2
+	})
+	outage := time.Now()
+	e.waitFor("an outage of three ack waits", func() bool { return time.Since(outage) > 3*ackWait })
+	up.Store(true)
+	e.waitFor("every event settled", func() bool {
+		ack, pending := e.pending("court")
+		return ack == 0 && pending == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, successes, n)
+	for path, c := range successes {
+		require.Equal(t, 1, c, "%s succeeded %d times", path, c)
+	}
+	require.Empty(t, e.deadLetters("court"))
 }

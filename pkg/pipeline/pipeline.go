@@ -38,6 +38,10 @@ type Options struct {
 	// Instance names this process among the replicas sharing a
 	// connector's throttle; a random id when empty.
 	Instance string
+	// AckWait, if set, replaces the ack wait derived from each
+	// connector's timeout (twice it plus 10 s, 30 s at least): tests use a
+	// short one to make an outage outlast it.
+	AckWait time.Duration
 
 	metrics   *instruments
 	mappings  *mapping.Store

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
@@ -81,6 +80,9 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		return nil, err
 	}
 	pull, maxPending, ackWait := sizes(cfg.Concurrency, conn.Timeout())
+	if o.AckWait > 0 {
+		ackWait = o.AckWait
+	}
 	if cfg.Mode == "batch" {
 		// A batch holds its events unacked, and the next one fills while
 		// it is sent: room for two.
@@ -198,13 +200,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	var dispatchers sync.WaitGroup
 	var once sync.Once
 	errs := make([]error, 2)
+	intakes := []*intake{newIntake(), newIntake()}
 	for i, it := range []jetstream.MessagesContext{events, replays} {
+		in := intakes[i]
 		dispatchers.Go(func() {
-			errs[i] = r.dispatch(ctx, it, jobs)
+			errs[i] = r.read(ctx, it, in)
 			once.Do(func() { close(stopped) })
 		})
+		dispatchers.Go(func() { r.feed(ctx, in, jobs) })
 	}
 	dispatchers.Wait()
+	for _, in := range intakes { // what a reader queued as its feeder stopped
+		in.nakAll()
+	}
 	close(jobs)
 	r.await(&workers, hardStop)
 	r.acks.stop()
@@ -223,46 +231,13 @@ func (r *Runner) await(workers *sync.WaitGroup, hardStop context.CancelFunc) {
 	}
 }
 
-// dispatch hands messages to workers; the unbuffered channel is the
-// backpressure that keeps at most `concurrency` deliveries in flight.
-func (r *Runner) dispatch(ctx context.Context, it jetstream.MessagesContext, jobs chan<- *job) error {
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-				errors.Is(err, nats.ErrConnectionClosed) {
-				return fmt.Errorf("connector %q: %w", r.cfg.Name, err)
-			}
-			r.log.Warn("consume", "err", err)
-			continue
-		}
-		if ctx.Err() != nil {
-			_ = msg.Nak() // shutting down: hand buffered messages to other instances now
-			continue
-		}
-		j, err := r.newJob(msg)
-		if err != nil {
-			r.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
-			_ = msg.Term()
-			continue
-		}
-		select {
-		case jobs <- j:
-		case <-ctx.Done():
-			_ = msg.Nak()
-		}
-	}
-}
-
 func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return nil, err
 	}
-	j := &job{msg: msg, meta: meta, received: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
+	now := time.Now()
+	j := &job{msg: msg, meta: meta, touched: now, attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
 	if orig := msg.Headers().Get(deadletter.HeaderSubject); orig != "" && meta.Stream == deadletter.ReplayStream {
 		j.subject = orig
 		j.data, j.err = r.omittedBody(msg)
@@ -292,7 +267,7 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 		_ = j.msg.Nak() // drain timed out before this one started
 		return
 	}
-	if time.Since(j.received) > r.ackWait/3 {
+	if time.Since(j.touched) > r.ackWait/3 {
 		_ = j.msg.InProgress() // waited behind others; keep it ours
 	}
 	start := time.Now()

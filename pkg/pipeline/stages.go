@@ -16,11 +16,13 @@ import (
 
 // job is one message on its way through the stages.
 type job struct {
-	msg      jetstream.Msg
-	meta     *jetstream.MsgMetadata
-	received time.Time
-	started  time.Time // this attempt's start; zero in batch mode
-	attempt  int
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
+	// touched is when JetStream last heard this message is being worked
+	// on: its arrival, or the intake's last "in progress".
+	touched time.Time
+	started time.Time // this attempt's start; zero in batch mode
+	attempt int
 	// subject is where the event was published: the message's subject, or
 	// for a replayed dead letter the original one (Extsync-Subject).
 	subject string

@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// intake holds the messages a consumer delivered until a worker takes
+// them, and keeps each one alive meanwhile.
+//
+// The client's iterator buffers up to a pull batch of messages that no
+// one can reach. While every worker waited (an open breaker, a slow
+// system) those sat past the ack wait, JetStream sent them again, and
+// when the workers freed up both copies were delivered. Reading the
+// iterator at once into this queue leaves nothing unreachable: the queue
+// is bounded by the consumer's MaxAckPending, and the feeder tells
+// JetStream "in progress" for any message that has waited a third of the
+// ack wait.
+type intake struct {
+	mu    sync.Mutex
+	queue []*job
+	// ready wakes the feeder when a job is queued or the reader is done.
+	ready chan struct{}
+	done  bool // the reader has stopped: nothing more will be queued
+}
+
+func newIntake() *intake { return &intake{ready: make(chan struct{}, 1)} }
+
+func (in *intake) put(j *job) {
+	in.mu.Lock()
+	in.queue = append(in.queue, j)
+	in.mu.Unlock()
+	in.wake()
+}
+
+func (in *intake) wake() {
+	select {
+	case in.ready <- struct{}{}:
+	default:
+	}
+}
+
+// finish says the reader has stopped.
+func (in *intake) finish() {
+	in.mu.Lock()
+	in.done = true
+	in.mu.Unlock()
+	in.wake()
+}
+
+// head is the oldest queued job (nil when none) and whether the reader
+// has stopped.
+func (in *intake) head() (*job, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.queue) == 0 {
+		return nil, in.done
+	}
+	return in.queue[0], in.done
+}
+
+func (in *intake) pop() {
+	in.mu.Lock()
+	in.queue[0] = nil
+	in.queue = in.queue[1:]
+	if len(in.queue) == 0 {
+		in.queue = in.queue[:0:0] // let the backing array go after a burst
+	}
+	in.mu.Unlock()
+}
+
+// refresh tells JetStream that every job queued longer than after is
+// still being worked on.
+func (in *intake) refresh(now time.Time, after time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, j := range in.queue {
+		if now.Sub(j.touched) >= after {
+			_ = j.msg.InProgress()
+			j.touched = now
+		}
+	}
+}
+
+// nakAll hands every queued message back to JetStream (shutting down).
+func (in *intake) nakAll() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, j := range in.queue {
+		_ = j.msg.Nak()
+	}
+	in.queue = nil
+}
+
+// read moves messages from the iterator into the intake until the
+// iterator is closed or the consumer is gone.
+func (r *Runner) read(ctx context.Context, it jetstream.MessagesContext, in *intake) error {
+	defer in.finish()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrConnectionClosed) {
+				return fmt.Errorf("connector %q: %w", r.cfg.Name, err)
+			}
+			r.log.Warn("consume", "err", err)
+			continue
+		}
+		if ctx.Err() != nil {
+			_ = msg.Nak() // shutting down: hand buffered messages to other instances now
+			continue
+		}
+		j, err := r.newJob(msg)
+		if err != nil {
+			r.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			continue
+		}
+		in.put(j)
+	}
+}
+
+// feed hands queued jobs to the workers in order; the unbuffered jobs
+// channel is the backpressure that keeps at most `concurrency`
+// deliveries in flight. It returns when ctx ends or the reader has
+// stopped, handing back what is left.
+func (r *Runner) feed(ctx context.Context, in *intake, jobs chan<- *job) {
+	defer in.nakAll()
+	keep := r.ackWait / 3
+	tick := time.NewTicker(max(keep/2, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		j, done := in.head()
+		if j == nil && done {
+			return
+		}
+		var out chan<- *job
+		if j != nil {
+			out = jobs
+		}
+		select {
+		case out <- j:
+			in.pop()
+		case <-in.ready:
+		case now := <-tick.C:
+			in.refresh(now, keep)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
