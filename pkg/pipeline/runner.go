@@ -65,9 +65,12 @@ type Runner struct {
 // sizes derives the consumer's limits from the connector's concurrency:
 // the client buffers a couple of batches so workers never wait on a pull
 // round trip, and ack-pending leaves room for messages waiting on a
-// NakWithDelay retry, which JetStream counts as pending.
+// NakWithDelay retry, which JetStream counts as pending. At least 64 are
+// pulled at a time: with few workers, smaller pulls meant a pull request
+// (and its wake-ups on both sides) every few events, which at
+// concurrency 1 slowed the single worker's round trips by about a tenth.
 func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ackWait time.Duration) {
-	pull = min(2*concurrency+16, 512)
+	pull = min(max(2*concurrency+16, 64), 512)
 	maxAckPending = min(max(8*concurrency, pull+concurrency), 20_000)
 	ackWait = max(30*time.Second, 2*timeout+10*time.Second)
 	return pull, maxAckPending, ackWait
