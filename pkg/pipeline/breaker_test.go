@@ -57,9 +57,10 @@ func TestOpenBreakerDelaysEventsWithoutBurningAttempts(t *testing.T) {
 }
 
 // The system is down for longer than the ack wait while the breaker holds
-// the workers. Messages the client had already pulled wait that long too;
-// they used to be redelivered by JetStream and then sent twice once the
-// system was back. Kept alive, each event succeeds exactly once.
+// the workers (all but the one probing). Their messages, and those the
+// client had already pulled, wait that long; they used to be redelivered
+// by JetStream and then sent twice once the system was back. Kept alive,
+// each event succeeds exactly once.
 func TestOutageLongerThanTheAckWaitSendsNothingTwice(t *testing.T) {
 	var up atomic.Bool
 	successes := map[string]int{}
@@ -77,7 +78,7 @@ func TestOutageLongerThanTheAckWaitSendsNothingTwice(t *testing.T) {
   - name: court
     kind: http
     subjects: [hms.workflow.updated]
-    concurrency: 1
+    concurrency: 4
     ordering: none
     retry: {max_attempts: 100, initial: 20ms, max: 50ms, multiplier: 2, jitter: 0.1}
     circuit_breaker: {failure_ratio: 0.5, min_requests: 2, delay: 200ms}
@@ -86,7 +87,7 @@ func TestOutageLongerThanTheAckWaitSendsNothingTwice(t *testing.T) {
 	e := newEnv(t)
 	const ackWait = time.Second
 	e.startWith(doc, nil, func(o *pipeline.Options) { o.AckWait = ackWait })
-	const n = 15 // under the consumer's MaxAckPending at concurrency 1: all are pulled
+	const n = 15 // under the consumer's MaxAckPending: all are pulled
 	for i := range n {
 		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i), nil)
 	}

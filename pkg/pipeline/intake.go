@@ -82,8 +82,7 @@ func (in *intake) refresh(now time.Time, after time.Duration) {
 	defer in.mu.Unlock()
 	for _, j := range in.queue {
 		if now.Sub(j.touched) >= after {
-			_ = j.msg.InProgress()
-			j.touched = now
+			j.keepAlive()
 		}
 	}
 }
@@ -153,6 +152,9 @@ func (r *Runner) feed(ctx context.Context, in *intake, jobs chan<- *job) {
 		case <-in.ready:
 		case now := <-tick.C:
 			in.refresh(now, keep)
+			if r.keys != nil {
+				r.keys.refresh(now, keep)
+			}
 		case <-ctx.Done():
 			return
 		}

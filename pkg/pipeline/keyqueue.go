@@ -1,6 +1,9 @@
 package pipeline
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // keyQueue lets one job per entity key run at a time; later jobs for a busy
 // key wait in arrival order behind it, while other keys keep flowing. This
@@ -38,4 +41,19 @@ func (q *keyQueue) next(key string) *job {
 	}
 	q.waiting[key] = list[1:]
 	return list[0]
+}
+
+// refresh keeps alive the jobs that have waited behind their key longer
+// than after: an entity's later versions can wait as long as an outage
+// holds the one ahead of them.
+func (q *keyQueue) refresh(now time.Time, after time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, list := range q.waiting {
+		for _, j := range list {
+			if now.Sub(j.touched) >= after {
+				j.keepAlive()
+			}
+		}
+	}
 }

@@ -271,7 +271,7 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 		return
 	}
 	if time.Since(j.touched) > r.ackWait/3 {
-		_ = j.msg.InProgress() // waited behind others; keep it ours
+		j.keepAlive() // waited behind others; keep it ours
 	}
 	start := time.Now()
 	j.started = start
