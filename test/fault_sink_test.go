@@ -79,8 +79,9 @@ func TestFault500StormFor30s(t *testing.T) {
 			}
 			return false
 		})
-	_, _, faults := sink.counts()
+	_, dups, faults := sink.counts()
 	require.Less(t, faults, 200, "a dead system gets a trickle of probes, not 2,000 events times their attempts")
+	require.Zero(t, dups, "an outage longer than the ack wait sends nothing twice: pulled and held messages are kept alive")
 }
 
 func TestFault429RetryAfter(t *testing.T) {
