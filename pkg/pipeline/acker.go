@@ -27,8 +27,12 @@ type logGroup struct {
 	deadline time.Time
 }
 
-// Bounds of one group: under load a group is what finished while the last
-// one was being written; idle, it is a single record.
+// Bounds of one group: the outcomes that finish within groupLinger of
+// its first one (or while the last group was being written), up to a
+// count and a size. The linger costs an outcome at most a millisecond
+// before its ack, never before its delivery, and at one worker it turns
+// one publish, PubAck, store write and ack flush per event into one per
+// several.
 const (
 	maxGroupRecords = 256
 	maxGroupBytes   = 256 << 10

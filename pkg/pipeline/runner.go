@@ -239,8 +239,7 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	j := &job{msg: msg, meta: meta, touched: now, attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
+	j := &job{msg: msg, meta: meta, touched: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
 	if orig := msg.Headers().Get(deadletter.HeaderSubject); orig != "" && meta.Stream == deadletter.ReplayStream {
 		j.subject = orig
 		j.data, j.err = r.omittedBody(msg)

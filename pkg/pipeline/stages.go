@@ -19,7 +19,7 @@ type job struct {
 	msg  jetstream.Msg
 	meta *jetstream.MsgMetadata
 	// touched is when JetStream last heard this message is being worked
-	// on: its arrival, or the intake's last "in progress".
+	// on: its arrival, or the last "in progress" sent for it (keepAlive).
 	touched time.Time
 	started time.Time // this attempt's start; zero in batch mode
 	attempt int
