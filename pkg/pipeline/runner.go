@@ -51,6 +51,7 @@ type Runner struct {
 	onRecord       func(synclog.Record)
 	metrics        *instruments
 	attrSets       sync.Map // outcome → metric.MeasurementOption
+	spans          spanParts
 	stats          runnerStats
 	batcher        *batcher         // mode: batch
 	state          *reconcile.Store // nil unless ordering is entity

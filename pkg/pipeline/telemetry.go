@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/policy"
 	"github.com/hms/extsync/pkg/telemetry"
 )
@@ -42,19 +44,57 @@ func newInstruments() *instruments {
 // without headers starts a new trace).
 func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 	ctx := telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(j.msg.Headers()))
-	attrs := []attribute.KeyValue{
-		telemetry.SystemNATS,
-		telemetry.MessagingOperationName.String("process"),
-		telemetry.MessagingOperationType.String("process"),
-		telemetry.MessagingDestination.String(j.subject),
-		telemetry.MessagingConsumerGroup.String(r.cfg.Durable()),
-		telemetry.Connector.String(r.cfg.Name),
-		telemetry.Attempt.Int(j.attempt),
-	}
+	base := r.spans.base(r.cfg)
+	attrs := make([]attribute.KeyValue, 0, len(base)+3)
+	attrs = append(attrs, base...)
+	attrs = append(attrs, telemetry.MessagingDestination.String(j.subject), telemetry.Attempt.Int(j.attempt))
 	if j.ev != nil {
 		attrs = append(attrs, telemetry.MessagingMessageID.String(j.ev.ID))
 	}
-	return tracer.Start(ctx, "process "+j.subject, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return tracer.Start(ctx, r.spans.name(j.subject), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+}
+
+// spanParts are the parts of a runner's attempt spans that repeat, built
+// once: the durable name, the constant attributes and "process <subject>"
+// were built per attempt, a few allocations each on the hot path.
+type spanParts struct {
+	once  sync.Once
+	attrs []attribute.KeyValue
+	mu    sync.Mutex
+	names map[string]string
+}
+
+// maxSpanNames bounds the name cache: a wildcard filter can match
+// subjects without end, and those just build their name each time.
+const maxSpanNames = 256
+
+func (p *spanParts) base(cfg *config.Connector) []attribute.KeyValue {
+	p.once.Do(func() {
+		p.attrs = []attribute.KeyValue{
+			telemetry.SystemNATS,
+			telemetry.MessagingOperationName.String("process"),
+			telemetry.MessagingOperationType.String("process"),
+			telemetry.MessagingConsumerGroup.String(cfg.Durable()),
+			telemetry.Connector.String(cfg.Name),
+		}
+	})
+	return p.attrs
+}
+
+func (p *spanParts) name(subject string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n, ok := p.names[subject]; ok {
+		return n
+	}
+	n := "process " + subject
+	if p.names == nil {
+		p.names = map[string]string{}
+	}
+	if len(p.names) < maxSpanNames {
+		p.names[subject] = n
+	}
+	return n
 }
 
 // endSpan records the outcome on the span and in the metrics.
