@@ -185,10 +185,13 @@ func killPublishRange(t *testing.T, url string, from, to int) {
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	// Generous: against a three-node cluster serve creates every stream and
+	// bucket at R3, which took over 20 s once with the fault suite's
+	// parallel tests loading both cores.
 	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "HMS_EVENTS"); return err == nil },
-		20*time.Second, 20*time.Millisecond, "serve created the stream")
+		60*time.Second, 20*time.Millisecond, "serve created the stream")
 	for i := from; i < to; i++ {
 		_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i),
 			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)))
