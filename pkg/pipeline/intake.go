@@ -81,9 +81,7 @@ func (in *intake) refresh(now time.Time, after time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, j := range in.queue {
-		if now.Sub(j.touched) >= after {
-			j.keepAlive()
-		}
+		j.keepAliveAfter(now, after)
 	}
 }
 

@@ -51,9 +51,7 @@ func (q *keyQueue) refresh(now time.Time, after time.Duration) {
 	defer q.mu.Unlock()
 	for _, list := range q.waiting {
 		for _, j := range list {
-			if now.Sub(j.touched) >= after {
-				j.keepAlive()
-			}
+			j.keepAliveAfter(now, after)
 		}
 	}
 }

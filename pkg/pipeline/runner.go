@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms/extsync/connectors"
@@ -51,7 +52,8 @@ type Runner struct {
 	onRecord       func(synclog.Record)
 	metrics        *instruments
 	attrSets       sync.Map // outcome → metric.MeasurementOption
-	spans          spanParts
+	spanAttrs      []attribute.KeyValue
+	spanNames      spanNames
 	stats          runnerStats
 	batcher        *batcher         // mode: batch
 	state          *reconcile.Store // nil unless ordering is entity
@@ -102,6 +104,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		onRecord: o.OnRecord,
 		metrics:  o.metrics,
 		ackWait:  ackWait, pullBatch: pull, maxAckPending: maxPending, drain: o.DrainTimeout,
+		spanAttrs: spanAttrs(cfg),
 	}
 	if t := cfg.Throttle; t != nil {
 		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), r.log)
@@ -270,9 +273,7 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 		_ = j.msg.Nak() // drain timed out before this one started
 		return
 	}
-	if time.Since(j.touched) > r.ackWait/3 {
-		j.keepAlive() // waited behind others; keep it ours
-	}
+	j.keepAliveAfter(time.Now(), r.ackWait/3) // waited behind others; keep it ours
 	start := time.Now()
 	j.started = start
 	r.stats.inFlight.Add(1)

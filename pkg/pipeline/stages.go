@@ -188,6 +188,14 @@ func (j *job) keepAlive() {
 	j.touched = time.Now()
 }
 
+// keepAliveAfter calls keepAlive if JetStream last heard of j at least
+// after ago: the one rule for every place a message can wait.
+func (j *job) keepAliveAfter(now time.Time, after time.Duration) {
+	if now.Sub(j.touched) >= after {
+		j.keepAlive()
+	}
+}
+
 // deliverTo is the last stage: hand the job to the connector, bounded by
 // the connector's own timeout.
 func deliverTo(c connectors.Connector) handler {

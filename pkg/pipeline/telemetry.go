@@ -44,44 +44,39 @@ func newInstruments() *instruments {
 // without headers starts a new trace).
 func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 	ctx := telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(j.msg.Headers()))
-	base := r.spans.base(r.cfg)
-	attrs := make([]attribute.KeyValue, 0, len(base)+3)
-	attrs = append(attrs, base...)
+	attrs := make([]attribute.KeyValue, 0, len(r.spanAttrs)+3)
+	attrs = append(attrs, r.spanAttrs...)
 	attrs = append(attrs, telemetry.MessagingDestination.String(j.subject), telemetry.Attempt.Int(j.attempt))
 	if j.ev != nil {
 		attrs = append(attrs, telemetry.MessagingMessageID.String(j.ev.ID))
 	}
-	return tracer.Start(ctx, r.spans.name(j.subject), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return tracer.Start(ctx, r.spanNames.name(j.subject), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 }
 
-// spanParts are the parts of a runner's attempt spans that repeat, built
-// once: the durable name, the constant attributes and "process <subject>"
-// were built per attempt, a few allocations each on the hot path.
-type spanParts struct {
-	once  sync.Once
-	attrs []attribute.KeyValue
+// spanAttrs are the attributes every attempt span of a connector shares,
+// built once with the runner: the durable name and these were built per
+// attempt, a few allocations each on the hot path.
+func spanAttrs(cfg *config.Connector) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		telemetry.SystemNATS,
+		telemetry.MessagingOperationName.String("process"),
+		telemetry.MessagingOperationType.String("process"),
+		telemetry.MessagingConsumerGroup.String(cfg.Durable()),
+		telemetry.Connector.String(cfg.Name),
+	}
+}
+
+// spanNames caches "process <subject>" per subject.
+type spanNames struct {
 	mu    sync.Mutex
 	names map[string]string
 }
 
-// maxSpanNames bounds the name cache: a wildcard filter can match
-// subjects without end, and those just build their name each time.
+// maxSpanNames bounds the cache: a wildcard filter can match subjects
+// without end, and those just build their name each time.
 const maxSpanNames = 256
 
-func (p *spanParts) base(cfg *config.Connector) []attribute.KeyValue {
-	p.once.Do(func() {
-		p.attrs = []attribute.KeyValue{
-			telemetry.SystemNATS,
-			telemetry.MessagingOperationName.String("process"),
-			telemetry.MessagingOperationType.String("process"),
-			telemetry.MessagingConsumerGroup.String(cfg.Durable()),
-			telemetry.Connector.String(cfg.Name),
-		}
-	})
-	return p.attrs
-}
-
-func (p *spanParts) name(subject string) string {
+func (p *spanNames) name(subject string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n, ok := p.names[subject]; ok {
