@@ -26,18 +26,8 @@ func TestOpenBreakerDelaysEventsWithoutBurningAttempts(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	doc := fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    concurrency: 4
-    ordering: none
-    retry: {max_attempts: 4, initial: 20ms, max: 50ms, multiplier: 2, jitter: 0.1}
-    circuit_breaker: {failure_ratio: 0.5, min_requests: 4, delay: 100ms}
-    http: {url: "%s/workflows/{id}"}
-`, s.URL)
 	e := newEnv(t)
-	e.start(doc, nil)
+	e.start(breakerDoc(s.URL, 4, 4, "100ms"), nil)
 	const n = 20
 	for i := range n {
 		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i), nil)
@@ -74,19 +64,9 @@ func TestOutageLongerThanTheAckWaitSendsNothingTwice(t *testing.T) {
 		successes[r.URL.Path]++
 		mu.Unlock()
 	})
-	doc := fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    concurrency: 4
-    ordering: none
-    retry: {max_attempts: 100, initial: 20ms, max: 50ms, multiplier: 2, jitter: 0.1}
-    circuit_breaker: {failure_ratio: 0.5, min_requests: 2, delay: 200ms}
-    http: {url: "%s/workflows/{id}"}
-`, s.URL)
 	e := newEnv(t)
 	const ackWait = time.Second
-	e.startWith(doc, nil, func(o *pipeline.Options) { o.AckWait = ackWait })
+	e.startWith(breakerDoc(s.URL, 100, 2, "200ms"), nil, func(o *pipeline.Options) { o.AckWait = ackWait })
 	const n = 15 // under the consumer's MaxAckPending: all are pulled
 	for i := range n {
 		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i), nil)
@@ -109,4 +89,19 @@ func TestOutageLongerThanTheAckWaitSendsNothingTwice(t *testing.T) {
 		require.Equal(t, 1, c, "%s succeeded %d times", path, c)
 	}
 	require.Empty(t, e.deadLetters("court"))
+}
+
+// breakerDoc is a court connector of 4 workers behind a circuit breaker
+// that opens at half the requests failing, with short retries.
+func breakerDoc(url string, maxAttempts, minRequests int, delay string) string {
+	return fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 4
+    ordering: none
+    retry: {max_attempts: %d, initial: 20ms, max: 50ms, multiplier: 2, jitter: 0.1}
+    circuit_breaker: {failure_ratio: 0.5, min_requests: %d, delay: %s}
+    http: {url: "%s/workflows/{id}"}
+`, maxAttempts, minRequests, delay, url)
 }
