@@ -53,7 +53,12 @@ func TestFaultRollingRestart(t *testing.T) {
 		log := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = log, log
 		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			if t.Failed() {
+				t.Logf("instance %d's log:\n%s", cmd.Process.Pid, log.String())
+			}
+		})
 		return cmd
 	}
 	instances := []*exec.Cmd{start(), start()}

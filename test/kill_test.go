@@ -190,8 +190,15 @@ func killPublishRange(t *testing.T, url string, from, to int) {
 	// Generous: against a three-node cluster serve creates every stream and
 	// bucket at R3, which took over 20 s once with the fault suite's
 	// parallel tests loading both cores.
-	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "HMS_EVENTS"); return err == nil },
-		60*time.Second, 20*time.Millisecond, "serve created the stream")
+	// Each look is bounded on its own: a JetStream API request lost while
+	// the cluster is busy otherwise waited out the whole publish context,
+	// and the wait failed with serve ready and the stream there.
+	require.Eventually(t, func() bool {
+		lookCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := js.Stream(lookCtx, "HMS_EVENTS")
+		return err == nil
+	}, 60*time.Second, 20*time.Millisecond, "serve created the stream")
 	for i := from; i < to; i++ {
 		_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i),
 			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)))
