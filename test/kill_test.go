@@ -201,7 +201,7 @@ func killPublishRange(t *testing.T, url string, from, to int) {
 	}, 60*time.Second, 20*time.Millisecond, "serve created the stream")
 	for i := from; i < to; i++ {
 		_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i),
-			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)))
+			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)), jetstream.WithStallWait(30*time.Second))
 		require.NoError(t, err)
 	}
 	select {
