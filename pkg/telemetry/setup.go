@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Telemetry holds the providers Setup installed.
@@ -27,8 +28,9 @@ type Telemetry struct {
 
 // Setup installs global tracer and meter providers and the W3C
 // propagator. Without OTEL_TRACES_EXPORTER or an OTLP endpoint, spans are
-// still made (so trace ids reach logs and external systems) but not
-// exported, rather than failing to reach a collector that is not there.
+// still made with their ids (so trace ids reach logs and external
+// systems) but nothing else is recorded, rather than failing to reach a
+// collector that is not there.
 func Setup(ctx context.Context, service, version string) (*Telemetry, error) {
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(envOr("OTEL_SERVICE_NAME", service)), semconv.ServiceVersion(version)))
@@ -36,16 +38,16 @@ func Setup(ctx context.Context, service, version string) (*Telemetry, error) {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 	t := &Telemetry{}
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	var tp trace.TracerProvider = idOnlyProvider{}
 	if exportWanted("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("trace exporter: %w", err)
 		}
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp))
+		t.shutdown = append(t.shutdown, sdk.Shutdown)
+		tp = sdk
 	}
-	tp := sdktrace.NewTracerProvider(tpOpts...)
-	t.shutdown = append(t.shutdown, tp.Shutdown)
 
 	reg := prometheus.NewRegistry()
 	prom, err := promexporter.New(promexporter.WithRegisterer(reg))
