@@ -86,6 +86,9 @@ func decodeBody(ev *Event, m Message, opt Options) error {
 }
 
 func decodeObject(body []byte, what string) (map[string]any, error) {
+	if obj, ok := parseObject(body); ok {
+		return obj, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any

@@ -1,0 +1,78 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// stdObject is what decodeObject gave before the fast path: encoding/json
+// with UseNumber, one object, nothing after it but white space.
+func stdObject(b []byte) (map[string]any, bool) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return nil, false
+	}
+	if _, err := d.Token(); err == nil {
+		return nil, false
+	}
+	obj, ok := v.(map[string]any)
+	return obj, ok
+}
+
+var parseSeeds = []string{
+	`{}`, ` {"a" : 1 } `, `{"a":1,"a":2}`, `{"a":[1,2,{"b":null}],"c":true,"d":false}`,
+	`{"n":-0.5e+10,"m":0,"o":1E3,"p":-12.25}`, `{"n":01}`, `{"n":1.}`, `{"n":-}`, `{"n":1e}`, `{"n":.5}`,
+	`{"s":"a\"b\\c\/d\b\f\n\r\t"}`, `{"s":"\u00e9\u4e2d\uD83D\uDE00"}`, `{"s":"\ud800"}`, `{"s":"caf\u00e9"}`,
+	`{"s":"é中😀"}`, "{\"s\":\"\xff\"}", "{\"s\":\"\x01\"}", `{"s":"\x"}`, `{"s":"\u12"}`,
+	`{"a":1}}`, `{"a":1} x`, `{"a":1}{"b":2}`, `[1]`, `"x"`, `{"a":tru}`, `{"a":truex}`, `{"a" 1}`, `{"a":1,}`,
+	`{"a":[1,]}`, `{,}`, `{"a":{"b":{"c":[[[]]]}}}`, `{"a":1` + "\t\r\n" + `}`, ``, `{`, `{"a":"`,
+	strings.Repeat(`{"a":`, 300) + `1` + strings.Repeat(`}`, 300),
+}
+
+// FuzzParseObjectAgreesWithEncodingJSON: whatever the fast path accepts,
+// encoding/json accepts with the same values. (What it declines goes to
+// encoding/json anyway.)
+func FuzzParseObjectAgreesWithEncodingJSON(f *testing.F) {
+	for _, s := range parseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parseObject(b)
+		if !ok {
+			return
+		}
+		want, stdOK := stdObject(b)
+		if !stdOK {
+			t.Fatalf("fast path accepted %q, encoding/json does not", b)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: fast path %#v, encoding/json %#v", b, got, want)
+		}
+	})
+}
+
+// The fast path handles the usual events itself rather than declining
+// them all: the decline-everything parser would pass the fuzz test above.
+func TestParseObjectTakesTheUsualForms(t *testing.T) {
+	for _, s := range []string{
+		` {"a" : 1 } `, `{"a":1,"a":2}`, `{"a":[1,2,{"b":null}],"c":true,"d":false,"e":[]}`,
+		`{"n":-0.5e+10,"m":0,"o":1E3,"p":-12.25}`, `{"s":"a\"b\\c\/d\b\f\n\r\t"}`, `{"s":"caf\u00e9 é中😀"}`,
+	} {
+		got, ok := parseObject([]byte(s))
+		want, stdOK := stdObject([]byte(s))
+		if !ok || !stdOK || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: fast path %#v (%v), encoding/json %#v", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{`{"s":"\ud800"}`, "{\"s\":\"\xff\"}", `{"a":1}}`, `[1]`,
+		strings.Repeat(`{"a":`, 300) + `1` + strings.Repeat(`}`, 300)} {
+		if _, ok := parseObject([]byte(s)); ok {
+			t.Errorf("%s: taken by the fast path, meant for encoding/json", s)
+		}
+	}
+}
