@@ -29,7 +29,7 @@ type logGroup struct {
 
 // Bounds of one group: the outcomes that finish within groupLinger of
 // its first one (or while the last group was being written), up to a
-// count and a size. The linger costs an outcome at most a millisecond
+// count and a size; more wait for the next group. The linger costs an outcome at most a millisecond
 // before its ack, never before its delivery, and at one worker it turns
 // one publish, PubAck, store write and ack flush per event into one per
 // several.
@@ -80,23 +80,14 @@ func (a *acker) batch() {
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for first := range a.queue {
-		items := []pendingAck{first}
-		size := approxRecordBytes(first.rec)
+		// Sleep through the linger rather than wait on the queue: a
+		// goroutine waiting on a channel is woken by every send, and at
+		// one worker that was a wake-up (and often a futex call by the
+		// worker) per delivery. Outcomes that arrive meanwhile wait in
+		// the queue's buffer and are taken below.
 		linger.Reset(groupLinger)
-	fill:
-		for len(items) < maxGroupRecords && size < maxGroupBytes {
-			select {
-			case p, ok := <-a.queue:
-				if !ok {
-					break fill
-				}
-				items = append(items, p)
-				size += approxRecordBytes(p.rec)
-			case <-linger.C:
-				break fill
-			}
-		}
-		linger.Stop()
+		<-linger.C
+		items := a.take(first)
 		recs = recs[:0]
 		for _, p := range items {
 			recs = append(recs, p.rec)
@@ -108,6 +99,26 @@ func (a *acker) batch() {
 		}
 		a.groups <- logGroup{fut: fut, items: items, deadline: time.Now().Add(settleTimeout)}
 	}
+}
+
+// take groups first with the outcomes waiting in the queue, up to a
+// group's bounds, without waiting for more.
+func (a *acker) take(first pendingAck) []pendingAck {
+	items := []pendingAck{first}
+	size := approxRecordBytes(first.rec)
+	for len(items) < maxGroupRecords && size < maxGroupBytes {
+		select {
+		case p, ok := <-a.queue:
+			if !ok {
+				return items
+			}
+			items = append(items, p)
+			size += approxRecordBytes(p.rec)
+		default:
+			return items
+		}
+	}
+	return items
 }
 
 func approxRecordBytes(r *synclog.Record) int {
