@@ -28,6 +28,10 @@ func TestRunReportsSaneValues(t *testing.T) {
 	r := rep.Results[0]
 	require.Equal(t, 4, r.Concurrency)
 	require.Greater(t, r.CeilingPerSec, 0.0)
+	require.Len(t, r.CeilingRunsPerSec, 2, "raw HTTP before and after the pipeline")
+	require.InDelta(t, r.CeilingPerSec, 2/(1/r.CeilingRunsPerSec[0]+1/r.CeilingRunsPerSec[1]), 1e-6*r.CeilingPerSec,
+		"the ceiling is the two runs combined: all their events over all their time")
+	require.InDelta(t, r.PipelinePerSec/r.CeilingPerSec, r.Ratio, 1e-9)
 	require.Greater(t, r.PipelinePerSec, 0.0)
 	require.Greater(t, r.Ratio, 0.0)
 	require.Less(t, r.Ratio, 2.0)
