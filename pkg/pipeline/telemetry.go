@@ -44,14 +44,22 @@ func newInstruments() *instruments {
 // without headers starts a new trace).
 func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 	ctx := telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(j.msg.Headers()))
-	attrs := make([]attribute.KeyValue, 0, len(r.spanAttrs)+3)
-	attrs = append(attrs, r.spanAttrs...)
-	attrs = append(attrs, telemetry.MessagingDestination.String(j.subject), telemetry.Attempt.Int(j.attempt))
-	if j.ev != nil {
-		attrs = append(attrs, telemetry.MessagingMessageID.String(j.ev.ID))
+	ctx, span := tracer.Start(ctx, r.spanNames.name(j.subject), consumerKind)
+	// Set after the start, and only on a span that keeps them: without a
+	// trace exporter spans carry ids only, and building the attributes
+	// was most of what a span cost. (The sampler, ParentBased, does not
+	// look at attributes.)
+	if span.IsRecording() {
+		span.SetAttributes(r.spanAttrs...)
+		span.SetAttributes(telemetry.MessagingDestination.String(j.subject), telemetry.Attempt.Int(j.attempt))
+		if j.ev != nil {
+			span.SetAttributes(telemetry.MessagingMessageID.String(j.ev.ID))
+		}
 	}
-	return tracer.Start(ctx, r.spanNames.name(j.subject), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return ctx, span
 }
+
+var consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
 
 // spanAttrs are the attributes every attempt span of a connector shares,
 // built once with the runner: the durable name and these were built per

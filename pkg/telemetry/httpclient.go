@@ -40,8 +40,10 @@ type tracedTransport struct {
 }
 
 func (t *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, span := t.tracer.Start(req.Context(), spanName(req.Method),
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(requestAttrs(req)...))
+	ctx, span := t.tracer.Start(req.Context(), spanName(req.Method), clientKind)
+	if span.IsRecording() { // an id-only span keeps none: skip building them
+		span.SetAttributes(requestAttrs(req)...)
+	}
 	// A RoundTripper must not change the caller's request: a shallow copy
 	// with its own header map carries the trace context.
 	out := req.WithContext(ctx)
@@ -65,6 +67,8 @@ func (t *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	span.End()
 	return resp, err
 }
+
+var clientKind = trace.WithSpanKind(trace.SpanKindClient)
 
 // spanName is "HTTP <method>", without building a string for the common
 // methods.

@@ -25,8 +25,10 @@ type idOnlyTracer struct{ embedded.Tracer }
 
 func (idOnlyTracer) Start(ctx context.Context, _ string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	parent := trace.SpanContextFromContext(ctx)
-	if cfg := trace.NewSpanStartConfig(opts...); cfg.NewRoot() {
-		parent = trace.SpanContext{}
+	if parent.IsValid() { // the options matter only to say "new root"
+		if cfg := trace.NewSpanStartConfig(opts...); cfg.NewRoot() {
+			parent = trace.SpanContext{}
+		}
 	}
 	cfg := trace.SpanContextConfig{SpanID: newSpanID(), TraceFlags: trace.FlagsSampled}
 	if parent.IsValid() {
