@@ -30,6 +30,11 @@ type Delivery struct {
 	Event *event.Event
 	// Body is the event data after the connector's mapping.
 	Body map[string]any
+	// JSON is Body already encoded, when the pipeline has it: the event's
+	// data exactly as published, because no mapping or conflict rule
+	// changed it. Nil otherwise. A kind that sends Body as JSON sends
+	// these bytes instead of encoding Body again.
+	JSON []byte
 	// Attempt counts from 1.
 	Attempt int
 	// IfMatch, when set, makes the write conditional on the external

@@ -94,9 +94,11 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(d.Body)
-	if err != nil {
-		return connectors.PermanentError(0, fmt.Errorf("encode body: %w", err))
+	body := d.JSON
+	if body == nil {
+		if body, err = json.Marshal(d.Body); err != nil {
+			return connectors.PermanentError(0, fmt.Errorf("encode body: %w", err))
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, c.cfg.Method, target, bytes.NewReader(body))
 	if err != nil {

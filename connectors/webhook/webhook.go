@@ -194,6 +194,9 @@ func checkID(id string) error {
 // encode returns the request body: the mapped data, or a structured
 // CloudEvent carrying it.
 func (c *Connector) encode(d *connectors.Delivery) ([]byte, error) {
+	if d.JSON != nil && !c.cloudEvent {
+		return d.JSON, nil
+	}
 	data := d.Body
 	if data == nil {
 		data = map[string]any{}

@@ -74,21 +74,36 @@ func decodeBody(ev *Event, m Message, opt Options) error {
 	if ceType {
 		what = "CloudEvent"
 	}
-	obj, err := decodeObject(m.Body, what)
+	obj, member, fast, err := decodeObjectText(m.Body, what)
 	if err != nil {
 		return err
 	}
 	if _, ok := obj["specversion"]; ok || ceType {
-		return decodeStructured(ev, obj, opt)
+		return decodeStructured(ev, obj, member, opt)
 	}
 	ev.Data = obj
+	if fast {
+		ev.DataJSON = bytes.TrimSpace(m.Body)
+	}
 	return keyAndVersion(ev, opt) // the id comes from the headers (fallbackID)
 }
 
 func decodeObject(body []byte, what string) (map[string]any, error) {
-	if obj, ok := parseObject(body); ok {
-		return obj, nil
+	obj, _, _, err := decodeObjectText(body, what)
+	return obj, err
+}
+
+// decodeObjectText is decodeObject that also says whether the fast path
+// read body (fast), and if so gives the text of its "data" member.
+func decodeObjectText(body []byte, what string) (obj map[string]any, member []byte, fast bool, err error) {
+	if obj, member, ok := parseObject(body); ok {
+		return obj, member, true, nil
 	}
+	obj, err = decodeSlow(body, what)
+	return obj, nil, false, err
+}
+
+func decodeSlow(body []byte, what string) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
@@ -142,7 +157,7 @@ func keyAndVersion(ev *Event, opt Options) error {
 
 // decodeStructured reads the CloudEvents 1.0 JSON format from the parsed
 // envelope.
-func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
+func decodeStructured(ev *Event, ce map[string]any, member []byte, opt Options) error {
 	attr := func(name string) (string, error) {
 		switch v := ce[name].(type) {
 		case nil:
@@ -171,10 +186,11 @@ func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
 	if id == "" {
 		return malformed("CloudEvent has no id")
 	}
-	data, err := structuredData(ce, id)
+	data, text, err := structuredData(ce, member, id)
 	if err != nil {
 		return err
 	}
+	ev.DataJSON = text
 	ev.CloudEvent, ev.ID, ev.Source, ev.Data, ev.Key, ev.Version = true, id, source, data, subject, version
 	if typ != "" {
 		ev.Type = typ
@@ -189,23 +205,29 @@ func decodeStructured(ev *Event, ce map[string]any, opt Options) error {
 	return keyAndVersion(ev, opt)
 }
 
-func structuredData(ce map[string]any, id string) (map[string]any, error) {
+// structuredData is a structured CloudEvent's data object and, when it
+// is known, its JSON text (member is the envelope's "data" member text).
+func structuredData(ce map[string]any, member []byte, id string) (map[string]any, []byte, error) {
 	if b64, ok := ce["data_base64"].(string); ok && b64 != "" {
 		raw, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
-			return nil, malformed("CloudEvent data_base64: %v", err)
+			return nil, nil, malformed("CloudEvent data_base64: %v", err)
 		}
-		return decodeObject(raw, "CloudEvent data")
+		obj, _, fast, err := decodeObjectText(raw, "CloudEvent data")
+		if err != nil || !fast {
+			return obj, nil, err
+		}
+		return obj, bytes.TrimSpace(raw), nil
 	}
 	v, ok := ce["data"]
 	if !ok {
-		return nil, malformed("CloudEvent %s has no data", quote(id))
+		return nil, nil, malformed("CloudEvent %s has no data", quote(id))
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, malformed("CloudEvent data is a JSON %s, want an object", jsonKind(v))
+		return nil, nil, malformed("CloudEvent data is a JSON %s, want an object", jsonKind(v))
 	}
-	return obj, nil
+	return obj, member, nil
 }
 
 // decodeBinary reads the CloudEvents NATS binding's binary mode, where the
@@ -240,11 +262,14 @@ func decodeBinary(ev *Event, m Message, opt Options) error {
 		}
 		ev.Time = t
 	}
-	data, err := decodeObject(m.Body, "CloudEvent data")
+	data, _, fast, err := decodeObjectText(m.Body, "CloudEvent data")
 	if err != nil {
 		return err
 	}
 	ev.Data = data
+	if fast {
+		ev.DataJSON = bytes.TrimSpace(m.Body)
+	}
 	return keyAndVersion(ev, opt)
 }
 

@@ -1,8 +1,10 @@
 package event_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +156,18 @@ func TestDecode(t *testing.T) {
 			want := tt.want
 			want.Subject, want.Stream, want.Seq = "hms.workflow.updated", "HMS_EVENTS", 7
 			want.Body, want.Header = tt.msg.Body, tt.msg.Header
+			// DataJSON is the data's own text inside the body, which
+			// reads back as Data.
+			require.NotNil(t, ev.DataJSON)
+			var data map[string]any
+			d := json.NewDecoder(bytes.NewReader(ev.DataJSON))
+			d.UseNumber()
+			require.NoError(t, d.Decode(&data))
+			require.Equal(t, ev.Data, data)
+			if !tt.want.CloudEvent {
+				require.Equal(t, strings.TrimSpace(string(tt.msg.Body)), string(ev.DataJSON), "plain JSON: the whole body")
+			}
+			want.DataJSON = ev.DataJSON
 			require.Equal(t, &want, ev)
 		})
 	}

@@ -25,7 +25,7 @@ func stdObject(b []byte) (map[string]any, bool) {
 }
 
 var parseSeeds = []string{
-	`{}`, ` {"a" : 1 } `, `{"a":1,"a":2}`, `{"a":[1,2,{"b":null}],"c":true,"d":false}`,
+	`{}`, ` {"a" : 1 } `, `{"data":{"x":[1, 2]} ,"data" : "y"}`, `{"a":{"data":1}}`, `{"a":1,"a":2}`, `{"a":[1,2,{"b":null}],"c":true,"d":false}`,
 	`{"n":-0.5e+10,"m":0,"o":1E3,"p":-12.25}`, `{"n":01}`, `{"n":1.}`, `{"n":-}`, `{"n":1e}`, `{"n":.5}`,
 	`{"s":"a\"b\\c\/d\b\f\n\r\t"}`, `{"s":"\u00e9\u4e2d\uD83D\uDE00"}`, `{"s":"\ud800"}`, `{"s":"caf\u00e9"}`,
 	`{"s":"é中😀"}`, "{\"s\":\"\xff\"}", "{\"s\":\"\x01\"}", `{"s":"\x"}`, `{"s":"\u12"}`,
@@ -42,7 +42,7 @@ func FuzzParseObjectAgreesWithEncodingJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, ok := parseObject(b)
+		got, data, ok := parseObject(b)
 		if !ok {
 			return
 		}
@@ -52,6 +52,17 @@ func FuzzParseObjectAgreesWithEncodingJSON(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: fast path %#v, encoding/json %#v", b, got, want)
+		}
+		if _, has := want["data"]; has != (data != nil) {
+			t.Fatalf("%q: data member text %q", b, data)
+		}
+		if data != nil { // the text reads back as the value in the map
+			var v any
+			d := json.NewDecoder(bytes.NewReader(data))
+			d.UseNumber()
+			if err := d.Decode(&v); err != nil || !reflect.DeepEqual(v, want["data"]) {
+				t.Fatalf("%q: data member text %q reads as %#v (%v), want %#v", b, data, v, err, want["data"])
+			}
 		}
 	})
 }
@@ -63,7 +74,7 @@ func TestParseObjectTakesTheUsualForms(t *testing.T) {
 		` {"a" : 1 } `, `{"a":1,"a":2}`, `{"a":[1,2,{"b":null}],"c":true,"d":false,"e":[]}`,
 		`{"n":-0.5e+10,"m":0,"o":1E3,"p":-12.25}`, `{"s":"a\"b\\c\/d\b\f\n\r\t"}`, `{"s":"caf\u00e9 é中😀"}`,
 	} {
-		got, ok := parseObject([]byte(s))
+		got, _, ok := parseObject([]byte(s))
 		want, stdOK := stdObject([]byte(s))
 		if !ok || !stdOK || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: fast path %#v (%v), encoding/json %#v", s, got, ok, want)
@@ -71,7 +82,7 @@ func TestParseObjectTakesTheUsualForms(t *testing.T) {
 	}
 	for _, s := range []string{`{"s":"\ud800"}`, "{\"s\":\"\xff\"}", `{"a":1}}`, `[1]`,
 		strings.Repeat(`{"a":`, 300) + `1` + strings.Repeat(`}`, 300)} {
-		if _, ok := parseObject([]byte(s)); ok {
+		if _, _, ok := parseObject([]byte(s)); ok {
 			t.Errorf("%s: taken by the fast path, meant for encoding/json", s)
 		}
 	}

@@ -32,6 +32,7 @@ type received struct {
 	Path   string
 	Header http.Header
 	Body   map[string]any
+	Raw    string // the body's bytes
 }
 
 // sink is a real HTTP server that records requests and answers with
@@ -48,7 +49,7 @@ func newSink(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Re
 	s := &sink{perPath: map[string]int{}, respond: respond}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		rec := received{At: time.Now(), Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone()}
+		rec := received{At: time.Now(), Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone(), Raw: string(raw)}
 		_ = json.Unmarshal(raw, &rec.Body)
 		s.mu.Lock()
 		s.reqs = append(s.reqs, rec)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,4 +207,31 @@ func TestRecordsCarryEventFields(t *testing.T) {
 	require.Equal(t, "hms.workflow.updated", r.Subject)
 	require.Equal(t, "0af7651916cd43dd8448eb211c80319c", r.TraceID)
 	require.Positive(t, r.DurationMS)
+}
+
+// Without a mapping the system receives the event's data as published,
+// byte for byte (its field order, its numbers, its escapes), whether the
+// event is plain JSON or a CloudEvent; with one, the mapped object.
+func TestUnmappedDataIsSentAsPublished(t *testing.T) {
+	e := newEnv(t)
+	plain, mapped := newSink(t, nil), newSink(t, nil)
+	e.start("connectors:\n"+httpConnector("as-is", "hms.workflow.updated", plain.URL, "")+
+		httpConnector("mapped", "hms.workflow.updated", mapped.URL, "    mapping: {name: title}\n"),
+		map[string]string{"TOKEN": "t"})
+	const data = `{"name":"<Rotation & Review>", "id":"wf-1","big":12345678901234567890,"z":[1.50]}`
+	e.publishRaw("hms.workflow.updated", []byte(" "+data+"\n"), nil)
+	_, err := publish.New(e.js, "hms/policy").Publish(context.Background(), "hms.workflow.updated",
+		json.RawMessage(strings.Replace(data, "wf-1", "wf-2", 1)), publish.WithID("ce-2"))
+	require.NoError(t, err)
+
+	e.waitFor("both events at both systems", func() bool { return plain.count() == 2 && mapped.count() == 2 })
+	got := map[string]string{}
+	for _, r := range plain.requests() {
+		got[r.Path] = r.Raw
+	}
+	require.Equal(t, data, got["/workflows/wf-1"], "plain JSON: the body itself")
+	require.Equal(t, strings.Replace(data, "wf-1", "wf-2", 1), got["/workflows/wf-2"], "CloudEvent: its data member")
+	for _, r := range mapped.requests() {
+		require.JSONEq(t, `{"title":"<Rotation & Review>"}`, r.Raw)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,18 @@ type job struct {
 	// data is the event's body when it is not the message's own: a
 	// replayed dead letter whose body stayed in its stream.
 	data []byte
+}
+
+// bodyJSON is the body's JSON text when the body is the event's data
+// itself (no mapping, no merge replaced it) and the decoder kept that
+// text; nil otherwise. Maps are never changed in place on the way, so
+// the same map means the same content.
+func (j *job) bodyJSON() []byte {
+	if j.ev == nil || j.ev.DataJSON == nil || j.body == nil ||
+		reflect.ValueOf(j.body).UnsafePointer() != reflect.ValueOf(j.ev.Data).UnsafePointer() {
+		return nil
+	}
+	return j.ev.DataJSON
 }
 
 // raw is the event's body as published.
@@ -205,7 +218,7 @@ func deliverTo(c connectors.Connector) handler {
 		// The trace context reaches the system through the HTTP client's
 		// transport (telemetry.Transport), from the client span it starts
 		// under this attempt's span.
-		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, IfMatch: j.ifMatch}
+		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, IfMatch: j.ifMatch, JSON: j.bodyJSON()}
 		defer func() { j.etag = d.ETag }()
 		err := c.Deliver(ctx, d)
 		if err != nil && ctx.Err() != nil && connectors.Classify(err) != connectors.Permanent {
