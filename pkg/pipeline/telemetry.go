@@ -102,11 +102,13 @@ func (p *spanNames) name(subject string) string {
 
 // endSpan records the outcome on the span and in the metrics.
 func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error, d policy.Decision, took time.Duration) {
-	span.SetAttributes(telemetry.Outcome.String(d.Outcome))
-	if err != nil {
-		class := connectors.Classify(err).String()
-		span.SetAttributes(telemetry.ErrorType.String(class))
-		span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
+	if span.IsRecording() { // an id-only span keeps nothing: skip building it
+		span.SetAttributes(telemetry.Outcome.String(d.Outcome))
+		if err != nil {
+			class := connectors.Classify(err).String()
+			span.SetAttributes(telemetry.ErrorType.String(class))
+			span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
+		}
 	}
 	span.End()
 	set := r.outcomeAttrs(d.Outcome)
