@@ -164,9 +164,15 @@ func forgetDuplicates(t *testing.T, ctx context.Context, js jetstream.JetStream)
 	st, err := js.Stream(ctx, deadletter.ReplayStream)
 	require.NoError(t, err)
 	cfg := st.CachedInfo().Config
-	cfg.Duplicates = 100 * time.Millisecond
-	_, err = js.UpdateStream(ctx, cfg)
-	require.NoError(t, err)
+	// Twice: on an update nats-server fires its purge timer at once but
+	// sets the new window only afterwards, so a purge that wins the race
+	// uses the old two minutes and re-arms itself for that long (the
+	// test failed so under load). The second update's purge sees 100 ms.
+	for _, window := range []time.Duration{100 * time.Millisecond, 101 * time.Millisecond} {
+		cfg.Duplicates = window
+		_, err = js.UpdateStream(ctx, cfg)
+		require.NoError(t, err)
+	}
 	probe := &nats.Msg{Subject: deadletter.ReplaySubjectPrefix + "probe", Header: nats.Header{}}
 	_, err = js.PublishMsg(ctx, probe, jetstream.WithMsgID("probe"))
 	require.NoError(t, err)
