@@ -88,13 +88,9 @@ func decodeBody(ev *Event, m Message, opt Options) error {
 	return keyAndVersion(ev, opt) // the id comes from the headers (fallbackID)
 }
 
-func decodeObject(body []byte, what string) (map[string]any, error) {
-	obj, _, _, err := decodeObjectText(body, what)
-	return obj, err
-}
-
-// decodeObjectText is decodeObject that also says whether the fast path
-// read body (fast), and if so gives the text of its "data" member.
+// decodeObjectText reads body as a JSON object, naming it what in errors.
+// fast says the fast path read it; only then is member, the text of its
+// "data" member, known.
 func decodeObjectText(body []byte, what string) (obj map[string]any, member []byte, fast bool, err error) {
 	if obj, member, ok := parseObject(body); ok {
 		return obj, member, true, nil
@@ -103,6 +99,7 @@ func decodeObjectText(body []byte, what string) (obj map[string]any, member []by
 	return obj, nil, false, err
 }
 
+// decodeSlow is encoding/json's reading, and its errors.
 func decodeSlow(body []byte, what string) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()

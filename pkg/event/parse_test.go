@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// stdObject is what decodeObject gave before the fast path: encoding/json
+// stdObject is what decoding gave before the fast path: encoding/json
 // with UseNumber, one object, nothing after it but white space.
 func stdObject(b []byte) (map[string]any, bool) {
 	var v any
