@@ -95,6 +95,34 @@ func (in *intake) nakAll() {
 	in.queue = nil
 }
 
+// admit takes j's entity for j, in stream order: the feeder is the one
+// goroutine that sees the jobs in that order. (Admitting in the workers
+// let two of them, handed an entity's jobs a moment apart, admit the
+// later first and send it first.) False means j now waits behind the job
+// holding its entity, and that job's worker will run it.
+func (r *Runner) admit(j *job) bool {
+	if r.keys == nil || j.key == "" || j.admitted {
+		return true
+	}
+	if !r.keys.admit(j) {
+		return false
+	}
+	j.admitted = true
+	return true
+}
+
+// handBack returns the intake's jobs to JetStream as the feeder stops. A
+// head job already admitted holds its entity with no worker to run it,
+// so the jobs queued behind it go back too.
+func (r *Runner) handBack(in *intake) {
+	if j, _ := in.head(); j != nil && j.admitted && r.keys != nil {
+		for _, w := range r.keys.drop(j.key) {
+			_ = w.msg.Nak()
+		}
+	}
+	in.nakAll()
+}
+
 // read moves messages from the iterator into the intake until the
 // iterator is closed or the consumer is gone.
 func (r *Runner) read(ctx context.Context, it jetstream.MessagesContext, in *intake) error {
@@ -131,7 +159,7 @@ func (r *Runner) read(ctx context.Context, it jetstream.MessagesContext, in *int
 // deliveries in flight. It returns when ctx ends or the reader has
 // stopped, handing back what is left.
 func (r *Runner) feed(ctx context.Context, in *intake, jobs chan<- *job) {
-	defer in.nakAll()
+	defer r.handBack(in)
 	keep := r.ackWait / 3
 	tick := time.NewTicker(max(keep/2, 100*time.Millisecond))
 	defer tick.Stop()
@@ -140,14 +168,23 @@ func (r *Runner) feed(ctx context.Context, in *intake, jobs chan<- *job) {
 		if j == nil && done {
 			return
 		}
+		if j != nil && !r.admit(j) {
+			in.pop() // it runs after the job ahead of it for its entity
+			continue
+		}
 		var out chan<- *job
+		var ready <-chan struct{}
 		if j != nil {
 			out = jobs
+		} else {
+			// Only an empty feeder listens for new jobs: one waiting for a
+			// worker would be woken by every message the reader queues.
+			ready = in.ready
 		}
 		select {
 		case out <- j:
 			in.pop()
-		case <-in.ready:
+		case <-ready:
 		case now := <-tick.C:
 			in.refresh(now, keep)
 			if r.keys != nil {

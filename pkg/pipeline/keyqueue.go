@@ -43,6 +43,15 @@ func (q *keyQueue) next(key string) *job {
 	return list[0]
 }
 
+// drop frees key and returns the jobs that waited behind it.
+func (q *keyQueue) drop(key string) []*job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	list := q.waiting[key]
+	delete(q.waiting, key)
+	return list
+}
+
 // refresh keeps alive the jobs that have waited behind their key longer
 // than after: an entity's later versions can wait as long as an outage
 // holds the one ahead of them.

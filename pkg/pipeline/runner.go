@@ -253,19 +253,23 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	return j, nil
 }
 
+// work runs the jobs it is handed, each followed by those that queued
+// behind it for the same entity (the feeder admitted it; see admit).
 func (r *Runner) work(ctx context.Context, jobs <-chan *job) {
 	for j := range jobs {
-		if r.keys == nil || j.key == "" {
-			r.handle(ctx, j)
-			continue
-		}
-		if !r.keys.admit(j) {
-			continue // runs after the job ahead of it for the same entity
-		}
-		for ; j != nil; j = r.keys.next(j.key) {
+		for ; j != nil; j = r.after(j) {
 			r.handle(ctx, j)
 		}
 	}
+}
+
+// after is the job that waited behind j for its entity, or nil (and the
+// entity is free again).
+func (r *Runner) after(j *job) *job {
+	if r.keys == nil || j.key == "" {
+		return nil
+	}
+	return r.keys.next(j.key)
 }
 
 func (r *Runner) handle(ctx context.Context, j *job) {

@@ -28,6 +28,8 @@ type job struct {
 	// for a replayed dead letter the original one (Extsync-Subject).
 	subject string
 	key     string // entity key used for in-process ordering; "" for none
+	// admitted: the feeder gave the job its entity (keyQueue.admit).
+	admitted bool
 
 	ev   *event.Event
 	body map[string]any
