@@ -29,10 +29,10 @@ type logGroup struct {
 
 // Bounds of one group: the outcomes that finish within groupLinger of
 // its first one (or while the last group was being written), up to a
-// count and a size; more wait for the next group. The linger costs an outcome at most a millisecond
-// before its ack, never before its delivery, and at one worker it turns
-// one publish, PubAck, store write and ack flush per event into one per
-// several.
+// count and a size; more wait for the next group. The linger costs an
+// outcome at most a millisecond before its ack, never before its
+// delivery, and at one worker it turns one publish, PubAck, store write
+// and ack flush per event into one per several.
 const (
 	maxGroupRecords = 256
 	maxGroupBytes   = 256 << 10
