@@ -27,9 +27,9 @@ type Event struct {
 	Time time.Time
 	// Data is the event payload: always a JSON object.
 	Data map[string]any
-	// DataJSON is Data's JSON text exactly as published (part of Body),
-	// when the decoder kept it; nil otherwise. A connector can send it
-	// instead of encoding Data again.
+	// DataJSON is Data's JSON text exactly as published (a part of Body,
+	// or the decoded data_base64), when the decoder kept it; nil
+	// otherwise. A connector can send it instead of encoding Data again.
 	DataJSON []byte
 	// Body is the message body exactly as published.
 	Body []byte
