@@ -168,12 +168,7 @@ func publishVersions(t *testing.T, url string, entities, v int) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	require.Eventually(t, func() bool {
-		lookCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		_, err := js.Stream(lookCtx, "HMS_EVENTS")
-		return err == nil
-	}, 60*time.Second, 20*time.Millisecond, "serve created the stream")
+	waitForEventStream(t, ctx, js)
 	for ver := 1; ver <= v; ver++ {
 		for e := range entities {
 			_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"e-%d","version":%d}`, e, ver),

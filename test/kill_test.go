@@ -177,6 +177,22 @@ func killPublish(t *testing.T, url string, n int) {
 	killPublishRange(t, url, 0, n)
 }
 
+// waitForEventStream waits until serve has created HMS_EVENTS. Generous:
+// against a three-node cluster serve creates every stream and bucket at
+// R3, which took over 20 s once with the fault suite's parallel tests
+// loading both cores. Each look is bounded on its own: a JetStream API
+// request lost while the cluster was busy otherwise waited out the
+// caller's whole context, and the wait failed with the stream there.
+func waitForEventStream(t *testing.T, ctx context.Context, js jetstream.JetStream) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		lookCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := js.Stream(lookCtx, "HMS_EVENTS")
+		return err == nil
+	}, 60*time.Second, 20*time.Millisecond, "serve created the stream")
+}
+
 // killPublishRange publishes events from..to-1 and waits for every PubAck.
 func killPublishRange(t *testing.T, url string, from, to int) {
 	t.Helper()
@@ -187,18 +203,7 @@ func killPublishRange(t *testing.T, url string, from, to int) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	// Generous: against a three-node cluster serve creates every stream and
-	// bucket at R3, which took over 20 s once with the fault suite's
-	// parallel tests loading both cores.
-	// Each look is bounded on its own: a JetStream API request lost while
-	// the cluster is busy otherwise waited out the whole publish context,
-	// and the wait failed with serve ready and the stream there.
-	require.Eventually(t, func() bool {
-		lookCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		_, err := js.Stream(lookCtx, "HMS_EVENTS")
-		return err == nil
-	}, 60*time.Second, 20*time.Millisecond, "serve created the stream")
+	waitForEventStream(t, ctx, js)
 	for i := from; i < to; i++ {
 		_, err := js.PublishAsync("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d"}`, i),
 			jetstream.WithMsgID(fmt.Sprintf("evt-%d", i)), jetstream.WithStallWait(30*time.Second))

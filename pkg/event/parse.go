@@ -97,9 +97,7 @@ func (p *parser) object(depth int) (map[string]any, bool) {
 	}
 	p.i++
 	obj := map[string]any{}
-	p.space()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
+	if p.closes('}') {
 		return obj, true
 	}
 	for {
@@ -126,18 +124,8 @@ func (p *parser) object(depth int) (map[string]any, bool) {
 		if depth == 0 && key == "data" {
 			p.data = p.b[start:p.i]
 		}
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return obj, true
-		default:
-			return nil, false
+		if end, ok := p.separator('}'); !ok || end {
+			return obj, ok
 		}
 	}
 }
@@ -148,9 +136,7 @@ func (p *parser) array(depth int) ([]any, bool) {
 	}
 	p.i++
 	arr := []any{}
-	p.space()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
+	if p.closes(']') {
 		return arr, true
 	}
 	for {
@@ -160,20 +146,38 @@ func (p *parser) array(depth int) ([]any, bool) {
 			return nil, false
 		}
 		arr = append(arr, v)
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, false
+		if end, ok := p.separator(']'); !ok || end {
+			return arr, ok
 		}
+	}
+}
+
+// closes reports (and skips) an immediate closing bracket: an empty
+// object or array.
+func (p *parser) closes(c byte) bool {
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// separator reads what follows a member or element: a comma (more to
+// come), the closing bracket c (end), or anything else (not ok).
+func (p *parser) separator(c byte) (end, ok bool) {
+	p.space()
+	if p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ',':
 			p.i++
-		case ']':
+			return false, true
+		case c:
 			p.i++
-			return arr, true
-		default:
-			return nil, false
+			return true, true
 		}
 	}
+	return false, false
 }
 
 // string reads "..." from p.b[p.i] == '"'. Strings without escapes, the
