@@ -110,36 +110,19 @@ func startSecond(t *testing.T, e *env, doc string) {
 // of order would leave the system with stale data.
 func TestOneInstanceSendsAnEntitysEventsInStreamOrder(t *testing.T) {
 	const n = 3000
-	var mu sync.Mutex
-	var got []int
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			N int `json:"n"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		mu.Lock()
-		got = append(got, body.N)
-		mu.Unlock()
-	}))
-	t.Cleanup(sink.Close)
+	s := newSink(t, nil)
 	e := newEnv(t)
-	e.start(fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    concurrency: 16
-    http: {url: "%s/workflows/{id}"}
-`, sink.URL), nil)
+	e.start("connectors:\n"+httpConnector("court", "hms.workflow.updated", s.URL, "    concurrency: 16\n"),
+		map[string]string{"TOKEN": "t"})
 	for i := range n {
 		// Three entities interleaved keep every worker busy; each
 		// entity's events must still go one at a time, in order.
 		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d","n":%d}`, i%3, i), nil)
 	}
-	e.waitFor("every event delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == n })
-	mu.Lock()
-	defer mu.Unlock()
+	e.waitFor("every event delivered", func() bool { return s.count() == n })
 	last := map[int]int{0: -1, 1: -1, 2: -1}
-	for _, v := range got {
+	for _, r := range s.requests() { // in the order the system received them
+		v := int(r.Body["n"].(float64))
 		require.Greater(t, v, last[v%3], "entity wf-%d: event %d arrived after event %d", v%3, v, last[v%3])
 		last[v%3] = v
 	}
