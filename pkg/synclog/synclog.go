@@ -107,14 +107,14 @@ func (w *Writer) AppendAsync(recs []*Record) (jetstream.PubAckFuture, error) {
 
 // Encode writes records as JSON Lines, the payload of a sync log message.
 func Encode(recs []*Record) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	b := make([]byte, 0, 320*len(recs))
+	var err error
 	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			return nil, fmt.Errorf("sync log record: %w", err)
+		if b, err = appendRecord(b, r); err != nil {
+			return nil, err
 		}
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Decode reads the records of one sync log message: one JSON object per
