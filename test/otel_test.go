@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -205,11 +206,15 @@ func otelCheckMetrics(t *testing.T, admin string) {
 		counts[labels["extsync_outcome"]] = m.GetCounter().GetValue()
 	}
 	require.Equal(t, map[string]float64{"retry": 1, "delivered": 1}, counts)
-	var observed uint64
+	var observed, underASecond uint64
 	for _, m := range families["extsync_delivery_duration_seconds"].GetMetric() {
-		observed += m.GetHistogram().GetSampleCount()
+		h := m.GetHistogram()
+		observed += h.GetSampleCount()
+		underASecond += cumulativeCountUpTo(h, 1)
 	}
 	require.Equal(t, uint64(2), observed, "both attempts timed")
+	require.Equal(t, uint64(2), underASecond,
+		"buckets below a second: both attempts of a local system are told apart from slow ones")
 	require.Len(t, families["extsync_end_to_end_latency_seconds"].GetMetric(), 1)
 	require.NotContains(t, body, "tok-never-in-spans")
 }
@@ -222,4 +227,16 @@ func otelNames(r *otlpReceiver) []string {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+// cumulativeCountUpTo is how many observations fell in the histogram's
+// buckets whose upper bound is at most limit.
+func cumulativeCountUpTo(h *dto.Histogram, limit float64) uint64 {
+	var n uint64
+	for _, b := range h.GetBucket() {
+		if b.GetUpperBound() <= limit {
+			n = b.GetCumulativeCount()
+		}
+	}
+	return n
 }

@@ -28,14 +28,27 @@ type instruments struct {
 	e2e      metric.Float64Histogram
 }
 
+// Bucket bounds, in seconds. The SDK's defaults (0, 5, 10, 25, ...
+// 10000) are meant for milliseconds: in seconds they put every attempt
+// of a healthy system in one bucket, and no quantile could be read. An
+// attempt takes from a fraction of a millisecond to its timeout (10 s by
+// default, at most minutes); an event's end-to-end latency stretches to
+// the backoff of its last retry.
+var (
+	attemptBuckets  = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+	endToEndBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
+)
+
 func newInstruments() *instruments {
 	m := otel.Meter(scope)
 	outcomes, _ := m.Int64Counter("extsync.deliveries",
 		metric.WithDescription("delivery attempts by connector and outcome (delivered, retry, dead-lettered, conflict-skipped)"))
 	duration, _ := m.Float64Histogram("extsync.delivery.duration", metric.WithUnit("s"),
-		metric.WithDescription("time one delivery attempt took, external call included"))
+		metric.WithDescription("time one delivery attempt took, external call included"),
+		metric.WithExplicitBucketBoundaries(attemptBuckets...))
 	e2e, _ := m.Float64Histogram("extsync.end_to_end.latency", metric.WithUnit("s"),
-		metric.WithDescription("from the event's publish time to its confirmed delivery"))
+		metric.WithDescription("from the event's publish time to its confirmed delivery"),
+		metric.WithExplicitBucketBoundaries(endToEndBuckets...))
 	return &instruments{outcomes: outcomes, duration: duration, e2e: e2e}
 }
 
