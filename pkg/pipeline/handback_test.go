@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -19,12 +18,8 @@ import (
 func TestAStoppingFeederGivesBackTheJobsQueuedBehindItsHead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(brokertest.RunServer(t).ClientURL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}})
+	_, js := brokertest.Connect(t, brokertest.RunServer(t))
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}})
 	require.NoError(t, err)
 	cons, err := js.CreateConsumer(ctx, "EV", jetstream.ConsumerConfig{Durable: "c",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Minute})
