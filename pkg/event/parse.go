@@ -2,6 +2,8 @@ package event
 
 import (
 	"encoding/json"
+	"hash/maphash"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -105,7 +107,7 @@ func (p *parser) object(depth int) (map[string]any, bool) {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, false
 		}
-		key, ok := p.string()
+		key, ok := p.key()
 		if !ok {
 			return nil, false
 		}
@@ -178,6 +180,45 @@ func (p *parser) separator(c byte) (end, ok bool) {
 		}
 	}
 	return false, false
+}
+
+// key reads a member name. Events of one kind repeat the same names, so
+// short names without escapes come from a small shared cache: a 512-byte
+// CloudEvent has a dozen of them, each an allocation otherwise.
+func (p *parser) key() (string, bool) {
+	start := p.i + 1
+	for j := start; j < len(p.b) && j-start <= maxInternedKey; j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			p.i = j + 1
+			return internKey(p.b[start:j]), true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return p.string()
+		}
+	}
+	return p.string()
+}
+
+// maxInternedKey bounds the names the cache keeps: longer ones are rare
+// and would only push out the common ones.
+const maxInternedKey = 32
+
+// keyCache holds recently read member names by hash. A slot is replaced
+// whole, so readers on other goroutines see either name, never a torn one;
+// two names sharing a slot only cost their allocations back.
+var (
+	keyCache [1024]atomic.Pointer[string]
+	keySeed  = maphash.MakeSeed()
+)
+
+func internKey(b []byte) string {
+	slot := &keyCache[maphash.Bytes(keySeed, b)%uint64(len(keyCache))]
+	if s := slot.Load(); s != nil && *s == string(b) {
+		return *s
+	}
+	s := string(b)
+	slot.Store(&s)
+	return s
 }
 
 // string reads "..." from p.b[p.i] == '"'. Strings without escapes, the
