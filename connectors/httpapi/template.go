@@ -78,6 +78,14 @@ func (t *template) checkParts() error {
 
 func (t *template) render(value func(i int) string) string {
 	var b strings.Builder
+	n := 0 // one allocation for the URL, not one per doubling
+	for i, lit := range t.literals {
+		n += len(lit)
+		if i < len(t.paths) {
+			n += len(value(i))
+		}
+	}
+	b.Grow(n)
 	for i, lit := range t.literals {
 		b.WriteString(lit)
 		if i < len(t.paths) {
