@@ -50,5 +50,5 @@ func endBatchSpan(span trace.Span, err error) {
 
 // countOutcome adds one settled batch item to the delivery metrics.
 func (r *Runner) countOutcome(ctx context.Context, d policy.Decision) {
-	r.metrics.outcomes.Add(ctx, 1, r.outcomeAttrs(d.Outcome))
+	r.metrics.outcomes.Add(ctx, 1, r.outcomeAttrs(d.Outcome).add...)
 }

@@ -51,7 +51,7 @@ type Runner struct {
 	log            *slog.Logger
 	onRecord       func(synclog.Record)
 	metrics        *instruments
-	attrSets       sync.Map // outcome → metric.MeasurementOption
+	attrSets       sync.Map // outcome → *outcomeOptions
 	spanAttrs      []attribute.KeyValue
 	spanNames      spanNames
 	stats          runnerStats

@@ -124,25 +124,35 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error
 		}
 	}
 	span.End()
-	set := r.outcomeAttrs(d.Outcome)
-	r.metrics.outcomes.Add(ctx, 1, set)
-	r.metrics.duration.Record(ctx, took.Seconds(), set)
+	o := r.outcomeAttrs(d.Outcome)
+	r.metrics.outcomes.Add(ctx, 1, o.add...)
+	r.metrics.duration.Record(ctx, took.Seconds(), o.record...)
 	if d.Action == policy.Ack && j.ev != nil && !j.ev.Time.IsZero() {
-		r.metrics.e2e.Record(ctx, time.Since(j.ev.Time).Seconds(), r.outcomeAttrs(""))
+		r.metrics.e2e.Record(ctx, time.Since(j.ev.Time).Seconds(), r.outcomeAttrs("").record...)
 	}
 }
 
-// outcomeAttrs returns the metric attributes for one outcome ("" for the
+// outcomeOptions carry one outcome's metric attributes, as the option
+// slices the instruments take: passing the set alone built a one-element
+// slice per call, three allocations per delivery.
+type outcomeOptions struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+}
+
+// outcomeAttrs returns the metric options for one outcome ("" for the
 // connector alone), built once: building an attribute set per delivery
 // was a handful of allocations on the hot path.
-func (r *Runner) outcomeAttrs(outcome string) metric.MeasurementOption {
+func (r *Runner) outcomeAttrs(outcome string) *outcomeOptions {
 	if v, ok := r.attrSets.Load(outcome); ok {
-		return v.(metric.MeasurementOption)
+		return v.(*outcomeOptions)
 	}
 	kv := []attribute.KeyValue{telemetry.Connector.String(r.cfg.Name)}
 	if outcome != "" {
 		kv = append(kv, telemetry.Outcome.String(outcome))
 	}
-	v, _ := r.attrSets.LoadOrStore(outcome, metric.WithAttributeSet(attribute.NewSet(kv...)))
-	return v.(metric.MeasurementOption)
+	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	v, _ := r.attrSets.LoadOrStore(outcome, &outcomeOptions{
+		add: []metric.AddOption{set}, record: []metric.RecordOption{set}})
+	return v.(*outcomeOptions)
 }
