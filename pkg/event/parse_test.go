@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -84,6 +85,34 @@ func TestParseObjectTakesTheUsualForms(t *testing.T) {
 		strings.Repeat(`{"a":`, 300) + `1` + strings.Repeat(`}`, 300)} {
 		if _, _, ok := parseObject([]byte(s)); ok {
 			t.Errorf("%s: taken by the fast path, meant for encoding/json", s)
+		}
+	}
+}
+
+// TestMemberNamesStayRightWhenTheCacheIsFull reads more distinct names
+// than the name cache has slots, twice, so slots are shared and replaced:
+// every name must still be the one in the text.
+func TestMemberNamesStayRightWhenTheCacheIsFull(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 3 * len(keyCache) {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":%d`, i, i)
+	}
+	b.WriteString(`,"a_name_longer_than_the_cache_keeps_at_all":1,"esc\u0061ped":2,"é":3}`)
+	want, ok := stdObject([]byte(b.String()))
+	if !ok {
+		t.Fatal("test input is not a JSON object")
+	}
+	for pass := range 2 {
+		got, _, ok := parseObject([]byte(b.String()))
+		if !ok {
+			t.Fatalf("pass %d: fast path declined the object", pass)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("pass %d: names or values differ from encoding/json's", pass)
 		}
 	}
 }
