@@ -99,6 +99,16 @@ func decodeObjectText(body []byte, what string) (obj map[string]any, member []by
 	return obj, nil, false, err
 }
 
+// dataObject reads raw as a CloudEvent's data object; text is raw
+// itself, trimmed, when the fast path read it (nil otherwise).
+func dataObject(raw []byte) (obj map[string]any, text []byte, err error) {
+	obj, _, fast, err := decodeObjectText(raw, "CloudEvent data")
+	if err != nil || !fast {
+		return obj, nil, err
+	}
+	return obj, bytes.TrimSpace(raw), nil
+}
+
 // decodeSlow is encoding/json's reading, and its errors.
 func decodeSlow(body []byte, what string) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(body))
@@ -210,11 +220,7 @@ func structuredData(ce map[string]any, member []byte, id string) (map[string]any
 		if err != nil {
 			return nil, nil, malformed("CloudEvent data_base64: %v", err)
 		}
-		obj, _, fast, err := decodeObjectText(raw, "CloudEvent data")
-		if err != nil || !fast {
-			return obj, nil, err
-		}
-		return obj, bytes.TrimSpace(raw), nil
+		return dataObject(raw)
 	}
 	v, ok := ce["data"]
 	if !ok {
@@ -259,13 +265,9 @@ func decodeBinary(ev *Event, m Message, opt Options) error {
 		}
 		ev.Time = t
 	}
-	data, _, fast, err := decodeObjectText(m.Body, "CloudEvent data")
-	if err != nil {
+	var err error
+	if ev.Data, ev.DataJSON, err = dataObject(m.Body); err != nil {
 		return err
-	}
-	ev.Data = data
-	if fast {
-		ev.DataJSON = bytes.TrimSpace(m.Body)
 	}
 	return keyAndVersion(ev, opt)
 }
