@@ -125,7 +125,9 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 func (c *Connector) outcome(req *http.Request, resp *http.Response) error {
 	class := connectors.HTTPClass(resp.StatusCode)
 	if class == 0 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+		if resp.Body != http.NoBody { // an empty answer (Content-Length: 0) has nothing to drain
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+		}
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

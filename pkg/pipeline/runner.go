@@ -256,6 +256,10 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 // work runs the jobs it is handed, each followed by those that queued
 // behind it for the same entity (the feeder admitted it; see admit).
 func (r *Runner) work(ctx context.Context, jobs <-chan *job) {
+	// Each attempt's timeout context registers with its parent; a parent
+	// of the worker's own keeps that off the lock all workers would share.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for j := range jobs {
 		for ; j != nil; j = r.after(j) {
 			r.handle(ctx, j)
