@@ -147,6 +147,9 @@ type Result struct {
 	// include the embedded NATS server's and the sink's.
 	AllocsPerEvent     float64 `json:"allocs_per_event"`
 	AllocBytesPerEvent float64 `json:"alloc_bytes_per_event"`
+	// CeilingAllocsPerEvent is the same count for the ceiling's requests
+	// (client and sink): what the pipeline allocates beyond it is its own.
+	CeilingAllocsPerEvent float64 `json:"ceiling_allocs_per_event"`
 	// Retries and DeadLettered count attempts that did not deliver (none
 	// are expected against the in-process sink).
 	// CeilingCPUMicros and PipelineCPUMicros are the process's CPU time

@@ -96,15 +96,20 @@ func (t *trial) ceilingAgain(ctx context.Context) error {
 // measureCeiling runs the ceiling once more and folds it into the result:
 // the rate and CPU of all runs so far, as if one.
 func (t *trial) measureCeiling(ctx context.Context) error {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	cpu0 := cpuTime()
 	took, err := ceiling(ctx, t.url, t.g, t.o.Events, t.res.Concurrency)
 	if err != nil {
 		return err
 	}
+	cpu := perEvent(cpu0, cpuTime(), t.o.Events)
+	runtime.ReadMemStats(&after)
 	r := &t.res
 	runs := float64(len(r.CeilingRunsPerSec))
-	cpu := perEvent(cpu0, cpuTime(), t.o.Events)
 	r.CeilingCPUMicros = (r.CeilingCPUMicros*runs + cpu) / (runs + 1)
+	allocs := float64(after.Mallocs-before.Mallocs) / float64(t.o.Events)
+	r.CeilingAllocsPerEvent = (r.CeilingAllocsPerEvent*runs + allocs) / (runs + 1)
 	r.CeilingSeconds += took.Seconds()
 	r.CeilingRunsPerSec = append(r.CeilingRunsPerSec, float64(t.o.Events)/took.Seconds())
 	r.CeilingPerSec = float64(t.o.Events) * (runs + 1) / r.CeilingSeconds
