@@ -42,6 +42,7 @@ func TestRunReportsSaneValues(t *testing.T) {
 	require.LessOrEqual(t, r.Latency.P999MS, r.Latency.MaxMS)
 	require.Greater(t, r.PeakRSSBytes, uint64(0))
 	require.Greater(t, r.AllocsPerEvent, 0.0)
+	require.Greater(t, r.CeilingAllocsPerEvent, 0.0)
 	require.Greater(t, r.CeilingCPUMicros, 0.0)
 	require.Greater(t, r.PipelineCPUMicros, 0.0)
 	require.Greater(t, r.AttemptMS, 0.0)

@@ -15,12 +15,12 @@ func (r Report) WriteTable(w io.Writer) error {
 		thousands(float64(r.Events)), r.EventBytes, r.Sink, thousands(float64(r.LatencyRate)),
 		r.LatencyDuration, r.GOMAXPROCS, r.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "concurrency\tceiling ev/s\tpipeline ev/s\tratio\tp50 ms\tp99 ms\tp999 ms\tpeak RSS MB\tallocs/event\tKB/event\tCPU µs/ev ceiling\tCPU µs/ev pipeline\tattempt ms\t")
+	fmt.Fprintln(tw, "concurrency\tceiling ev/s\tpipeline ev/s\tratio\tp50 ms\tp99 ms\tp999 ms\tpeak RSS MB\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tCPU µs/ev ceiling\tCPU µs/ev pipeline\tattempt ms\t")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t%.3f\t\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%.3f\t\n",
 			res.Concurrency, thousands(res.CeilingPerSec), thousands(res.PipelinePerSec), res.Ratio,
 			res.Latency.P50MS, res.Latency.P99MS, res.Latency.P999MS,
-			float64(res.PeakRSSBytes)/(1<<20), res.AllocsPerEvent, res.AllocBytesPerEvent/1024,
+			float64(res.PeakRSSBytes)/(1<<20), res.CeilingAllocsPerEvent, res.AllocsPerEvent, res.AllocBytesPerEvent/1024,
 			res.CeilingCPUMicros, res.PipelineCPUMicros, res.AttemptMS)
 	}
 	if err := tw.Flush(); err != nil {
