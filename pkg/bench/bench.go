@@ -201,7 +201,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Report, error) {
 func notes(o Options) []string {
 	n := []string{
 		"ratio = pipeline / ceiling; both measured here, against the same sink at the same concurrency; the ceiling is raw HTTP run before and after the pipeline, combined, so drift in the machine's speed cancels in part",
-		"allocs/event: every heap allocation in this process during the pipeline phase, the embedded NATS server's and the sink's included",
+		"allocs/ev: every heap allocation in this process during the phase, the embedded NATS server's and the sink's included",
 		"peak RSS: VmHWM of this process, reset before each concurrency: extsync, embedded server, publisher and sink together",
 	}
 	if o.URL != "" {
