@@ -100,6 +100,16 @@ func (s *ByteSize) UnmarshalYAML(n ast.Node) error {
 	return nil
 }
 
+// Decode parses the size from an environment variable (envconfig).
+func (s *ByteSize) Decode(text string) error {
+	v, err := ParseByteSize(text)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
 // ParseByteSize parses "8MiB" and the like.
 func ParseByteSize(text string) (ByteSize, error) {
 	t := strings.TrimSpace(text)

@@ -35,6 +35,7 @@ type Settings struct {
 	LogFormat    string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	LogMaxAge    time.Duration `envconfig:"SYNCLOG_MAX_AGE" default:"168h" desc:"how long the sync log (EXTSYNC_LOG) keeps records"`
 	Drain        time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"how long shutdown waits for in-flight deliveries"`
+	QueueBytes   ByteSize      `envconfig:"QUEUE_BYTES" default:"32MiB" desc:"bytes of events each connector holds waiting for a worker (per consumer); the rest wait in JetStream"`
 }
 
 // LoadSettings reads the process settings from the environment.
@@ -57,6 +58,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: EXTSYNC_STREAM is empty", ErrInvalid)
 	case s.Replicas < 1 || s.Replicas > 5:
 		return fmt.Errorf("%w: EXTSYNC_REPLICAS=%d: want 1 to 5 (JetStream's limit)", ErrInvalid, s.Replicas)
+	case s.QueueBytes < 64<<10:
+		return fmt.Errorf("%w: EXTSYNC_QUEUE_BYTES=%d: want 64KiB or more", ErrInvalid, s.QueueBytes)
 	}
 	return nil
 }

@@ -38,7 +38,11 @@ func TestAStoppingFeederGivesBackTheJobsQueuedBehindItsHead(t *testing.T) {
 	head, replayed, behind := jobs[0], jobs[1], jobs[2]
 
 	r := &Runner{keys: newKeyQueue(), ackWait: 5 * time.Minute}
-	in := newIntake()
+	b := newBudget(1 << 20)
+	in := newIntake(b)
+	for _, j := range jobs {
+		b.take(j, int64(len(j.msg.Data())))
+	}
 	in.put(head)
 	feedCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
@@ -51,6 +55,8 @@ func TestAStoppingFeederGivesBackTheJobsQueuedBehindItsHead(t *testing.T) {
 	<-stopped
 
 	require.False(t, r.keys.busy("case-7"), "the entity is free again")
+	require.Zero(t, b.jobs.Load(), "every job handed back gave its budget back")
+	require.Zero(t, b.bytes.Load())
 	again, err := cons.Fetch(3, jetstream.FetchMaxWait(5*time.Second))
 	require.NoError(t, err)
 	var redelivered []string

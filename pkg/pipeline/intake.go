@@ -23,14 +23,17 @@ import (
 // JetStream "in progress" for any message that has waited a third of the
 // ack wait.
 type intake struct {
-	mu    sync.Mutex
-	queue []*job
+	// budget bounds the queued jobs' bytes (and those waiting behind
+	// their entity) where MaxAckPending bounds only their number.
+	budget *budget
+	mu     sync.Mutex
+	queue  []*job
 	// ready wakes the feeder when a job is queued or the reader is done.
 	ready chan struct{}
 	done  bool // the reader has stopped: nothing more will be queued
 }
 
-func newIntake() *intake { return &intake{ready: make(chan struct{}, 1)} }
+func newIntake(b *budget) *intake { return &intake{budget: b, ready: make(chan struct{}, 1)} }
 
 func (in *intake) put(j *job) {
 	in.mu.Lock()
@@ -91,6 +94,7 @@ func (in *intake) nakAll() {
 	defer in.mu.Unlock()
 	for _, j := range in.queue {
 		_ = j.msg.Nak()
+		j.release()
 	}
 	in.queue = nil
 }
@@ -118,6 +122,7 @@ func (r *Runner) handBack(in *intake) {
 	if j, _ := in.head(); j != nil && j.admitted && r.keys != nil {
 		for _, w := range r.keys.drop(j.key) {
 			_ = w.msg.Nak()
+			w.release()
 		}
 	}
 	in.nakAll()
@@ -128,6 +133,10 @@ func (r *Runner) handBack(in *intake) {
 func (r *Runner) read(ctx context.Context, it jetstream.MessagesContext, in *intake) error {
 	defer in.finish()
 	for {
+		// Full: the messages stay with JetStream (and at most one pull
+		// batch in the client) until workers start what is queued. When
+		// ctx ends the iterator is drained below instead.
+		in.budget.wait(ctx)
 		msg, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -150,6 +159,7 @@ func (r *Runner) read(ctx context.Context, it jetstream.MessagesContext, in *int
 			_ = msg.Term()
 			continue
 		}
+		in.budget.take(j, int64(len(msg.Data())))
 		in.put(j)
 	}
 }

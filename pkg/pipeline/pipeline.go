@@ -42,6 +42,10 @@ type Options struct {
 	// connector's timeout (twice it plus 10 s, 30 s at least): tests use a
 	// short one to make an outage outlast it.
 	AckWait time.Duration
+	// QueueBytes bounds the bytes of the messages each of a connector's
+	// two consumers holds before a worker starts them
+	// (DefaultQueueBytes when 0).
+	QueueBytes int64
 
 	metrics   *instruments
 	mappings  *mapping.Store
@@ -75,6 +79,9 @@ type Pipeline struct {
 func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = DefaultQueueBytes
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second

@@ -63,6 +63,8 @@ type Runner struct {
 	pullBatch     int
 	maxAckPending int
 	drain         time.Duration
+	// budgets bound the bytes the events' and the replays' intakes hold.
+	budgets [2]*budget
 }
 
 // sizes derives the consumer's limits from the connector's concurrency:
@@ -105,6 +107,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		metrics:  o.metrics,
 		ackWait:  ackWait, pullBatch: pull, maxAckPending: maxPending, drain: o.DrainTimeout,
 		spanAttrs: spanAttrs(cfg),
+		budgets:   [2]*budget{newBudget(o.QueueBytes), newBudget(o.QueueBytes)},
 	}
 	if t := cfg.Throttle; t != nil {
 		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), r.log)
@@ -207,7 +210,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	var dispatchers sync.WaitGroup
 	var once sync.Once
 	errs := make([]error, 2)
-	intakes := []*intake{newIntake(), newIntake()}
+	intakes := []*intake{newIntake(r.budgets[0]), newIntake(r.budgets[1])}
 	for i, it := range []jetstream.MessagesContext{events, replays} {
 		in := intakes[i]
 		dispatchers.Go(func() {
@@ -277,6 +280,7 @@ func (r *Runner) after(j *job) *job {
 }
 
 func (r *Runner) handle(ctx context.Context, j *job) {
+	j.release() // no longer waiting: what is in flight is bounded by the workers
 	if ctx.Err() != nil {
 		_ = j.msg.Nak() // drain timed out before this one started
 		return

@@ -48,6 +48,10 @@ type job struct {
 	// data is the event's body when it is not the message's own: a
 	// replayed dead letter whose body stayed in its stream.
 	data []byte
+	// held is the budget the job's bytes count against until a worker
+	// starts it (nil once released); size is what it counts.
+	held *budget
+	size int64
 }
 
 // bodyJSON is the body's JSON text when the body is the event's data

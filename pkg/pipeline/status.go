@@ -21,13 +21,18 @@ type ConnectorStatus struct {
 	Pending    uint64 `json:"pending"`
 	AckPending int    `json:"ack_pending"`
 	// InFlight counts this instance's deliveries running now.
-	InFlight    int64     `json:"in_flight"`
-	Breaker     string    `json:"breaker,omitempty"`
-	DeadLetters uint64    `json:"dead_letters"`
-	Delivered   int64     `json:"delivered"`
-	Failed      int64     `json:"failed"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	InFlight int64 `json:"in_flight"`
+	// Waiting counts the events this instance holds that no worker has
+	// started, WaitingBytes their size: bounded per consumer by the queue
+	// budget (see "Durability" in README.md).
+	Waiting      int64     `json:"waiting"`
+	WaitingBytes int64     `json:"waiting_bytes"`
+	Breaker      string    `json:"breaker,omitempty"`
+	DeadLetters  uint64    `json:"dead_letters"`
+	Delivered    int64     `json:"delivered"`
+	Failed       int64     `json:"failed"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
 	// Degraded: every attempt has failed for degraded_after (a long
 	// outage); events wait and resume by themselves. FailingSince is set
 	// from the first failure of the current run of failures.
@@ -83,6 +88,10 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 			Running: r.stats.running.Load(), InFlight: r.stats.inFlight.Load(),
 			Breaker: r.guard.BreakerState(), DeadLetters: depth[deadletter.SubjectPrefix+r.cfg.Name],
 			Delivered: r.stats.delivered.Load(), Failed: r.stats.failed.Load(),
+		}
+		for _, b := range r.budgets {
+			st.Waiting += b.jobs.Load()
+			st.WaitingBytes += b.bytes.Load()
 		}
 		if info, err := r.consumer.Info(ctx); err == nil {
 			st.Pending, st.AckPending = info.NumPending, info.NumAckPending

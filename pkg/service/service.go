@@ -64,7 +64,7 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 	}
 	p, err := pipeline.New(ctx, pipeline.Options{
 		JS: svc.js, Stream: s.Stream, Registry: o.Registry, Logger: o.Logger,
-		DrainTimeout: s.Drain, OnRecord: o.OnRecord, Replicas: s.Replicas,
+		DrainTimeout: s.Drain, OnRecord: o.OnRecord, Replicas: s.Replicas, QueueBytes: int64(s.QueueBytes),
 	}, conns)
 	if err != nil {
 		svc.close()
