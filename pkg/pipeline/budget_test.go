@@ -129,3 +129,46 @@ func TestShutdownWhileTheBudgetIsFullLosesNothing(t *testing.T) {
 	require.Len(t, delivered, n)
 	require.Empty(t, e.deadLetters("court"))
 }
+
+// With events near the server's maximum payload, what the client itself
+// buffers beyond the budget is bounded in bytes too: JetStream keeps the
+// rest (unacked and undelivered) until workers catch up.
+func TestEventsNearMaxPayloadMostlyWaitInJetStream(t *testing.T) {
+	const n, size = 50, 900 << 10
+	gate := make(chan struct{})
+	s := newSink(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+	})
+	e := newEnv(t)
+	e.startWith(fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 1
+    ordering: none
+    http: {url: "%s/workflows/{id}"}
+`, s.URL), nil, func(o *pipeline.Options) { o.QueueBytes = 1 << 20 })
+	pad := strings.Repeat("z", size)
+	for i := range n {
+		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d","pad":%q}`, i, pad), nil)
+	}
+	e.waitFor("the budget full behind the one delivery the system holds", func() bool {
+		st := e.p.Status(context.Background())[0]
+		return st.InFlight == 1 && st.WaitingBytes >= 1<<20
+	})
+	// 1 in flight, 2 waiting, and what two pulls of at most 8 MiB hold.
+	require.Never(t, func() bool {
+		ack, _ := e.pending("court")
+		return ack > 3+2*(8<<20)/size
+	}, 300*time.Millisecond, 10*time.Millisecond, "the client pulled more than its byte limit allows")
+
+	close(gate)
+	e.waitFor("every event settled", func() bool {
+		ack, pending := e.pending("court")
+		return ack == 0 && pending == 0
+	})
+	require.Len(t, s.requests(), n)
+}
