@@ -81,15 +81,6 @@ func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ack
 	return pull, maxAckPending, ackWait
 }
 
-// pullBytes bounds one pull's bytes, so that while the queue budget
-// stops the reader the client holds little more than that: at least
-// 8 MiB, and twice the server's maximum payload, because a message larger
-// than the limit would stall the consumer (the server refuses to send it,
-// the client asks again).
-func pullBytes(maxPayload int64) int {
-	return int(max(8<<20, 2*maxPayload+64<<10))
-}
-
 func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner, error) {
 	conn, err := o.Registry.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency,
 		Batch: cfg.Mode == "batch", Decode: cfg.Decode})
@@ -183,12 +174,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() { defer close(done); r.throttle.Run(thrCtx) }()
 		defer func() { stop(); <-done }()
 	}
-	limit := pullBytes(r.js.Conn().MaxPayload())
-	events, err := r.consumer.Messages(jetstream.PullMaxMessagesWithBytesLimit(r.pullBatch, limit))
+	events, err := r.consumer.Messages(jetstream.PullMaxMessages(r.pullBatch))
 	if err != nil {
 		return fmt.Errorf("connector %q: consume: %w", r.cfg.Name, err)
 	}
-	replays, err := r.replays.Messages(jetstream.PullMaxMessagesWithBytesLimit(min(r.pullBatch, 64), limit))
+	replays, err := r.replays.Messages(jetstream.PullMaxMessages(min(r.pullBatch, 64)))
 	if err != nil {
 		events.Stop()
 		return fmt.Errorf("connector %q: consume replays: %w", r.cfg.Name, err)
