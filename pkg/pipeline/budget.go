@@ -38,16 +38,15 @@ func (b *budget) take(j *job, size int64) {
 	b.jobs.Add(1)
 }
 
-// wait returns when the budget has room, or false at once when ctx ends.
-func (b *budget) wait(ctx context.Context) bool {
+// wait returns when the budget has room, or when ctx ends.
+func (b *budget) wait(ctx context.Context) {
 	for b.bytes.Load() >= b.limit {
 		select {
 		case <-b.room:
 		case <-ctx.Done():
-			return false
+			return
 		}
 	}
-	return true
 }
 
 // release gives back what j holds; a job holds its budget once.
