@@ -31,18 +31,8 @@ func TestWaitingEventsStayWithinTheQueueBudget(t *testing.T) {
 		}
 	})
 	e := newEnv(t)
-	e.startWith(fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    concurrency: 1
-    ordering: none
-    http: {url: "%s/workflows/{id}"}
-`, s.URL), nil, func(o *pipeline.Options) { o.QueueBytes = budget })
-	pad := strings.Repeat("x", size)
-	for i := range n {
-		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d","pad":%q}`, i, pad), nil)
-	}
+	e.startWith(oneWorker(s.URL, ""), nil, func(o *pipeline.Options) { o.QueueBytes = budget })
+	e.publishPadded(n, size)
 	status := func() pipeline.ConnectorStatus { return e.p.Status(context.Background())[0] }
 	e.waitFor("the budget full behind the one delivery the system holds", func() bool {
 		st := status()
@@ -91,22 +81,11 @@ func TestShutdownWhileTheBudgetIsFullLosesNothing(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	doc := fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    concurrency: 1
-    ordering: none
-    retry: {max_attempts: 100, initial: 20ms, max: 50ms}
-    http: {url: "%s/workflows/{id}"}
-`, s.URL)
+	doc := oneWorker(s.URL, "    retry: {max_attempts: 100, initial: 20ms, max: 50ms}\n")
 	small := func(o *pipeline.Options) { o.QueueBytes = 100 << 10 }
 	e := newEnv(t)
 	e.startWith(doc, nil, small)
-	pad := strings.Repeat("y", size)
-	for i := range n {
-		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d","pad":%q}`, i, pad), nil)
-	}
+	e.publishPadded(n, size)
 	e.waitFor("the budget full", func() bool {
 		st := e.p.Status(context.Background())[0]
 		return st.InFlight == 1 && st.WaitingBytes >= 100<<10
@@ -128,4 +107,26 @@ func TestShutdownWhileTheBudgetIsFullLosesNothing(t *testing.T) {
 	}
 	require.Len(t, delivered, n)
 	require.Empty(t, e.deadLetters("court"))
+}
+
+// oneWorker is a court connector with one worker and no ordering; extra
+// adds indented lines.
+func oneWorker(url, extra string) string {
+	return fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 1
+    ordering: none
+%s    http: {url: "%s/workflows/{id}"}
+`, extra, url)
+}
+
+// publishPadded publishes n events wf-0.. of about size bytes each.
+func (e *env) publishPadded(n, size int) {
+	e.t.Helper()
+	pad := strings.Repeat("x", size)
+	for i := range n {
+		e.publishRaw("hms.workflow.updated", fmt.Appendf(nil, `{"id":"wf-%d","pad":%q}`, i, pad), nil)
+	}
 }
