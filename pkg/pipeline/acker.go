@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms/extsync/pkg/policy"
 	"github.com/hms/extsync/pkg/synclog"
@@ -14,9 +15,17 @@ import (
 // pendingAck is an outcome whose message is settled once its sync log
 // record is stored.
 type pendingAck struct {
-	j   *job
-	d   policy.Decision
-	rec *synclog.Record
+	j    *job
+	d    policy.Decision
+	err  error
+	took time.Duration
+	at   time.Time // when the worker settled it: the record's time
+	// spanCtx holds the attempt's (or the batch's) span, whose trace id
+	// the record carries; span, when set, is the attempt's own, which
+	// account ends.
+	spanCtx context.Context
+	span    trace.Span
+	rec     *synclog.Record // built by account, in the acker
 }
 
 // logGroup is one sync log message on its way to JetStream and the
@@ -87,6 +96,7 @@ func (a *acker) batch() {
 		// the queue's buffer and are taken below.
 		linger.Reset(groupLinger)
 		<-linger.C
+		a.r.account(&first)
 		items := a.take(first)
 		recs = recs[:0]
 		for _, p := range items {
@@ -101,8 +111,8 @@ func (a *acker) batch() {
 	}
 }
 
-// take groups first with the outcomes waiting in the queue, up to a
-// group's bounds, without waiting for more.
+// take groups first (accounted) with the outcomes waiting in the queue,
+// up to a group's bounds, without waiting for more.
 func (a *acker) take(first pendingAck) []pendingAck {
 	items := []pendingAck{first}
 	size := approxRecordBytes(first.rec)
@@ -112,6 +122,7 @@ func (a *acker) take(first pendingAck) []pendingAck {
 			if !ok {
 				return items
 			}
+			a.r.account(&p)
 			items = append(items, p)
 			size += approxRecordBytes(p.rec)
 		default:

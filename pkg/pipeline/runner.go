@@ -296,9 +296,6 @@ func (r *Runner) handle(ctx context.Context, j *job) {
 	// stays tied to ctx (the drain deadline).
 	err := r.handler(trace.ContextWithSpan(ctx, span), j)
 	took := time.Since(start)
-	d := r.settle(spanCtx, j, err, took)
-	if errors.Is(err, reconcile.ErrSuperseded) {
-		err = nil // skipped on purpose: not an error on the span
-	}
-	r.endSpan(spanCtx, span, j, err, d, took)
+	r.settleWith(pendingAck{j: j, d: r.decide(j, err), err: err, took: took, at: start.Add(took),
+		spanCtx: spanCtx, span: span})
 }

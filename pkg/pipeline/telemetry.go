@@ -113,22 +113,25 @@ func (p *spanNames) name(subject string) string {
 	return n
 }
 
-// endSpan records the outcome on the span and in the metrics.
-func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error, d policy.Decision, took time.Duration) {
-	if span.IsRecording() { // an id-only span keeps nothing: skip building it
+// endSpan records the outcome on the span and in the metrics; at is when
+// the attempt was settled (the acker ends the span a moment later).
+func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error, d policy.Decision, took time.Duration, at time.Time) {
+	if !span.IsRecording() { // an id-only span keeps nothing: skip building it
+		span.End()
+	} else {
 		span.SetAttributes(telemetry.Outcome.String(d.Outcome))
 		if err != nil {
 			class := connectors.Classify(err).String()
 			span.SetAttributes(telemetry.ErrorType.String(class))
 			span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
 		}
+		span.End(trace.WithTimestamp(at))
 	}
-	span.End()
 	o := r.outcomeAttrs(d.Outcome)
 	r.metrics.outcomes.Add(ctx, 1, o.add...)
 	r.metrics.duration.Record(ctx, took.Seconds(), o.record...)
 	if d.Action == policy.Ack && j.ev != nil && !j.ev.Time.IsZero() {
-		r.metrics.e2e.Record(ctx, time.Since(j.ev.Time).Seconds(), r.outcomeAttrs("").record...)
+		r.metrics.e2e.Record(ctx, at.Sub(j.ev.Time).Seconds(), r.outcomeAttrs("").record...)
 	}
 }
 
