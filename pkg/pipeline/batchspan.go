@@ -21,8 +21,7 @@ const maxBatchLinks = 128
 func (r *Runner) startBatchSpan(jobs []*job, attempt int) (context.Context, trace.Span) {
 	links := make([]trace.Link, 0, min(len(jobs), maxBatchLinks))
 	for _, j := range jobs[:min(len(jobs), maxBatchLinks)] {
-		ctx := telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(j.msg.Headers()))
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		if sc := trace.SpanContextFromContext(producerContext(j.msg)); sc.IsValid() {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}

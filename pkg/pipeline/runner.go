@@ -253,6 +253,9 @@ func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
 	}
 	decode(j, r.decodeOp, r.cfg.MaxEventBytes)
 	r.chooseMapping(j)
+	if r.batcher == nil {
+		j.parent = producerContext(msg)
+	}
 	return j, nil
 }
 

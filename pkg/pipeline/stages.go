@@ -27,7 +27,10 @@ type job struct {
 	// subject is where the event was published: the message's subject, or
 	// for a replayed dead letter the original one (Extsync-Subject).
 	subject string
-	key     string // entity key used for in-process ordering; "" for none
+	// parent is the producer's trace context (producerContext); batches
+	// link their events' contexts instead, and leave it nil.
+	parent context.Context
+	key    string // entity key used for in-process ordering; "" for none
 	// admitted: the feeder gave the job its entity (keyQueue.admit).
 	admitted bool
 

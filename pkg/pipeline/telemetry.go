@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -54,10 +55,13 @@ func newInstruments() *instruments {
 
 // startSpan starts the CONSUMER span of one attempt, as a child of the
 // producer's context carried in the message headers (a plain `nats pub`
-// without headers starts a new trace).
+// without headers starts a new trace), which the reader extracted.
 func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
-	ctx := telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(j.msg.Headers()))
-	ctx, span := tracer.Start(ctx, r.spanNames.name(j.subject), consumerKind)
+	parent := j.parent
+	if parent == nil {
+		parent = producerContext(j.msg)
+	}
+	ctx, span := tracer.Start(parent, r.spanNames.name(j.subject), consumerKind)
 	// Set after the start, and only on a span that keeps them: without a
 	// trace exporter spans carry ids only, and building the attributes
 	// was most of what a span cost. (The sampler, ParentBased, does not
@@ -73,6 +77,12 @@ func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 }
 
 var consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+
+// producerContext is the trace context in a message's headers. The reader
+// extracts it, off the single worker's path between two requests.
+func producerContext(msg jetstream.Msg) context.Context {
+	return telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(msg.Headers()))
+}
 
 // spanAttrs are the attributes every attempt span of a connector shares,
 // built once with the runner: the durable name and these were built per
