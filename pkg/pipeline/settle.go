@@ -51,8 +51,9 @@ func (r *Runner) settleAs(spanCtx context.Context, j *job, err error, d policy.D
 
 // settleWith does on the worker only what must precede the ack: it
 // remembers a first failure and stores a dead letter. The sync log
-// record, the counters and the span's end are the acker's (account):
-// at one worker they were a tenth of the time between two requests.
+// record, the counters and the span's end are the acker's (account): at
+// one worker they were about 3.5 µs of the worker's path between two
+// requests, and the acker runs on the other core meanwhile.
 func (r *Runner) settleWith(p pendingAck) {
 	j, d := p.j, p.d
 	if d.Action == policy.Retry && j.attempt == 1 && !j.started.IsZero() {
