@@ -79,7 +79,7 @@ func (r *Runner) settleWith(p pendingAck) {
 // attempt's span (when p carries one).
 func (r *Runner) account(p *pendingAck) {
 	rec := r.record(p.j, p.err, p.d, p.took, p.at)
-	rec.TraceID = traceIDOf(p.spanCtx, rec.TraceID)
+	rec.TraceID = traceIDOf(p.spanCtx, p.j)
 	p.rec = rec
 	if p.err != nil {
 		r.stats.failure(rec.Error)
@@ -112,12 +112,17 @@ func (r *Runner) firstAttempt(j *job) time.Time {
 	return r.firsts.get(j.meta.Sequence.Stream, j.meta.Timestamp)
 }
 
-// traceIDOf prefers the attempt's own span's trace id.
-func traceIDOf(ctx context.Context, fallback string) string {
+// traceIDOf is the trace id of the attempt's (or batch's) own span, else
+// the producer's from j's traceparent header, read only then: a span
+// nearly always has one.
+func traceIDOf(ctx context.Context, j *job) string {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		return sc.TraceID().String()
 	}
-	return fallback
+	if j.ev == nil {
+		return ""
+	}
+	return traceID(event.HeaderValue(j.ev.Header, "traceparent"))
 }
 
 func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration, at time.Time) *synclog.Record {
@@ -134,7 +139,6 @@ func (r *Runner) record(j *job, err error, d policy.Decision, took time.Duration
 	noteReplay(rec, j)
 	if j.ev != nil {
 		rec.EventID, rec.Entity, rec.Version = j.ev.ID, j.ev.Key, j.ev.Version
-		rec.TraceID = traceID(event.HeaderValue(j.ev.Header, "traceparent"))
 	} else {
 		rec.EventID = fallbackID(j)
 	}

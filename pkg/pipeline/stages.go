@@ -27,8 +27,9 @@ type job struct {
 	// subject is where the event was published: the message's subject, or
 	// for a replayed dead letter the original one (Extsync-Subject).
 	subject string
-	// parent is the producer's trace context (producerContext); batches
-	// link their events' contexts instead, and leave it nil.
+	// parent is the producer's trace context (producerContext), set by
+	// newJob for every job a worker runs; batches link their events'
+	// contexts instead, and leave it nil.
 	parent context.Context
 	key    string // entity key used for in-process ordering; "" for none
 	// admitted: the feeder gave the job its entity (keyQueue.admit).

@@ -55,13 +55,9 @@ func newInstruments() *instruments {
 
 // startSpan starts the CONSUMER span of one attempt, as a child of the
 // producer's context carried in the message headers (a plain `nats pub`
-// without headers starts a new trace), which the reader extracted.
+// without headers starts a new trace), which newJob extracted.
 func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
-	parent := j.parent
-	if parent == nil {
-		parent = producerContext(j.msg)
-	}
-	ctx, span := tracer.Start(parent, r.spanNames.name(j.subject), consumerKind)
+	ctx, span := tracer.Start(j.parent, r.spanNames.name(j.subject), consumerKind)
 	// Set after the start, and only on a span that keeps them: without a
 	// trace exporter spans carry ids only, and building the attributes
 	// was most of what a span cost. (The sampler, ParentBased, does not
