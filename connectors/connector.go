@@ -74,26 +74,26 @@ type Factory interface {
 	New(spec Spec) (Connector, error)
 }
 
-// Registry maps kinds (http, webhook, ...) to their factories.
-type Registry struct {
+// Kinds maps kind names (http, webhook, ...) to their factories.
+type Kinds struct {
 	mu        sync.RWMutex
 	factories map[string]Factory
 }
 
-// NewRegistry returns an empty registry; see catalog.RegisterDefaults.
-func NewRegistry() *Registry {
-	return &Registry{factories: map[string]Factory{}}
+// NewKinds returns an empty set of kinds; see catalog.RegisterDefaults.
+func NewKinds() *Kinds {
+	return &Kinds{factories: map[string]Factory{}}
 }
 
 // Register adds f, replacing any factory of the same kind.
-func (r *Registry) Register(f Factory) {
+func (r *Kinds) Register(f Factory) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.factories[f.Kind()] = f
 }
 
 // Kinds lists the registered kinds, sorted.
-func (r *Registry) Kinds() []string {
+func (r *Kinds) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	kinds := make([]string, 0, len(r.factories))
@@ -105,12 +105,12 @@ func (r *Registry) Kinds() []string {
 }
 
 // New builds a connector of the given kind.
-func (r *Registry) New(kind string, spec Spec) (Connector, error) {
+func (r *Kinds) New(kind string, spec Spec) (Connector, error) {
 	r.mu.RLock()
 	f, ok := r.factories[kind]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("unknown kind %q (known: %v)", kind, r.Kinds())
+		return nil, fmt.Errorf("unknown kind %q (known: %v)", kind, r.Names())
 	}
 	c, err := f.New(spec)
 	if err != nil {

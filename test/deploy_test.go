@@ -272,7 +272,7 @@ func TestDeployDockerfile(t *testing.T) {
 
 // deployCheck validates each connector's kind block by building the
 // connector (no I/O) and closing it, as `extsync serve` does at start.
-func deployCheck(reg *connectors.Registry) config.Checker {
+func deployCheck(reg *connectors.Kinds) config.Checker {
 	return func(c *config.Connector) error {
 		conn, err := reg.New(c.Kind, connectors.Spec{Name: c.Name, Concurrency: c.Concurrency, Decode: c.Decode})
 		if err != nil {

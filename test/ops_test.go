@@ -208,7 +208,7 @@ func operatorMistakes(t *testing.T, cli opsCLI) {
 	require.Len(t, cli.letters("court"), 3, "nothing changed")
 }
 
-// replayIntoARemovedConnector: once court is removed from the registry,
+// replayIntoARemovedConnector: once court is removed from the connector store,
 // its dead letters cannot be replayed (no one would take them), and
 // nothing changes.
 func replayIntoARemovedConnector(t *testing.T, cli opsCLI, court *opsSink) {
@@ -224,7 +224,7 @@ func replayIntoARemovedConnector(t *testing.T, cli opsCLI, court *opsSink) {
 	} {
 		res := cli.run(args...)
 		require.Equal(t, 1, res.code, "%v: %s", args, res.stderr)
-		require.Contains(t, res.stderr, `connector "court" is not in the registry`)
+		require.Contains(t, res.stderr, `connector "court" is not in the connector store`)
 		require.Contains(t, res.stderr, "nothing was replayed")
 	}
 	require.Len(t, cli.letters("court"), 1, "the dead letter stays")

@@ -122,7 +122,7 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	res = cli("connectors", "apply", "-f", clinicFile)
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, "unchanged, left running as they are: clinic\n", res.stdout)
-	bothLogged(`msg="connector applied from the registry" connector=clinic`, 1)
+	bothLogged(`msg="connector applied from the connector store" connector=clinic`, 1)
 	for _, adm := range admins {
 		body, _ := serveGet(t, adm+"/api/v1/connectors")
 		require.Contains(t, body, `"name": "clinic"`)
@@ -133,7 +133,7 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	// An update moves court to another system once both have swapped.
 	res = cli("connectors", "apply", "-f", binWriteFile(t, "court.yaml", connectorDoc("court", "hms.workflow.updated", c.URL)))
 	require.Equal(t, 0, res.code, res.stderr)
-	bothLogged(`msg="connector applied from the registry" connector=court`, 1)
+	bothLogged(`msg="connector applied from the connector store" connector=court`, 1)
 	pub("hms.workflow.updated", "wf-2")
 	require.Eventually(t, func() bool { return c.got("/wf-2") }, 20*time.Second, 10*time.Millisecond)
 	require.False(t, a.got("/wf-2"), "the old URL gets nothing after the update")
@@ -141,7 +141,7 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	// Removal stops it everywhere; its consumer keeps the backlog.
 	res = cli("connectors", "rm", "clinic")
 	require.Equal(t, 0, res.code, res.stderr)
-	bothLogged(`msg="connector removed from the registry: stopped" connector=clinic`, 1)
+	bothLogged(`msg="connector removed from the connector store: stopped" connector=clinic`, 1)
 	pub("hms.scheduling.updated", "s-2")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
@@ -177,11 +177,11 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	code, body := apiCall(t, "PUT", admins[1]+"/api/v1/connectors/clinic",
 		connectorDoc("clinic", "hms.scheduling.updated", b.URL))
 	require.Equal(t, http.StatusOK, code, body)
-	bothLogged(`msg="connector applied from the registry" connector=clinic`, 2)
+	bothLogged(`msg="connector applied from the connector store" connector=clinic`, 2)
 	require.Eventually(t, func() bool { return b.got("/s-2") }, 20*time.Second, 10*time.Millisecond)
 	code, body = apiCall(t, "DELETE", admins[0]+"/api/v1/connectors/clinic", "")
 	require.Equal(t, http.StatusOK, code, body)
-	bothLogged(`msg="connector removed from the registry: stopped" connector=clinic`, 2)
+	bothLogged(`msg="connector removed from the connector store: stopped" connector=clinic`, 2)
 	res = cli("log", "--status", "admin", "--connector", "clinic")
 	require.Contains(t, res.stdout, "connectors apply of 1 by api@127.0.0.1")
 	require.Contains(t, res.stdout, "connectors rm of 1 by api@127.0.0.1")

@@ -6,12 +6,12 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/connstore"
 )
 
 // checkWith validates a connector's kind block by building the connector,
 // which does no I/O, and closing it again.
-func checkWith(reg *connectors.Registry) config.Checker {
+func checkWith(reg *connectors.Kinds) config.Checker {
 	return func(c *config.Connector) error {
 		conn, err := reg.New(c.Kind, connectors.Spec{Name: c.Name, Concurrency: c.Concurrency,
 			Batch: c.Mode == "batch", Decode: c.Decode})
@@ -29,7 +29,7 @@ func checkWith(reg *connectors.Registry) config.Checker {
 }
 
 // loadSources validates a connectors file and cuts it into the
-// single-connector documents the live registry stores.
+// single-connector documents the connector store stores.
 func loadSources(path string, env config.LookupEnv, check config.Checker) (*config.File, map[string][]byte, error) {
 	file, err := config.LoadFile(path, env, check)
 	if err != nil {
@@ -39,7 +39,7 @@ func loadSources(path string, env config.LookupEnv, check config.Checker) (*conf
 	if err != nil {
 		return nil, nil, err
 	}
-	_, docs, err := registry.Split(data)
+	_, docs, err := connstore.Split(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -15,15 +15,15 @@ import (
 
 	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/pipeline"
-	"github.com/hms/extsync/pkg/registry"
 	"github.com/hms/extsync/pkg/throttle"
 )
 
 func newConnectors() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connectors",
-		Short: "The live registry: list, apply and remove connectors without restarting",
+		Short: "The connector store: list, apply and remove connectors without restarting",
 		Long: `Connectors live in the KV bucket extsync_connectors, one entry each, with their
 ${VAR} references unexpanded: every running instance watches the bucket and
 starts, updates (after draining the old runner) or stops the connector, reading
@@ -38,7 +38,7 @@ func newConnectorsApply() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:     "apply -f FILE",
-		Short:   "Validate a connectors file and store its connectors in the registry",
+		Short:   "Validate a connectors file and store its connectors in the connector store",
 		Example: "  extsync connectors apply -f court.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,7 +50,7 @@ func newConnectorsApply() *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("connectors file: %w", err)}
 			}
-			names, docs, err := registry.Prepare(file, data, env.Lookup, checkWith(catalog.Default()))
+			names, docs, err := connstore.Prepare(file, data, env.Lookup, checkWith(catalog.Default()))
 			if err != nil {
 				return err
 			}
@@ -59,11 +59,11 @@ func newConnectorsApply() *cobra.Command {
 					strings.Join(unset, ", "))
 			}
 			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
-				reg, err := registry.Open(ctx, js, replicas())
+				reg, err := connstore.Open(ctx, js, replicas())
 				if err != nil {
 					return err
 				}
-				changes, err := reg.Apply(ctx, js, names, docs, registry.ProcessActor("cli"))
+				changes, err := reg.Apply(ctx, js, names, docs, connstore.ProcessActor("cli"))
 				printApplied(cmd.OutOrStdout(), changes)
 				return err
 			})
@@ -75,7 +75,7 @@ func newConnectorsApply() *cobra.Command {
 
 // printApplied says what an apply stored; an unchanged connector is named
 // apart, since no instance restarts it.
-func printApplied(w io.Writer, changes []registry.Change) {
+func printApplied(w io.Writer, changes []connstore.Change) {
 	var changed, same []string
 	for _, c := range changes {
 		if c.Changed {
@@ -96,18 +96,18 @@ func newConnectorsRemove() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rm NAME",
 		Short: "Remove a connector: every instance drains and stops it",
-		Long: `Remove a connector from the registry. Every instance drains its runner (in-flight
+		Long: `Remove a connector from the connector store. Every instance drains its runner (in-flight
 deliveries finish and settle) and stops it. Its durable consumer is kept, so
 applying the connector again resumes where it stopped rather than replaying the
 stream; delete the consumer with the nats CLI to forget its position.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withJS(cmd, "extsync-connectors", func(ctx context.Context, js jetstream.JetStream) error {
-				reg, err := registry.Open(ctx, js, replicas())
+				reg, err := connstore.Open(ctx, js, replicas())
 				if err != nil {
 					return err
 				}
-				if err := reg.Delete(ctx, js, args[0], registry.ProcessActor("cli")); err != nil {
+				if err := reg.Delete(ctx, js, args[0], connstore.ProcessActor("cli")); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s; running instances drain and stop it\n", args[0])
@@ -143,7 +143,7 @@ func newConnectorsList() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "ls",
-		Short: "List the registry's connectors with their consumers' backlog",
+		Short: "List the connector store's connectors with their consumers' backlog",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := config.LoadSettings()
@@ -168,7 +168,7 @@ func newConnectorsList() *cobra.Command {
 }
 
 func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) ([]connectorRow, error) {
-	reg, err := registry.Open(ctx, js, replicas())
+	reg, err := connstore.Open(ctx, js, replicas())
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 	}
 	for _, e := range entries {
 		row := connectorRow{Name: e.Name, Revision: e.Revision}
-		if c, err := registry.Load(e, (&config.LenientEnv{}).Lookup, nil); err != nil {
+		if c, err := connstore.Load(e, (&config.LenientEnv{}).Lookup, nil); err != nil {
 			row.Error = err.Error()
 		} else {
 			row.Kind, row.Subjects = c.Kind, c.Subjects

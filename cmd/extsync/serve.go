@@ -74,7 +74,7 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			}
 			defer shutdownTelemetry(tel, log)
 			svc, err := service.Start(cmd.Context(), s, file.Connectors, service.Options{
-				Registry: reg, Logger: log, Sources: sources, Check: checkWith(reg),
+				Kinds: reg, Logger: log, Sources: sources, Check: checkWith(reg),
 			})
 			if err != nil {
 				return err
@@ -84,7 +84,7 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 				return err
 			}
 			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
-			adm.MountRegistry(admin.RegistryOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
+			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
 			return runAll(cmd.Context(), svc.Run, adm.Run)

@@ -11,7 +11,7 @@ import (
 )
 
 // RegisterDefaults adds every built-in kind to reg.
-func RegisterDefaults(reg *connectors.Registry) {
+func RegisterDefaults(reg *connectors.Kinds) {
 	reg.Register(httpapi.Factory{})
 	reg.Register(webhook.Factory{})
 	reg.Register(sqldb.Factory{})
@@ -19,9 +19,9 @@ func RegisterDefaults(reg *connectors.Registry) {
 	reg.Register(sftp.Factory{})
 }
 
-// Default returns a registry holding the built-in kinds.
-func Default() *connectors.Registry {
-	reg := connectors.NewRegistry()
+// Default returns the set holding the built-in kinds.
+func Default() *connectors.Kinds {
+	reg := connectors.NewKinds()
 	RegisterDefaults(reg)
 	return reg
 }

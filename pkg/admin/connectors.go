@@ -9,12 +9,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/connstore"
 )
 
-// RegistryOps is what PUT and DELETE /api/v1/connectors/{name} act on:
-// the live registry, as `extsync connectors apply|rm` do.
-type RegistryOps struct {
+// StoreOps is what PUT and DELETE /api/v1/connectors/{name} act on:
+// the connector store, as `extsync connectors apply|rm` do.
+type StoreOps struct {
 	JS       jetstream.JetStream
 	Replicas int
 	// Check validates a connector's kind block with the kinds this
@@ -29,15 +29,15 @@ type RegistryOps struct {
 // maxConnectorDoc bounds a PUT body; a connector document is a few KiB.
 const maxConnectorDoc = 1 << 20
 
-// MountRegistry adds PUT and DELETE /api/v1/connectors/{name}.
-func (s *Server) MountRegistry(o RegistryOps) {
+// MountConnectorStore adds PUT and DELETE /api/v1/connectors/{name}.
+func (s *Server) MountConnectorStore(o StoreOps) {
 	s.Mount("PUT /api/v1/connectors/{name}", http.HandlerFunc(o.put))
 	s.Mount("DELETE /api/v1/connectors/{name}", http.HandlerFunc(o.remove))
 }
 
 // applied is the answer to a PUT.
 type applied struct {
-	registry.Change
+	connstore.Change
 	// Unset lists the ${VAR}s this instance could not check.
 	Unset []string `json:"unset_variables,omitempty"`
 }
@@ -45,7 +45,7 @@ type applied struct {
 // put stores the connector in the body, a connectors document (YAML or
 // JSON) holding exactly that one connector, validated as serve validates
 // its file; errors name "request body", line and field.
-func (o RegistryOps) put(w http.ResponseWriter, r *http.Request) {
+func (o StoreOps) put(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConnectorDoc))
 	var tooBig *http.MaxBytesError
@@ -58,7 +58,7 @@ func (o RegistryOps) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env := &config.LenientEnv{Env: o.Env}
-	names, docs, err := registry.Prepare("request body", body, env.Lookup, o.Check)
+	names, docs, err := connstore.Prepare("request body", body, env.Lookup, o.Check)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
@@ -68,7 +68,7 @@ func (o RegistryOps) put(w http.ResponseWriter, r *http.Request) {
 			"request body: want a connectors document with one connector, named %q; it names %q", name, names))
 		return
 	}
-	reg, err := registry.Open(r.Context(), o.JS, o.Replicas)
+	reg, err := connstore.Open(r.Context(), o.JS, o.Replicas)
 	if err != nil {
 		WriteError(w, http.StatusBadGateway, err.Error())
 		return
@@ -85,15 +85,15 @@ func (o RegistryOps) put(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, applied{Change: changes[0], Unset: env.Unset()})
 }
 
-func (o RegistryOps) remove(w http.ResponseWriter, r *http.Request) {
+func (o StoreOps) remove(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	reg, err := registry.Open(r.Context(), o.JS, o.Replicas)
+	reg, err := connstore.Open(r.Context(), o.JS, o.Replicas)
 	if err != nil {
 		WriteError(w, http.StatusBadGateway, err.Error())
 		return
 	}
 	switch err := reg.Delete(r.Context(), o.JS, name, Caller(r)); {
-	case errors.Is(err, registry.ErrUnknown):
+	case errors.Is(err, connstore.ErrUnknown):
 		WriteError(w, http.StatusNotFound, err.Error())
 	case err != nil:
 		WriteError(w, http.StatusBadGateway, err.Error())

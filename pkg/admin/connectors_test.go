@@ -16,7 +16,7 @@ import (
 	"github.com/hms/extsync/pkg/admin"
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -59,7 +59,7 @@ func TestPutAndDeleteConnectors(t *testing.T) {
 	brokertest.Provision(t, js)
 	s, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Token: "tok", Ready: func(context.Context) error { return nil }})
 	require.NoError(t, err)
-	s.MountRegistry(admin.RegistryOps{JS: js, Replicas: 1, Check: checkKinds,
+	s.MountConnectorStore(admin.StoreOps{JS: js, Replicas: 1, Check: checkKinds,
 		Env: func(string) (string, bool) { return "", false }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -81,7 +81,7 @@ func TestPutAndDeleteConnectors(t *testing.T) {
 
 	kvCtx, kvCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer kvCancel()
-	kv, err := js.KeyValue(kvCtx, registry.Bucket)
+	kv, err := js.KeyValue(kvCtx, connstore.Bucket)
 	require.NoError(t, err)
 	stored, err := kv.Get(kvCtx, "court")
 	require.NoError(t, err)

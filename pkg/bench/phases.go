@@ -136,7 +136,7 @@ func (t *trial) startService(ctx context.Context) error {
 	}
 	t.ob = &observer{}
 	if t.svc, err = service.Start(ctx, settings, file.Connectors, service.Options{
-		Registry: catalog.Default(), Logger: t.o.Logger, OnRecord: t.ob.record,
+		Kinds: catalog.Default(), Logger: t.o.Logger, OnRecord: t.ob.record,
 	}); err != nil {
 		return err
 	}

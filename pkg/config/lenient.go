@@ -8,7 +8,7 @@ import (
 )
 
 // LenientEnv validates documents that are stored for other processes
-// (the live registry): it resolves ${VAR} from env (os.LookupEnv when
+// (the connector store): it resolves ${VAR} from env (os.LookupEnv when
 // nil) where set, and with a stand-in value elsewhere, because the
 // instances that run the connector, not the command that stores it, hold
 // the secrets. Unset lists the variables it stood in for.

@@ -169,7 +169,7 @@ func ReplayItems(entries []Entry, mapping string) []ReplayItem {
 // replay consumer: a replay to a connector that no longer runs would sit
 // in the replay stream with no one to take it.
 func CheckConnectors(ctx context.Context, js jetstream.JetStream, entries []Entry) error {
-	// With the live registry, a connector exists while its entry does.
+	// With the connector store, a connector exists while its entry does.
 	kv, kvErr := js.KeyValue(ctx, registryBucket)
 	seen := map[string]bool{}
 	for _, e := range entries {
@@ -179,7 +179,7 @@ func CheckConnectors(ctx context.Context, js jetstream.JetStream, entries []Entr
 		seen[e.Connector] = true
 		if kvErr == nil {
 			if _, err := kv.Get(ctx, e.Connector); errors.Is(err, jetstream.ErrKeyNotFound) {
-				return fmt.Errorf("%w: connector %q is not in the registry (extsync connectors ls); nothing was replayed",
+				return fmt.Errorf("%w: connector %q is not in the connector store (extsync connectors ls); nothing was replayed",
 					ErrNoConnector, e.Connector)
 			}
 		}
@@ -195,7 +195,7 @@ func CheckConnectors(ctx context.Context, js jetstream.JetStream, entries []Entr
 	return nil
 }
 
-// registryBucket is registry.Bucket (not imported: the registry depends
+// registryBucket is connstore.Bucket (not imported: the connector store depends
 // on config and the connector kinds, dead letters need none of that).
 const registryBucket = "extsync_connectors"
 

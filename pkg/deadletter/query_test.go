@@ -120,7 +120,7 @@ func TestReplayChecksTheLiveRegistryWhenThereIsOne(t *testing.T) {
 
 	n, err := deadletter.ReplaySelected(ctx, js, deadletter.Action{Filter: deadletter.Filter{Connector: "removed"}, Actor: "t"})
 	require.ErrorIs(t, err, deadletter.ErrNoConnector)
-	require.ErrorContains(t, err, `connector "removed" is not in the registry`)
+	require.ErrorContains(t, err, `connector "removed" is not in the connector store`)
 	require.Zero(t, n)
 	require.Len(t, brokertest.Messages(t, js, deadletter.Stream, ""), 1, "the dead letter stays")
 	require.Empty(t, brokertest.Messages(t, js, deadletter.ReplayStream, ""), "nothing was sent")

@@ -113,7 +113,7 @@ func Run(ctx context.Context, out io.Writer) error {
 		LogMaxAge: time.Hour, Drain: 5 * time.Second}
 	waiter := newWaiter()
 	svc, err := service.Start(ctx, settings, file.Connectors, service.Options{
-		Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kinds: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnRecord: func(r synclog.Record) { p.recordLine(r); waiter.saw(r) },
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func BenchmarkBatch(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := pipeline.New(ctx, pipeline.Options{JS: js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
+	p, err := pipeline.New(ctx, pipeline.Options{JS: js, Stream: "HMS_EVENTS", Kinds: catalog.Default(),
 		Logger: slog.New(slog.DiscardHandler), DrainTimeout: 5 * time.Second}, file.Connectors)
 	if err != nil {
 		b.Fatal(err)

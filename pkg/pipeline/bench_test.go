@@ -57,7 +57,7 @@ func benchPipeline(b *testing.B, concurrency int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p, err := pipeline.New(ctx, pipeline.Options{
-		JS: js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
+		JS: js, Stream: "HMS_EVENTS", Kinds: catalog.Default(),
 		Logger: slog.New(slog.DiscardHandler), DrainTimeout: 5 * time.Second,
 	}, file.Connectors)
 	if err != nil {

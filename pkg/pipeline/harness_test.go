@@ -116,7 +116,7 @@ func (e *env) startWith(doc string, vars map[string]string, opt func(*pipeline.O
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	o := pipeline.Options{
-		JS: e.js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
+		JS: e.js, Stream: "HMS_EVENTS", Kinds: catalog.Default(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second,
 	}
 	if opt != nil {

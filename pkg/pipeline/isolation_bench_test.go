@@ -72,7 +72,7 @@ func drainFast(b *testing.B, n int, withSlow bool) time.Duration {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p, err := pipeline.New(ctx, pipeline.Options{
-		JS: js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
+		JS: js, Stream: "HMS_EVENTS", Kinds: catalog.Default(),
 		Logger: slog.New(slog.DiscardHandler), DrainTimeout: time.Second,
 	}, file.Connectors)
 	if err != nil {

@@ -96,7 +96,7 @@ func startSecond(t *testing.T, e *env, doc string) {
 	f, err := config.Parse("second.yaml", []byte(doc), nil, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.New(ctx, pipeline.Options{JS: e.js, Stream: "HMS_EVENTS", Registry: catalog.Default(),
+	p, err := pipeline.New(ctx, pipeline.Options{JS: e.js, Stream: "HMS_EVENTS", Kinds: catalog.Default(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second}, f.Connectors)
 	require.NoError(t, err)
 	done := make(chan error, 1)

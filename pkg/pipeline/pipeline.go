@@ -23,10 +23,10 @@ import (
 
 // Options wire a pipeline to its broker and connector kinds.
 type Options struct {
-	JS       jetstream.JetStream
-	Stream   string // the event stream, HMS_EVENTS by default
-	Registry *connectors.Registry
-	Logger   *slog.Logger
+	JS     jetstream.JetStream
+	Stream string // the event stream, HMS_EVENTS by default
+	Kinds  *connectors.Kinds
+	Logger *slog.Logger
 	// DrainTimeout bounds how long shutdown waits for in-flight deliveries.
 	DrainTimeout time.Duration
 	// OnRecord, if set, sees every sync log record after it is stored.
@@ -54,7 +54,7 @@ type Options struct {
 }
 
 // Pipeline runs every connector's Runner. Connectors can be added,
-// replaced and removed while it runs (the live registry).
+// replaced and removed while it runs (the connector store).
 type Pipeline struct {
 	o      Options
 	js     jetstream.JetStream

@@ -82,7 +82,7 @@ func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ack
 }
 
 func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner, error) {
-	conn, err := o.Registry.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency,
+	conn, err := o.Kinds.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency,
 		Batch: cfg.Mode == "batch", Decode: cfg.Decode})
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ type ConnectorStatus struct {
 	Throttle *ThrottleStatus `json:"throttle,omitempty"`
 	// Batch is set for mode: batch.
 	Batch *BatchStatus `json:"batch,omitempty"`
-	// Revision is the live registry's revision of the connector that
+	// Revision is the connector store's revision of the connector that
 	// runs here; RegistryError says why this instance did not take a
 	// later one (a variable it lacks, say) and keeps running this one.
 	Revision      uint64 `json:"revision,omitempty"`

@@ -104,7 +104,7 @@ func startPipeline(t *testing.T, e *env, doc, instance string) *pipeline.Pipelin
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := pipeline.New(ctx, pipeline.Options{
-		JS: e.js, Stream: "HMS_EVENTS", Registry: catalog.Default(), Instance: instance,
+		JS: e.js, Stream: "HMS_EVENTS", Kinds: catalog.Default(), Instance: instance,
 		Logger: slog.New(slog.DiscardHandler), DrainTimeout: 5 * time.Second,
 	}, file.Connectors)
 	require.NoError(t, err)

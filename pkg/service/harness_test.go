@@ -20,8 +20,8 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/pipeline"
-	"github.com/hms/extsync/pkg/registry"
 	"github.com/hms/extsync/pkg/service"
 )
 
@@ -122,14 +122,14 @@ type instance struct {
 // connectors file and env as its environment, until the test ends.
 func startInstance(t *testing.T, ns *server.Server, file string, env config.LookupEnv) *instance {
 	t.Helper()
-	_, sources, err := registry.Split([]byte(file))
+	_, sources, err := connstore.Split([]byte(file))
 	require.NoError(t, err)
 	in := &instance{log: &logBuffer{}}
 	s := config.Settings{NATSURL: ns.ClientURL(), Stream: "HMS_EVENTS", Replicas: 1,
 		LogMaxAge: time.Hour, Drain: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	in.svc, err = service.Start(ctx, s, nil, service.Options{
-		Registry: catalog.Default(), Logger: slog.New(slog.NewTextHandler(in.log, nil)),
+		Kinds: catalog.Default(), Logger: slog.New(slog.NewTextHandler(in.log, nil)),
 		Sources: sources, Env: env, Check: checkKinds,
 	})
 	require.NoError(t, err)
@@ -158,7 +158,7 @@ func (in *instance) status(name string) (pipeline.ConnectorStatus, bool) {
 func (in *instance) applied(t *testing.T, name string, rev uint64) {
 	t.Helper()
 	want := fmt.Sprintf("connector=%s revision=%d", name, rev)
-	require.Eventually(t, func() bool { return len(in.log.lines("connector applied from the registry", want)) > 0 },
+	require.Eventually(t, func() bool { return len(in.log.lines("connector applied from the connector store", want)) > 0 },
 		20*time.Second, 10*time.Millisecond, "%s applied", want)
 }
 
@@ -167,15 +167,15 @@ func doc(name, subject, url string, extra ...string) string {
 		name, subject, url, strings.Join(extra, ""))
 }
 
-// apply stores document d in the registry, as `connectors apply` does.
-func apply(t *testing.T, js jetstream.JetStream, d string) []registry.Change {
+// apply stores document d in the connector store, as `connectors apply` does.
+func apply(t *testing.T, js jetstream.JetStream, d string) []connstore.Change {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	env := &config.LenientEnv{}
-	names, docs, err := registry.Prepare("test.yaml", []byte(d), env.Lookup, checkKinds)
+	names, docs, err := connstore.Prepare("test.yaml", []byte(d), env.Lookup, checkKinds)
 	require.NoError(t, err)
-	reg, err := registry.Open(ctx, js, 1)
+	reg, err := connstore.Open(ctx, js, 1)
 	require.NoError(t, err)
 	changes, err := reg.Apply(ctx, js, names, docs, "test")
 	require.NoError(t, err)

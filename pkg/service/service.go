@@ -27,16 +27,16 @@ type Service struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	pipeline *pipeline.Pipeline
-	live     *liveRegistry // nil when the connectors are fixed at start
+	live     *reloader // nil when the connectors are fixed at start
 }
 
 // Options beyond the settings.
 type Options struct {
-	Registry *connectors.Registry
+	Kinds    *connectors.Kinds
 	Logger   *slog.Logger
 	OnRecord func(synclog.Record)
-	// Sources, when set, switches on the live registry: these documents
-	// (one connector each, see registry.Split) are applied to the KV
+	// Sources, when set, switches on the connector store: these documents
+	// (one connector each, see connstore.Split) are applied to the KV
 	// bucket, and the service runs and follows what the bucket holds.
 	// conns is then ignored. Env and Check validate the stored entries.
 	Sources map[string][]byte
@@ -57,13 +57,13 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	if o.Sources != nil {
-		if svc.live, conns, err = startRegistry(ctx, svc.js, o, s.Replicas); err != nil {
+		if svc.live, conns, err = startReload(ctx, svc.js, o, s.Replicas); err != nil {
 			svc.close()
 			return nil, err
 		}
 	}
 	p, err := pipeline.New(ctx, pipeline.Options{
-		JS: svc.js, Stream: s.Stream, Registry: o.Registry, Logger: o.Logger,
+		JS: svc.js, Stream: s.Stream, Kinds: o.Kinds, Logger: o.Logger,
 		DrainTimeout: s.Drain, OnRecord: o.OnRecord, Replicas: s.Replicas, QueueBytes: int64(s.QueueBytes),
 	}, conns)
 	if err != nil {

@@ -1,4 +1,4 @@
-package registry
+package connstore
 
 import (
 	"context"
@@ -13,39 +13,39 @@ import (
 	"github.com/hms/extsync/pkg/config"
 )
 
-// Bucket is the KV bucket of the registry.
+// Bucket is the KV bucket of the connector store.
 const Bucket = "extsync_connectors"
 
-// ErrUnknown marks a name the registry does not hold.
+// ErrUnknown marks a name the connector store does not hold.
 var ErrUnknown = errors.New("no such connector")
 
 // Config keeps a few revisions per connector, so an operator can see
 // what an apply replaced.
 func Config(replicas int) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "extsync live connector registry", History: 10,
+		Bucket: Bucket, Description: "extsync connector store", History: 10,
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
 	}
 }
 
-// Registry reads and writes the bucket.
-type Registry struct {
+// Store reads and writes the bucket.
+type Store struct {
 	kv jetstream.KeyValue
 }
 
 // Open creates the bucket when missing.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
+func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
 	kv, err := broker.EnsureKV(ctx, js, Config(replicas))
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{kv: kv}, nil
+	return &Store{kv: kv}, nil
 }
 
-// Remove deletes name from the registry.
-func (r *Registry) Remove(ctx context.Context, name string) error {
+// Remove deletes name from the connector store.
+func (r *Store) Remove(ctx context.Context, name string) error {
 	if _, err := r.kv.Get(ctx, name); errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("%w %q in the registry", ErrUnknown, name)
+		return fmt.Errorf("%w %q in the connector store", ErrUnknown, name)
 	} else if err != nil {
 		return fmt.Errorf("connector %q: %w", name, err)
 	}
@@ -64,7 +64,7 @@ type Entry struct {
 }
 
 // List returns every stored connector, by name.
-func (r *Registry) List(ctx context.Context) ([]Entry, error) {
+func (r *Store) List(ctx context.Context) ([]Entry, error) {
 	lister, err := r.kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("KV %s: %w", Bucket, err)
@@ -96,7 +96,7 @@ func Load(e Entry, env config.LookupEnv, check config.Checker) (*config.Connecto
 // Watch calls fn for every entry as it is now, then for every change
 // until ctx ends; removed is set for a deletion. Revisions only grow, so
 // the caller can skip what it has already applied.
-func (r *Registry) Watch(ctx context.Context, fn func(e Entry, removed bool)) error {
+func (r *Store) Watch(ctx context.Context, fn func(e Entry, removed bool)) error {
 	w, err := r.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch KV %s: %w", Bucket, err)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
-	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/connstore"
 )
 
 // Two instances share one registry: a new connector starts on both, an
@@ -92,13 +92,13 @@ func TestTwoInstancesFollowTheRegistry(t *testing.T) {
 	// rm stops it on both; its consumer keeps what arrives meanwhile.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	reg, err := registry.Open(ctx, js, 1)
+	reg, err := connstore.Open(ctx, js, 1)
 	require.NoError(t, err)
 	require.NoError(t, reg.Delete(ctx, js, "clinic", "test"))
 	for _, in := range []*instance{a, b} {
 		require.Eventually(t, func() bool {
 			_, running := in.status("clinic")
-			return !running && len(in.log.lines("connector removed from the registry: stopped", "connector=clinic")) == 1
+			return !running && len(in.log.lines("connector removed from the connector store: stopped", "connector=clinic")) == 1
 		}, 10*time.Second, 10*time.Millisecond)
 	}
 	publish(t, js, "hms.scheduling.updated", "s-2")
@@ -125,17 +125,17 @@ func TestBadEntryKeepsTheOldRunner(t *testing.T) {
 	apply(t, js, "connectors:\n  - name: court\n    kind: http\n    subjects: [hms.workflow.updated]\n"+
 		"    http:\n      url: \""+moved.URL+"/{id}\"\n      headers: {Authorization: \"Bearer ${COURT_TOKEN}\"}\n")
 	require.Eventually(t, func() bool {
-		return len(in.log.lines("registry change not applied; the connector keeps its previous state",
+		return len(in.log.lines("connector store change not applied; the connector keeps its previous state",
 			"connector=court", `err="extsync_connectors/court:7:32: connectors[0].http.headers.Authorization: ${COURT_TOKEN} is not set`)) == 1
 	}, 10*time.Second, 10*time.Millisecond, in.log.String())
 
 	// Written past `connectors apply`'s validation, with the nats CLI say.
-	kv, err := js.KeyValue(ctx, registry.Bucket)
+	kv, err := js.KeyValue(ctx, connstore.Bucket)
 	require.NoError(t, err)
 	_, err = kv.Put(ctx, "court", []byte(doc("court", "hms.workflow.updated", moved.URL, "    retry: {initial: soon}\n")))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		return len(in.log.lines("registry change not applied", "connector=court",
+		return len(in.log.lines("connector store change not applied", "connector=court",
 			"extsync_connectors/court:6:", "connectors[0].retry.initial")) == 1
 	}, 10*time.Second, 10*time.Millisecond, in.log.String())
 

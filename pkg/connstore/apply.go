@@ -1,4 +1,4 @@
-package registry
+package connstore
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 // Prepare validates a connectors document exactly as serve validates its
 // file (source names it in the positioned errors) and cuts it into the
-// single-connector documents the registry stores, in document order.
+// single-connector documents the connector store stores, in document order.
 func Prepare(source string, data []byte, env config.LookupEnv, check config.Checker) ([]string, map[string][]byte, error) {
 	if _, err := config.Parse(source, data, env, check); err != nil {
 		return nil, nil, err
@@ -32,14 +32,14 @@ func Prepare(source string, data []byte, env config.LookupEnv, check config.Chec
 type Change struct {
 	Name     string `json:"name"`
 	Revision uint64 `json:"revision"`
-	// Changed is false when the registry already held this document:
+	// Changed is false when the connector store already held this document:
 	// nothing was written, so no instance restarts the connector.
 	Changed bool `json:"changed"`
 }
 
-// PutOne stores one connector's document unless the registry already
+// PutOne stores one connector's document unless the connector store already
 // holds exactly it.
-func (r *Registry) PutOne(ctx context.Context, name string, doc []byte) (Change, error) {
+func (r *Store) PutOne(ctx context.Context, name string, doc []byte) (Change, error) {
 	if cur, err := r.kv.Get(ctx, name); err == nil && bytes.Equal(cur.Value(), doc) {
 		return Change{Name: name, Revision: cur.Revision()}, nil
 	} else if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -55,7 +55,7 @@ func (r *Registry) PutOne(ctx context.Context, name string, doc []byte) (Change,
 // Apply stores docs in the order of names and records each connector it
 // changed in that connector's sync log, as done by actor. An unchanged
 // connector writes nothing and is not recorded.
-func (r *Registry) Apply(ctx context.Context, js jetstream.JetStream, names []string, docs map[string][]byte, actor string) ([]Change, error) {
+func (r *Store) Apply(ctx context.Context, js jetstream.JetStream, names []string, docs map[string][]byte, actor string) ([]Change, error) {
 	var out []Change
 	for _, name := range names {
 		c, err := r.PutOne(ctx, name, docs[name])
@@ -73,9 +73,9 @@ func (r *Registry) Apply(ctx context.Context, js jetstream.JetStream, names []st
 	return out, nil
 }
 
-// Delete removes name from the registry and records it, as done by actor.
-// A name the registry does not hold is ErrUnknown, and nothing is written.
-func (r *Registry) Delete(ctx context.Context, js jetstream.JetStream, name, actor string) error {
+// Delete removes name from the connector store and records it, as done by actor.
+// A name the connector store does not hold is ErrUnknown, and nothing is written.
+func (r *Store) Delete(ctx context.Context, js jetstream.JetStream, name, actor string) error {
 	if err := r.Remove(ctx, name); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package registry_test
+package connstore_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/connstore"
 )
 
 // Each stored document is the connector's own text: quoting, block
@@ -33,7 +33,7 @@ connectors:
     subjects: [hms.scheduling.updated]
     http: {url: 'http://clinic.example/it''s/{id}', headers: {X-Flag: "true"}}
 `
-	names, docs, err := registry.Split([]byte(src))
+	names, docs, err := connstore.Split([]byte(src))
 	require.NoError(t, err)
 	require.Equal(t, []string{"court", "clinic"}, names)
 	require.Equal(t, `connectors:
@@ -57,7 +57,7 @@ connectors:
 	whole, err := config.Parse("f.yaml", []byte(src), nil, nil)
 	require.NoError(t, err)
 	for i, name := range names {
-		c, err := registry.Load(registry.Entry{Name: name, Doc: docs[name]}, nil, nil)
+		c, err := connstore.Load(connstore.Entry{Name: name, Doc: docs[name]}, nil, nil)
 		require.NoError(t, err)
 		want := whole.Connectors[i]
 		require.Equal(t, want.Mapping, c.Mapping)
@@ -67,7 +67,7 @@ connectors:
 }
 
 func TestSplitFlowStyle(t *testing.T) {
-	names, docs, err := registry.Split([]byte(`connectors: [{name: a, kind: http, mapping: {g: "1e3"}}, {name: b, kind: http}]`))
+	names, docs, err := connstore.Split([]byte(`connectors: [{name: a, kind: http, mapping: {g: "1e3"}}, {name: b, kind: http}]`))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "b"}, names)
 	require.Equal(t, "connectors: [{name: a, kind: http, mapping: {g: \"1e3\"}}]\n", string(docs["a"]))

@@ -11,13 +11,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/pipeline"
-	"github.com/hms/extsync/pkg/registry"
 )
 
-// liveRegistry follows the KV registry for one instance.
-type liveRegistry struct {
-	reg   *registry.Registry
+// reloader follows the connector store for one instance.
+type reloader struct {
+	reg   *connstore.Store
 	env   config.LookupEnv
 	check config.Checker
 	log   *slog.Logger
@@ -27,38 +27,38 @@ type liveRegistry struct {
 	refused map[string]rejected // connector → the revision this instance could not take
 }
 
-// rejected is a registry revision this instance could not run, and why.
+// rejected is a store revision this instance could not run, and why.
 type rejected struct {
 	revision uint64
 	err      string
 }
 
-// startRegistry applies the serve file's connectors to the bucket, then
+// startReload applies the serve file's connectors to the bucket, then
 // loads everything the bucket holds. An entry that does not validate here
 // (another instance's file, a variable this instance lacks) is logged and
 // skipped, not fatal: the other connectors still run.
-func startRegistry(ctx context.Context, js jetstream.JetStream, o Options, replicas int) (*liveRegistry, []config.Connector, error) {
-	reg, err := registry.Open(ctx, js, replicas)
+func startReload(ctx context.Context, js jetstream.JetStream, o Options, replicas int) (*reloader, []config.Connector, error) {
+	reg, err := connstore.Open(ctx, js, replicas)
 	if err != nil {
 		return nil, nil, err
 	}
 	// A change the file makes (a first start, or a file that differs from
 	// what was applied live since) is an operator's action like an apply.
 	names := slices.Sorted(maps.Keys(o.Sources))
-	if _, err := reg.Apply(ctx, js, names, o.Sources, registry.ProcessActor("serve")); err != nil {
+	if _, err := reg.Apply(ctx, js, names, o.Sources, connstore.ProcessActor("serve")); err != nil {
 		return nil, nil, err
 	}
 	entries, err := reg.List(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &liveRegistry{reg: reg, env: o.Env, check: o.Check, log: o.Logger,
+	l := &reloader{reg: reg, env: o.Env, check: o.Check, log: o.Logger,
 		applied: map[string]uint64{}, refused: map[string]rejected{}}
 	var conns []config.Connector
 	for _, e := range entries {
-		c, err := registry.Load(e, o.Env, o.Check)
+		c, err := connstore.Load(e, o.Env, o.Check)
 		if err != nil {
-			l.log.Error("registry entry not loaded; fix it and apply again", "connector", e.Name,
+			l.log.Error("stored connector not loaded; fix it and apply again", "connector", e.Name,
 				"revision", e.Revision, "err", err)
 			l.refused[e.Name] = rejected{e.Revision, err.Error()}
 			continue
@@ -70,10 +70,10 @@ func startRegistry(ctx context.Context, js jetstream.JetStream, o Options, repli
 }
 
 // follow applies every later change to p until ctx ends.
-func (l *liveRegistry) follow(ctx context.Context, p *pipeline.Pipeline) {
-	err := l.reg.Watch(ctx, func(e registry.Entry, removed bool) {
+func (l *reloader) follow(ctx context.Context, p *pipeline.Pipeline) {
+	err := l.reg.Watch(ctx, func(e connstore.Entry, removed bool) {
 		if err := l.apply(ctx, p, e, removed); err != nil {
-			l.log.Error("registry change not applied; the connector keeps its previous state",
+			l.log.Error("connector store change not applied; the connector keeps its previous state",
 				"connector", e.Name, "revision", e.Revision, "err", err)
 			l.mu.Lock()
 			l.refused[e.Name] = rejected{e.Revision, err.Error()}
@@ -81,11 +81,11 @@ func (l *liveRegistry) follow(ctx context.Context, p *pipeline.Pipeline) {
 		}
 	})
 	if err != nil && ctx.Err() == nil {
-		l.log.Error("registry no longer followed; restart to pick up changes", "err", err)
+		l.log.Error("connector store no longer followed; restart to pick up changes", "err", err)
 	}
 }
 
-func (l *liveRegistry) apply(ctx context.Context, p *pipeline.Pipeline, e registry.Entry, removed bool) error {
+func (l *reloader) apply(ctx context.Context, p *pipeline.Pipeline, e connstore.Entry, removed bool) error {
 	l.mu.Lock()
 	rev, known := l.applied[e.Name]
 	bad, refused := l.refused[e.Name]
@@ -101,10 +101,10 @@ func (l *liveRegistry) apply(ctx context.Context, p *pipeline.Pipeline, e regist
 		if err := p.Remove(e.Name); err != nil {
 			return err
 		}
-		l.log.Info("connector removed from the registry: stopped", "connector", e.Name)
+		l.log.Info("connector removed from the connector store: stopped", "connector", e.Name)
 		return nil
 	}
-	c, err := registry.Load(e, l.env, l.check)
+	c, err := connstore.Load(e, l.env, l.check)
 	if err != nil {
 		return err
 	}
@@ -115,21 +115,21 @@ func (l *liveRegistry) apply(ctx context.Context, p *pipeline.Pipeline, e regist
 	l.applied[e.Name] = e.Revision
 	delete(l.refused, e.Name)
 	l.mu.Unlock()
-	l.log.Info("connector applied from the registry", "connector", e.Name, "revision", e.Revision)
+	l.log.Info("connector applied from the connector store", "connector", e.Name, "revision", e.Revision)
 	return nil
 }
 
-func (l *liveRegistry) forget(name string) {
+func (l *reloader) forget(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.applied, name)
 	delete(l.refused, name)
 }
 
-// annotate adds to sts the registry revision each connector runs here and
+// annotate adds to sts the connector store revision each connector runs here and
 // why this instance refused a later one; a connector it could not start
 // at all is listed, not running, with that reason.
-func (l *liveRegistry) annotate(sts []pipeline.ConnectorStatus) []pipeline.ConnectorStatus {
+func (l *reloader) annotate(sts []pipeline.ConnectorStatus) []pipeline.ConnectorStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seen := map[string]bool{}

@@ -1,4 +1,4 @@
-package registry_test
+package connstore_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/registry"
+	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -30,15 +30,15 @@ const file = `connectors:
 `
 
 func TestSplitKeepsVariablesUnexpanded(t *testing.T) {
-	names, docs, err := registry.Split([]byte(file))
+	names, docs, err := connstore.Split([]byte(file))
 	require.NoError(t, err)
 	require.Equal(t, []string{"court", "clinic"}, names)
 	require.Contains(t, string(docs["court"]), "${COURT_TOKEN}", "secrets stay in each instance's environment")
-	c, err := registry.Load(registry.Entry{Name: "court", Doc: docs["court"]},
+	c, err := connstore.Load(connstore.Entry{Name: "court", Doc: docs["court"]},
 		func(k string) (string, bool) { return "tok-" + k, true }, nil)
 	require.NoError(t, err)
 	require.Equal(t, "court", c.Name)
-	_, err = registry.Load(registry.Entry{Name: "court", Doc: docs["court"]},
+	_, err = connstore.Load(connstore.Entry{Name: "court", Doc: docs["court"]},
 		func(string) (string, bool) { return "", false }, nil)
 	require.ErrorContains(t, err, "extsync_connectors/court")
 	require.ErrorContains(t, err, "${COURT_TOKEN} is not set")
@@ -50,19 +50,19 @@ func TestPutListRemoveWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	brokertest.Provision(t, js)
-	reg, err := registry.Open(ctx, js, 1)
+	reg, err := connstore.Open(ctx, js, 1)
 	require.NoError(t, err)
-	names, docs, err := registry.Split([]byte(file))
+	names, docs, err := connstore.Split([]byte(file))
 	require.NoError(t, err)
 	changes, err := reg.Apply(ctx, js, names, docs, "cli:alice@ops-1")
 	require.NoError(t, err)
-	require.Equal(t, []registry.Change{{Name: "court", Revision: 1, Changed: true}, {Name: "clinic", Revision: 2, Changed: true}}, changes)
+	require.Equal(t, []connstore.Change{{Name: "court", Revision: 1, Changed: true}, {Name: "clinic", Revision: 2, Changed: true}}, changes)
 	first, err := reg.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, first, 2)
 	changes, err = reg.Apply(ctx, js, names, docs, "cli:alice@ops-1")
 	require.NoError(t, err)
-	require.Equal(t, []registry.Change{{Name: "court", Revision: 1}, {Name: "clinic", Revision: 2}}, changes)
+	require.Equal(t, []connstore.Change{{Name: "court", Revision: 1}, {Name: "clinic", Revision: 2}}, changes)
 	again, err := reg.List(ctx)
 	require.NoError(t, err)
 	require.Equal(t, first[0].Revision, again[0].Revision, "an unchanged apply writes nothing, restarts nothing")
@@ -76,14 +76,14 @@ func TestPutListRemoveWatch(t *testing.T) {
 	watchCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		_ = reg.Watch(watchCtx, func(e registry.Entry, removed bool) { seen <- change{e.Name, removed} })
+		_ = reg.Watch(watchCtx, func(e connstore.Entry, removed bool) { seen <- change{e.Name, removed} })
 	}()
 	require.ElementsMatch(t, []change{{"clinic", false}, {"court", false}}, []change{<-seen, <-seen},
 		"the current entries first")
 	require.NoError(t, reg.Delete(ctx, js, "clinic", "api(token)@10.0.0.7"))
 	require.Equal(t, change{"clinic", true}, <-seen)
 	err = reg.Delete(ctx, js, "clinic", "api(token)@10.0.0.7")
-	require.ErrorIs(t, err, registry.ErrUnknown)
+	require.ErrorIs(t, err, connstore.ErrUnknown)
 	require.True(t, strings.Contains(err.Error(), `"clinic"`))
 
 	recs := audits(t, js)
@@ -97,13 +97,13 @@ func TestPutListRemoveWatch(t *testing.T) {
 
 func TestPrepareValidatesAsServeDoes(t *testing.T) {
 	env := &config.LenientEnv{Env: func(string) (string, bool) { return "", false }}
-	names, docs, err := registry.Prepare("court.yaml", []byte(file), env.Lookup, nil)
+	names, docs, err := connstore.Prepare("court.yaml", []byte(file), env.Lookup, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"court", "clinic"}, names)
 	require.Contains(t, string(docs["court"]), "${COURT_TOKEN}")
 	require.Equal(t, []string{"COURT_TOKEN"}, env.Unset())
 
-	_, _, err = registry.Prepare("bad.yaml", []byte("connectors:\n  - name: court\n    kind: http\n    subjects: [hms.x]\n    http: {url: \"http://x/{id}\"}\n    retry: {initial: soon}\n"), nil, nil)
+	_, _, err = connstore.Prepare("bad.yaml", []byte("connectors:\n  - name: court\n    kind: http\n    subjects: [hms.x]\n    http: {url: \"http://x/{id}\"}\n    retry: {initial: soon}\n"), nil, nil)
 	require.ErrorIs(t, err, config.ErrInvalid)
 	require.ErrorContains(t, err, "bad.yaml:6:")
 	require.ErrorContains(t, err, "retry.initial")
