@@ -14,8 +14,8 @@ import (
 func checkWith(reg *connectors.Kinds) config.Checker {
 	return func(c *config.Connector) error {
 		conn, err := reg.New(c.Kind, connectors.Spec{Name: c.Name, Concurrency: c.Concurrency,
-			Batch: c.Mode == "batch", Decode: c.Decode})
-		if err == nil && c.Mode == "batch" {
+			Batch: c.Mode == config.ModeBatch, Decode: c.Decode})
+		if err == nil && c.Mode == config.ModeBatch {
 			if _, ok := conn.(connectors.BatchConnector); !ok {
 				_ = conn.Close()
 				return fmt.Errorf("kind %q cannot send batches; mode batch needs http (with bulk), sftp or sql", c.Kind)

@@ -190,7 +190,7 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 			if c.Throttle != nil {
 				row.Throttle = readThrottle(ctx, throttles, c)
 			}
-			if c.Mode == "batch" {
+			if c.Mode == config.ModeBatch {
 				if st, err := batchRequest(ctx, js.Conn(), pipeline.BatchStatusSubject, e.Name); err == nil {
 					row.Batch = &st
 				}

@@ -18,10 +18,10 @@ type Connector struct {
 	Name        string            `yaml:"name"`
 	Kind        string            `yaml:"kind"`
 	Subjects    []string          `yaml:"subjects"`
-	Mode        string            `yaml:"mode"`
+	Mode        Mode              `yaml:"mode"`
 	Batch       Batch             `yaml:"batch"`
 	Concurrency int               `yaml:"concurrency"`
-	Ordering    string            `yaml:"ordering"`
+	Ordering    Ordering          `yaml:"ordering"`
 	Key         string            `yaml:"key"`
 	Version     string            `yaml:"version"`
 	Mapping     map[string]string `yaml:"mapping"`
@@ -47,6 +47,28 @@ type Connector struct {
 	// decode fills a kind's settings from its block, with positions.
 	decode func(v any) error
 }
+
+// Mode is how a connector sends: one event at a time, or collected
+// into batches on a schedule.
+type Mode string
+
+// The modes a connector can run in.
+const (
+	ModeRealtime Mode = "realtime"
+	ModeBatch    Mode = "batch"
+)
+
+// Ordering says what order a connector keeps among an entity's events.
+type Ordering string
+
+// The orderings a connector can keep.
+const (
+	// OrderingEntity never sends an older version of an entity after a
+	// newer one, across instances.
+	OrderingEntity Ordering = "entity"
+	// OrderingNone sends events as they come, in parallel.
+	OrderingNone Ordering = "none"
+)
 
 // Retry configures backoff for transient failures.
 type Retry struct {
@@ -113,13 +135,13 @@ func (c *Connector) Durable() string { return "extsync-" + c.Name }
 
 func (c *Connector) setDefaults() {
 	if c.Mode == "" {
-		c.Mode = "realtime"
+		c.Mode = ModeRealtime
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 16
 	}
 	if c.Ordering == "" {
-		c.Ordering = "entity"
+		c.Ordering = OrderingEntity
 	}
 	if c.Key == "" {
 		c.Key = "id"
@@ -143,7 +165,7 @@ func (c *Connector) setDefaults() {
 	if r.Jitter == 0 {
 		r.Jitter = 0.2
 	}
-	if c.Mode == "batch" {
+	if c.Mode == ModeBatch {
 		c.Batch.setDefaults()
 	}
 	if c.Conflict.Strategy == "" {
@@ -195,8 +217,8 @@ func (c *Connector) validate() []fieldErr {
 		}
 	}
 	switch c.Mode {
-	case "realtime":
-	case "batch":
+	case ModeRealtime:
+	case ModeBatch:
 		errs = append(errs, c.Batch.validate()...)
 	default:
 		bad("mode", "%q is not one of realtime, batch", c.Mode)
@@ -204,7 +226,7 @@ func (c *Connector) validate() []fieldErr {
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		bad("concurrency", "%d is out of range 1..1024", c.Concurrency)
 	}
-	if c.Ordering != "entity" && c.Ordering != "none" {
+	if c.Ordering != OrderingEntity && c.Ordering != OrderingNone {
 		bad("ordering", "%q is not one of entity, none", c.Ordering)
 	}
 	if c.MaxEventBytes < 0 {

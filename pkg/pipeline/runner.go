@@ -83,7 +83,7 @@ func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ack
 
 func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner, error) {
 	conn, err := o.Kinds.New(cfg.Kind, connectors.Spec{Name: cfg.Name, Concurrency: cfg.Concurrency,
-		Batch: cfg.Mode == "batch", Decode: cfg.Decode})
+		Batch: cfg.Mode == config.ModeBatch, Decode: cfg.Decode})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if o.AckWait > 0 {
 		ackWait = o.AckWait
 	}
-	if cfg.Mode == "batch" {
+	if cfg.Mode == config.ModeBatch {
 		// A batch holds its events unacked, and the next one fills while
 		// it is sent: room for two.
 		pull, maxPending = min(cfg.Batch.MaxEvents, 512), 2*cfg.Batch.MaxEvents+512
@@ -113,7 +113,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), r.log)
 	}
 	r.guard = policy.NewGuard(cfg, r.throttle, r.log)
-	if cfg.Ordering == "entity" {
+	if cfg.Ordering == config.OrderingEntity {
 		r.keys, r.state = newKeyQueue(), o.state
 	}
 	switch cfg.Conflict.Strategy {
@@ -130,7 +130,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
 	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard, ackWait), r.conflictStage)
-	if cfg.Mode == "batch" {
+	if cfg.Mode == config.ModeBatch {
 		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
 			_ = conn.Close()
 			return nil, err
