@@ -1,38 +1,18 @@
 package pipeline
 
 import (
-	"context"
-	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace"
 
-	"github.com/hms/extsync/pkg/policy"
 	"github.com/hms/extsync/pkg/synclog"
 )
-
-// pendingAck is an outcome whose message is settled once its sync log
-// record is stored.
-type pendingAck struct {
-	j    *job
-	d    policy.Decision
-	err  error
-	took time.Duration
-	at   time.Time // when the worker settled it: the record's time
-	// spanCtx holds the attempt's (or the batch's) span, whose trace id
-	// the record carries; span, when set, is the attempt's own, which
-	// account ends.
-	spanCtx context.Context
-	span    trace.Span
-	rec     *synclog.Record // built by account, in the acker
-}
 
 // logGroup is one sync log message on its way to JetStream and the
 // outcomes it records.
 type logGroup struct {
 	fut      jetstream.PubAckFuture
-	items    []pendingAck
+	items    []outcome
 	deadline time.Time
 }
 
@@ -48,22 +28,29 @@ const (
 	groupLinger     = time.Millisecond
 )
 
-// acker settles messages behind the workers, so neither the sync log's
-// round trip nor its per-message cost is on the delivery path. The
-// batcher writes the outcomes waiting as one sync log message; the waiter
+// acker records and acks behind the workers, so neither the sync log's
+// round trip nor its per-message cost is on the delivery path. Its
+// batch goroutine writes the outcomes waiting as one sync log message; the waiter
 // waits for each message's PubAck and only then acks, naks or terminates
 // the messages it records: "acked only after its outcome is durable".
 type acker struct {
-	r      *Runner
-	queue  chan pendingAck
+	s      *settler
+	log    logWriter
+	queue  chan outcome
 	groups chan logGroup
 	done   chan struct{}
 }
 
-func newAcker(r *Runner, capacity int) *acker {
+// logWriter appends sync log records; *synclog.Writer implements it.
+type logWriter interface {
+	AppendAsync(recs []*synclog.Record) (jetstream.PubAckFuture, error)
+}
+
+func newAcker(s *settler, log logWriter, capacity int) *acker {
 	a := &acker{
-		r:      r,
-		queue:  make(chan pendingAck, capacity),
+		s:      s,
+		log:    log,
+		queue:  make(chan outcome, capacity),
 		groups: make(chan logGroup, 64),
 		done:   make(chan struct{}),
 	}
@@ -74,7 +61,7 @@ func newAcker(r *Runner, capacity int) *acker {
 
 // add blocks when the queue is full: the broker is slower than the
 // workers, and they should wait for it rather than pile up records.
-func (a *acker) add(p pendingAck) { a.queue <- p }
+func (a *acker) add(o outcome) { a.queue <- o }
 
 // stop settles everything handed over so far, then returns. Call it once
 // no worker can add any more.
@@ -90,21 +77,20 @@ func (a *acker) batch() {
 	linger.Stop()
 	for first := range a.queue {
 		// Sleep through the linger rather than wait on the queue: a
-		// goroutine waiting on a channel is woken by every send, and at
-		// one worker that was a wake-up (and often a futex call by the
-		// worker) per delivery. Outcomes that arrive meanwhile wait in
-		// the queue's buffer and are taken below.
+		// goroutine waiting on a channel is woken by every send, which at
+		// one worker would be a wake-up per delivery. Outcomes that
+		// arrive meanwhile wait in the queue's buffer and are taken below.
 		linger.Reset(groupLinger)
 		<-linger.C
-		a.r.account(&first)
+		a.s.record(&first)
 		items := a.take(first)
 		recs = recs[:0]
 		for _, p := range items {
 			recs = append(recs, p.rec)
 		}
-		fut, err := a.r.synclog.AppendAsync(recs)
+		fut, err := a.log.AppendAsync(recs)
 		if err != nil {
-			a.r.log.Error("sync log not written; its events will be redelivered", "events", len(items), "err", err)
+			a.s.obs.log.Error("sync log not written; its events will be redelivered", "events", len(items), "err", err)
 			continue
 		}
 		a.groups <- logGroup{fut: fut, items: items, deadline: time.Now().Add(settleTimeout)}
@@ -113,8 +99,8 @@ func (a *acker) batch() {
 
 // take groups first (accounted) with the outcomes waiting in the queue,
 // up to a group's bounds, without waiting for more.
-func (a *acker) take(first pendingAck) []pendingAck {
-	items := []pendingAck{first}
+func (a *acker) take(first outcome) []outcome {
+	items := []outcome{first}
 	size := approxRecordBytes(first.rec)
 	for len(items) < maxGroupRecords && size < maxGroupBytes {
 		select {
@@ -122,7 +108,7 @@ func (a *acker) take(first pendingAck) []pendingAck {
 			if !ok {
 				return items
 			}
-			a.r.account(&p)
+			a.s.record(&p)
 			items = append(items, p)
 			size += approxRecordBytes(p.rec)
 		default:
@@ -145,42 +131,13 @@ func (a *acker) wait() {
 		select {
 		case <-g.fut.Ok():
 			for _, p := range g.items {
-				a.r.finish(p)
+				a.s.ack(p)
 			}
 		case err := <-g.fut.Err():
-			a.r.log.Error("sync log not written; its events will be redelivered", "events", len(g.items), "err", err)
+			a.s.obs.log.Error("sync log not written; its events will be redelivered", "events", len(g.items), "err", err)
 		case <-timer.C:
-			a.r.log.Error("sync log not confirmed in time; its events will be redelivered",
+			a.s.obs.log.Error("sync log not confirmed in time; its events will be redelivered",
 				"events", len(g.items), "timeout", settleTimeout)
 		}
 	}
-}
-
-// finish acks, naks or terminates a message whose record is stored.
-func (r *Runner) finish(p pendingAck) {
-	ctx, j, d, rec := context.Background(), p.j, p.d, p.rec
-	var aerr error
-	switch d.Action {
-	case policy.Ack:
-		if j.attempt > 1 {
-			r.firsts.forget(rec.StreamSeq)
-		}
-		aerr = j.msg.Ack()
-		if r.log.Enabled(ctx, slog.LevelDebug) {
-			r.eventLog(rec).DebugContext(ctx, "delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
-		}
-	case policy.Retry:
-		aerr = j.msg.NakWithDelay(d.Delay)
-		r.eventLog(rec).WarnContext(ctx, "delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
-	case policy.DeadLetter:
-		if j.attempt > 1 {
-			r.firsts.forget(rec.StreamSeq)
-		}
-		aerr = j.msg.TermWithReason("dead-lettered: " + d.Status)
-		r.eventLog(rec).WarnContext(ctx, "dead-lettered", "status", d.Status, "err", rec.Error)
-	}
-	if aerr != nil {
-		r.eventLog(rec).WarnContext(ctx, "ack not sent; the event will be redelivered and the repeat is harmless", "err", aerr)
-	}
-	r.observe(rec)
 }

@@ -37,6 +37,7 @@ type BatchStatus struct {
 type batcher struct {
 	r      *Runner
 	bc     connectors.BatchConnector
+	order  *entityOrder // nil when ordering is none
 	clock  batch.Clock
 	sched  batch.Schedule
 	max    int
@@ -47,7 +48,7 @@ type batcher struct {
 	status BatchStatus
 }
 
-func newBatcher(r *Runner, clock batch.Clock) (*batcher, error) {
+func newBatcher(r *Runner, order *entityOrder, clock batch.Clock) (*batcher, error) {
 	bc, ok := r.conn.(connectors.BatchConnector)
 	if !ok {
 		return nil, fmt.Errorf("connector %q: kind %q cannot send batches; mode batch needs http (with bulk), sftp or sql",
@@ -59,7 +60,7 @@ func newBatcher(r *Runner, clock batch.Clock) (*batcher, error) {
 	b := r.cfg.Batch
 	hour, minute, _ := b.AtClock()
 	return &batcher{
-		r: r, bc: bc, clock: clock, max: b.MaxEvents, bytes: int(b.MaxBytes),
+		r: r, bc: bc, order: order, clock: clock, max: b.MaxEvents, bytes: int(b.MaxBytes),
 		sched:  batch.Schedule{Period: b.Every.D(), Hour: hour, Minute: minute, Loc: b.Location()},
 		runNow: make(chan struct{}, 1),
 	}, nil
@@ -95,7 +96,7 @@ func (b *batcher) serveRequests(nc *nats.Conn) (stop func()) {
 	run, err1 := nc.Subscribe(BatchRunSubject+b.r.cfg.Name, func(m *nats.Msg) { b.trigger(); reply(m) })
 	st, err2 := nc.Subscribe(BatchStatusSubject+b.r.cfg.Name, reply)
 	if err := errors.Join(err1, err2); err != nil {
-		b.r.log.Warn("batch run/status requests not served", "err", err)
+		b.r.settler.obs.log.Warn("batch run/status requests not served", "err", err)
 	}
 	return func() {
 		for _, s := range []*nats.Subscription{run, st} {
@@ -115,8 +116,7 @@ func feed(ctx context.Context, it jetstream.MessagesContext, out chan<- jetstrea
 				return
 			}
 			log(err)
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-				errors.Is(err, nats.ErrConnectionClosed) {
+			if consumerGone(err) {
 				return // nothing more will come; the runner is stopped by its context
 			}
 			continue

@@ -3,14 +3,14 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/batch"
-	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // run collects events until the schedule fires, a size limit is reached
@@ -23,10 +23,10 @@ func (b *batcher) run(ctx context.Context, events, replays jetstream.MessagesCon
 	msgs := make(chan jetstream.Msg, 64)
 	var feeders sync.WaitGroup
 	for _, it := range []jetstream.MessagesContext{events, replays} {
-		feeders.Go(func() { feed(ctx, it, msgs, func(err error) { b.r.log.Warn("consume", "err", err) }) })
+		feeders.Go(func() { feed(ctx, it, msgs, func(err error) { b.r.settler.obs.log.Warn("consume", "err", err) }) })
 	}
 	pending := batch.NewCoalescer[*job]()
-	keepalive := time.NewTicker(max(b.r.ackWait/3, time.Second))
+	keepalive := time.NewTicker(max(b.r.limits.ackWait/3, time.Second))
 	defer keepalive.Stop()
 	var sending chan struct{} // closed when the batch being sent is settled
 	due := b.nextDue()
@@ -75,31 +75,27 @@ func (b *batcher) nextDue() <-chan time.Time {
 	return b.clock.After(next.Sub(now))
 }
 
-// add decodes and maps one message into the batch; a newer version of
-// the same entity replaces an older one, which is settled superseded.
+// add runs one message through the connector's chain up to the batch
+// (decode, map, the stale-version check) and coalesces it: a newer
+// version of the same entity replaces an older one, which is settled as
+// superseded. A message the chain refuses is settled alone.
 func (b *batcher) add(ctx context.Context, pending *batch.Coalescer[*job], m jetstream.Msg) {
 	r := b.r
-	j, err := r.newJob(m)
+	j, err := r.decoder.job(m)
 	if err != nil {
-		r.log.Error("message without JetStream metadata", "subject", m.Subject(), "err", err)
+		r.settler.obs.log.Error("message without JetStream metadata", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
 	}
-	if j.err == nil {
-		if j.body, err = j.mapping.Apply(j.ev.Data); err != nil {
-			j.err = connectors.PermanentError(0, err)
-		}
-	}
-	if j.err != nil {
-		r.settle(ctx, j, j.err, 0) // malformed or unmappable: parked alone
+	if err := r.chain(ctx, j); err != nil {
+		r.settler.settle(outcome{j: j, err: err})
 		return
 	}
-	old := pending.Add(batch.Item[*job]{Key: j.key, Version: j.ev.Version, Seq: j.meta.Sequence.Stream,
+	old := pending.Add(batch.Item[*job]{Key: j.entity.key, Version: j.ev.Version, Seq: j.meta.Sequence.Stream,
 		Size: len(m.Data()), Value: j})
 	if old != nil {
-		d := policy.Decision{Action: policy.Ack, Outcome: policy.OutcomeSuperseded}
-		r.settleAs(ctx, old.Value, nil, d, 0)
-		r.countOutcome(ctx, d)
+		err := fmt.Errorf("%w: version %s replaced it in the batch", reconcile.ErrSuperseded, j.ev.Version)
+		r.settler.settle(outcome{j: old.Value, err: err})
 	}
 }
 

@@ -2,13 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms/extsync/connectors"
-	"github.com/hms/extsync/pkg/policy"
 	"github.com/hms/extsync/pkg/telemetry"
 )
 
@@ -18,23 +18,18 @@ const maxBatchLinks = 128
 
 // startBatchSpan starts the CONSUMER span of one batch attempt, linked to
 // the producer spans of its events (a batch has no single parent).
-func (r *Runner) startBatchSpan(jobs []*job, attempt int) (context.Context, trace.Span) {
+func (o *observer) startBatchSpan(jobs []*job, attempt int) (context.Context, trace.Span) {
 	links := make([]trace.Link, 0, min(len(jobs), maxBatchLinks))
 	for _, j := range jobs[:min(len(jobs), maxBatchLinks)] {
 		if sc := trace.SpanContextFromContext(producerContext(j.msg)); sc.IsValid() {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	return tracer.Start(context.Background(), "process batch "+r.cfg.Name,
+	return tracer.Start(context.Background(), "process batch "+o.connector,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
 		trace.WithAttributes(
-			telemetry.SystemNATS,
-			telemetry.MessagingOperationName.String("process"),
-			telemetry.MessagingOperationType.String("process"),
-			telemetry.MessagingConsumerGroup.String(r.cfg.Durable()),
-			telemetry.Connector.String(r.cfg.Name),
-			telemetry.Attempt.Int(attempt),
-			attribute.Int("messaging.batch.message_count", len(jobs)),
+			append(slices.Clip(o.spanAttrs), telemetry.Attempt.Int(attempt),
+				attribute.Int("messaging.batch.message_count", len(jobs)))...,
 		))
 }
 
@@ -45,9 +40,4 @@ func endBatchSpan(span trace.Span, err error) {
 		span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
 	}
 	span.End()
-}
-
-// countOutcome adds one settled batch item to the delivery metrics.
-func (r *Runner) countOutcome(ctx context.Context, d policy.Decision) {
-	r.metrics.outcomes.Add(ctx, 1, r.outcomeAttrs(d.Outcome).add...)
 }

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hms/extsync/pkg/pipeline"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/pipeline"
 )
 
 // The court API is down for its first requests. The breaker opens; the

@@ -33,7 +33,7 @@ func newBudget(limit int64) *budget {
 
 // take counts j as held by the budget b.
 func (b *budget) take(j *job, size int64) {
-	j.held, j.size = b, size
+	j.life.held, j.life.size = b, size
 	b.bytes.Add(size)
 	b.jobs.Add(1)
 }
@@ -51,13 +51,13 @@ func (b *budget) wait(ctx context.Context) {
 
 // release gives back what j holds; a job holds its budget once.
 func (j *job) release() {
-	b := j.held
+	b := j.life.held
 	if b == nil {
 		return
 	}
-	j.held = nil
+	j.life.held = nil
 	b.jobs.Add(-1)
-	if b.bytes.Add(-j.size) < b.limit {
+	if b.bytes.Add(-j.life.size) < b.limit {
 		select {
 		case b.room <- struct{}{}:
 		default: // the reader is not waiting, or a wake-up is on its way

@@ -34,7 +34,7 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 		depth := dlqDepth(ctx, js)
 		for _, r := range p.snapshot() {
 			set := metric.WithAttributes(telemetry.Connector.String(r.cfg.Name))
-			if info, err := r.consumer.Info(ctx); err == nil {
+			if info, err := r.consumers.events.Info(ctx); err == nil {
 				o.ObserveInt64(lag, int64(info.NumPending)+int64(info.NumAckPending), set) // #nosec G115 -- a stream's message count stays far below 2^63
 			}
 			if s := r.guard.BreakerState(); s != "" {

@@ -32,29 +32,29 @@ func TestAStoppingFeederGivesBackTheJobsQueuedBehindItsHead(t *testing.T) {
 	require.NoError(t, err)
 	var jobs []*job
 	for m := range batch.Messages() {
-		jobs = append(jobs, &job{msg: m, key: "case-7", touched: time.Now()})
+		jobs = append(jobs, &job{msg: m, entity: entity{key: "case-7"}, life: life{touched: time.Now()}})
 	}
 	require.Len(t, jobs, 3)
 	head, replayed, behind := jobs[0], jobs[1], jobs[2]
 
-	r := &Runner{keys: newKeyQueue(), ackWait: 5 * time.Minute}
 	b := newBudget(1 << 20)
 	in := newIntake(b)
+	f := &feeder{in: in, keys: newKeyQueue(), keep: 5 * time.Minute / 3}
 	for _, j := range jobs {
 		b.take(j, int64(len(j.msg.Data())))
 	}
 	in.put(head)
 	feedCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
-	go func() { defer close(stopped); r.feed(feedCtx, in, make(chan *job)) }() // no worker takes it
-	require.Eventually(t, func() bool { return r.keys.busy("case-7") }, 10*time.Second, time.Millisecond,
+	go func() { defer close(stopped); f.run(feedCtx, make(chan *job)) }() // no worker takes it
+	require.Eventually(t, func() bool { return f.keys.busy("case-7") }, 10*time.Second, time.Millisecond,
 		"the feeder admits its head")
-	require.False(t, r.admit(replayed), "the replay waits behind the head for its entity")
+	require.False(t, f.admit(replayed), "the replay waits behind the head for its entity")
 	in.put(behind)
 	stop()
 	<-stopped
 
-	require.False(t, r.keys.busy("case-7"), "the entity is free again")
+	require.False(t, f.keys.busy("case-7"), "the entity is free again")
 	require.Zero(t, b.jobs.Load(), "every job handed back gave its budget back")
 	require.Zero(t, b.bytes.Load())
 	again, err := cons.Fetch(3, jetstream.FetchMaxWait(5*time.Second))

@@ -22,11 +22,11 @@ func newKeyQueue() *keyQueue {
 func (q *keyQueue) admit(j *job) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if list, busy := q.waiting[j.key]; busy {
-		q.waiting[j.key] = append(list, j)
+	if list, busy := q.waiting[j.entity.key]; busy {
+		q.waiting[j.entity.key] = append(list, j)
 		return false
 	}
-	q.waiting[j.key] = nil
+	q.waiting[j.entity.key] = nil
 	return true
 }
 

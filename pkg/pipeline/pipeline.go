@@ -66,11 +66,11 @@ type Pipeline struct {
 	changes sync.Mutex
 	mu      sync.Mutex
 	runners []*Runner
-	live    map[*Runner]*liveRunner // started runners, until stopped
-	running int                     // started runners whose Run has not returned
-	waiting *Runner                 // an Upsert's new runner, while the old one drains
-	runCtx  context.Context         // set once Run starts
-	exited  chan struct{}           // a runner returned
+	started map[*Runner]*startedRunner // started runners, until stopped
+	running int                        // started runners whose Run has not returned
+	waiting *Runner                    // an Upsert's new runner, while the old one drains
+	runCtx  context.Context            // set once Run starts
+	exited  chan struct{}              // a runner returned
 	errs    []error
 	wg      sync.WaitGroup
 }
@@ -103,7 +103,7 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 	if o.Instance == "" {
 		o.Instance = uuid.NewString()
 	}
-	p := &Pipeline{o: o, log: o.Logger, js: o.JS, live: map[*Runner]*liveRunner{}, exited: make(chan struct{}, 1)}
+	p := &Pipeline{o: o, log: o.Logger, js: o.JS, started: map[*Runner]*startedRunner{}, exited: make(chan struct{}, 1)}
 	for i := range conns {
 		r, err := newRunner(ctx, &p.o, &conns[i])
 		if err != nil {
@@ -147,7 +147,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range p.runners {
-		if _, started := p.live[r]; !started {
+		if _, started := p.started[r]; !started {
 			_ = r.conn.Close() // added by an Upsert as Run was ending
 		}
 	}

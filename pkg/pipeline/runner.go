@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/broker"
@@ -19,61 +17,50 @@ import (
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/mapping"
 	"github.com/hms/extsync/pkg/policy"
-	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 	"github.com/hms/extsync/pkg/throttle"
 )
 
-// Runner moves one connector's events: its own consumer, workers, guard
+// Runner moves one connector's events: its own consumers, workers, guard
 // and policy, so a slow or failing system holds back no other connector.
+// It assembles the pieces and runs them; each piece does one thing:
+//
+//	reader → intake → feeder → worker (chain of stages) → settler → acker
 type Runner struct {
-	cfg      *config.Connector
-	conn     connectors.Connector
-	consumer jetstream.Consumer
-	// replays is the connector's consumer on EXTSYNC_REPLAY: dead letters
-	// an operator sent back, through the same stages as new events.
-	replays  jetstream.Consumer
-	policy   policy.Policy
-	guard    *policy.Guard
-	throttle *throttle.Shared // nil without a throttle block
-	handler  handler
-	decodeOp event.Options
-	keys     *keyQueue // nil when ordering is none
-	mapping  *mapping.Mapping
-	// mappingVersion names the current mapping in the sync log and dead
-	// letters; mappings holds the earlier ones, for replays.
-	mappingVersion string
-	mappings       *mapping.Store
-	synclog        *synclog.Writer
-	parker         *deadletter.Parker
-	acks           *acker // set while Run runs
-	firsts         firstAttempts
-	log            *slog.Logger
-	onRecord       func(synclog.Record)
-	metrics        *instruments
-	attrSets       sync.Map // outcome → *outcomeOptions
-	spanAttrs      []attribute.KeyValue
-	spanNames      spanNames
-	stats          runnerStats
-	batcher        *batcher         // mode: batch
-	state          *reconcile.Store // nil unless ordering is entity
-	js             jetstream.JetStream
+	cfg       *config.Connector
+	conn      connectors.Connector
+	consumers consumers
+	limits    limits
+	decoder   *decoder
+	chain     handler // realtime: up to deliver; batch: up to accept
+	guard     *policy.Guard
+	throttle  *throttle.Shared // nil without a throttle block
+	keys      *keyQueue        // nil when ordering is none
+	budgets   [2]*budget       // the events' and the replays' intakes
+	settler   *settler
+	batcher   *batcher // mode: batch
+	js        jetstream.JetStream
+}
 
-	ackWait       time.Duration
-	pullBatch     int
-	maxAckPending int
-	drain         time.Duration
-	// budgets bound the bytes the events' and the replays' intakes hold.
-	budgets [2]*budget
+// consumers are a connector's two durable consumers: the event stream,
+// and its replays on EXTSYNC_REPLAY (dead letters an operator sent back,
+// through the same stages as new events).
+type consumers struct {
+	events, replays jetstream.Consumer
+}
+
+// limits are the consumer's and the drain's bounds.
+type limits struct {
+	pull, maxAckPending int
+	ackWait, drain      time.Duration
 }
 
 // sizes derives the consumer's limits from the connector's concurrency:
 // the client buffers a couple of batches so workers never wait on a pull
 // round trip, and ack-pending leaves room for messages waiting on a
 // NakWithDelay retry, which JetStream counts as pending. At least 64 are
-// pulled at a time: with few workers, smaller pulls meant a pull request
-// (and its wake-ups on both sides) every few events, which at
-// concurrency 1 slowed the single worker's round trips by about a tenth.
+// pulled at a time: with few workers, smaller pulls mean a pull request
+// (and its wake-ups on both sides) every few events.
 func sizes(concurrency int, timeout time.Duration) (pull, maxAckPending int, ackWait time.Duration) {
 	pull = min(max(2*concurrency+16, 64), 512)
 	maxAckPending = min(max(8*concurrency, pull+concurrency), 20_000)
@@ -87,77 +74,86 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if err != nil {
 		return nil, err
 	}
-	pull, maxPending, ackWait := sizes(cfg.Concurrency, conn.Timeout())
-	if o.AckWait > 0 {
-		ackWait = o.AckWait
-	}
-	if cfg.Mode == config.ModeBatch {
-		// A batch holds its events unacked, and the next one fills while
-		// it is sent: room for two.
-		pull, maxPending = min(cfg.Batch.MaxEvents, 512), 2*cfg.Batch.MaxEvents+512
-	}
-	r := &Runner{
-		cfg: cfg, conn: conn,
-		policy:   policy.FromConfig(cfg),
-		decodeOp: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
-		synclog:  synclog.NewWriter(o.JS), js: o.JS,
-		parker:   deadletter.NewParker(o.JS),
-		log:      o.Logger.With("connector", cfg.Name),
-		onRecord: o.OnRecord,
-		metrics:  o.metrics,
-		ackWait:  ackWait, pullBatch: pull, maxAckPending: maxPending, drain: o.DrainTimeout,
-		spanAttrs: spanAttrs(cfg),
-		budgets:   [2]*budget{newBudget(o.QueueBytes), newBudget(o.QueueBytes)},
-	}
+	log := o.Logger.With("connector", cfg.Name)
+	r := &Runner{cfg: cfg, conn: conn, js: o.JS, limits: limitsOf(o, cfg, conn),
+		budgets: [2]*budget{newBudget(o.QueueBytes), newBudget(o.QueueBytes)}}
 	if t := cfg.Throttle; t != nil {
-		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), r.log)
+		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), log)
 	}
-	r.guard = policy.NewGuard(cfg, r.throttle, r.log)
+	r.guard = policy.NewGuard(cfg, r.throttle, log)
+	var order *entityOrder
 	if cfg.Ordering == config.OrderingEntity {
-		r.keys, r.state = newKeyQueue(), o.state
+		r.keys = newKeyQueue()
+		order = &entityOrder{claims: o.state, connector: cfg.Name, hold: conn.Timeout() + 10*time.Second, log: log}
 	}
-	switch cfg.Conflict.Strategy {
-	case config.ConflictManual:
-		r.log.Warn("conflict strategy manual not available in this version; conflicts are retried with backoff, then dead-lettered")
-	case config.ConflictOverwrite, config.ConflictMerge:
-		if _, ok := conn.(connectors.Remote); !ok {
-			r.log.Warn("this kind cannot read the remote record; conflicts are retried with backoff, then dead-lettered",
-				"strategy", cfg.Conflict.Strategy, "kind", cfg.Kind)
-		}
+	warnConflictRule(log, cfg, conn)
+	routes := &router{connector: cfg.Name, current: mapping.New(cfg.Mapping), mappings: o.mappings, js: o.JS}
+	if routes.version, err = o.mappings.Save(ctx, cfg.Name, cfg.Mapping); err != nil {
+		log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
-	r.mapping, r.mappings = mapping.New(cfg.Mapping), o.mappings
-	if r.mappingVersion, err = o.mappings.Save(ctx, cfg.Name, cfg.Mapping); err != nil {
-		r.log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
-	}
-	r.handler = chain(deliverTo(conn), failed, mapStage, r.orderStage, guardStage(r.guard, ackWait), r.conflictStage)
+	r.decoder = &decoder{opts: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
+		maxBytes: cfg.MaxEventBytes, routes: routes, traced: cfg.Mode != config.ModeBatch}
+	r.settler = &settler{connector: cfg.Name, policy: policy.FromConfig(cfg), letters: deadletter.NewParker(o.JS),
+		obs: newObserver(cfg, o.metrics, log, o.OnRecord)}
 	if cfg.Mode == config.ModeBatch {
-		if r.batcher, err = newBatcher(r, o.Clock); err != nil {
-			_ = conn.Close()
-			return nil, err
-		}
+		r.chain = chain(accept, failed, mapStage, order.staleStage())
+		r.batcher, err = newBatcher(r, order, o.Clock)
+	} else {
+		remote, _ := conn.(connectors.Remote)
+		r.chain = chain(deliver(conn), failed, mapStage, order.stage(), guardStage(r.guard, r.limits.ackWait),
+			conflictStage(cfg.Name, cfg.Conflict, remote, streamConflicts{o.JS}))
 	}
-	if err := r.ensureConsumers(ctx, o.JS, o.Stream); err != nil {
+	if err == nil {
+		err = r.ensureConsumers(ctx, o.JS, o.Stream)
+	}
+	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("connector %q: %w", cfg.Name, err)
 	}
 	return r, nil
 }
 
+func limitsOf(o *Options, cfg *config.Connector, conn connectors.Connector) limits {
+	l := limits{drain: o.DrainTimeout}
+	l.pull, l.maxAckPending, l.ackWait = sizes(cfg.Concurrency, conn.Timeout())
+	if o.AckWait > 0 {
+		l.ackWait = o.AckWait
+	}
+	if cfg.Mode == config.ModeBatch {
+		// A batch holds its events unacked, and the next one fills while
+		// it is sent: room for two.
+		l.pull, l.maxAckPending = min(cfg.Batch.MaxEvents, 512), 2*cfg.Batch.MaxEvents+512
+	}
+	return l
+}
+
+// warnConflictRule says at start when the conflict rule cannot work as
+// configured with this kind.
+func warnConflictRule(log *slog.Logger, cfg *config.Connector, conn connectors.Connector) {
+	switch cfg.Conflict.Strategy {
+	case config.ConflictOverwrite, config.ConflictMerge:
+		if _, ok := conn.(connectors.Remote); !ok {
+			log.Warn("this kind cannot read the remote record; conflicts are retried with backoff, then dead-lettered",
+				"strategy", cfg.Conflict.Strategy, "kind", cfg.Kind)
+		}
+	}
+}
+
 // ensureConsumers creates or updates the connector's durable consumers:
 // one on the event stream, one on its replays.
 func (r *Runner) ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string) error {
 	var err error
-	r.consumer, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
+	r.consumers.events, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
 		Stream: stream, Durable: r.cfg.Durable(), Filters: r.cfg.Subjects,
-		AckWait: r.ackWait, MaxAckPending: r.maxAckPending,
+		AckWait: r.limits.ackWait, MaxAckPending: r.limits.maxAckPending,
 	})
 	if err != nil {
 		return err
 	}
-	r.replays, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
+	r.consumers.replays, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
 		Stream: deadletter.ReplayStream, Durable: r.cfg.Durable() + "-replay",
 		Filters: []string{deadletter.ReplaySubjectPrefix + r.cfg.Name},
-		AckWait: r.ackWait, MaxAckPending: r.maxAckPending,
+		AckWait: r.limits.ackWait, MaxAckPending: r.limits.maxAckPending,
 	})
 	return err
 }
@@ -174,58 +170,68 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() { defer close(done); r.throttle.Run(thrCtx) }()
 		defer func() { stop(); <-done }()
 	}
-	events, err := r.consumer.Messages(jetstream.PullMaxMessages(r.pullBatch))
+	events, err := r.consumers.events.Messages(jetstream.PullMaxMessages(r.limits.pull))
 	if err != nil {
 		return fmt.Errorf("connector %q: consume: %w", r.cfg.Name, err)
 	}
-	replays, err := r.replays.Messages(jetstream.PullMaxMessages(min(r.pullBatch, 64)))
+	replays, err := r.consumers.replays.Messages(jetstream.PullMaxMessages(min(r.limits.pull, 64)))
 	if err != nil {
 		events.Stop()
 		return fmt.Errorf("connector %q: consume replays: %w", r.cfg.Name, err)
 	}
+	r.settler.acks = newAcker(r.settler, synclog.NewWriter(r.js), r.limits.maxAckPending)
+	defer r.settler.acks.stop()
+	stats := &r.settler.obs.stats
+	stats.running.Store(true)
+	defer stats.running.Store(false)
+	if r.batcher != nil {
+		return r.batcher.run(ctx, events, replays)
+	}
+	return r.runWorkers(ctx, [2]jetstream.MessagesContext{events, replays})
+}
+
+// runWorkers runs a reader and a feeder per consumer and the workers,
+// until ctx ends or a reader stops for good.
+func (r *Runner) runWorkers(ctx context.Context, its [2]jetstream.MessagesContext) error {
 	deliverCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
-	r.acks = newAcker(r, r.maxAckPending)
-	r.stats.running.Store(true)
-	defer r.stats.running.Store(false)
-	if r.batcher != nil {
-		err := r.batcher.run(ctx, events, replays)
-		r.acks.stop()
-		return err
-	}
 	jobs := make(chan *job)
+	w := &worker{chain: r.chain, settler: r.settler, keys: r.keys, keep: r.limits.ackWait / 3}
 	var workers sync.WaitGroup
 	for range r.cfg.Concurrency {
-		workers.Go(func() { r.work(deliverCtx, jobs) })
+		workers.Go(func() { w.run(deliverCtx, jobs) })
 	}
 	stopped := make(chan struct{})
-	go func() { // stops both iterators when ctx ends or a dispatch returns
+	go func() { // stops both iterators when ctx ends or a reader returns
 		select {
 		case <-ctx.Done():
 		case <-stopped:
 		}
-		events.Drain()
-		replays.Drain()
+		for _, it := range its {
+			it.Drain()
+		}
 	}()
-	var dispatchers sync.WaitGroup
+	var pumps sync.WaitGroup
 	var once sync.Once
-	errs := make([]error, 2)
-	intakes := []*intake{newIntake(r.budgets[0]), newIntake(r.budgets[1])}
-	for i, it := range []jetstream.MessagesContext{events, replays} {
-		in := intakes[i]
-		dispatchers.Go(func() {
-			errs[i] = r.read(ctx, it, in)
+	errs := make([]error, len(its))
+	rd := &reader{connector: r.cfg.Name, decoder: r.decoder, log: r.settler.obs.log}
+	intakes := make([]*intake, len(its))
+	for i, it := range its {
+		in := newIntake(r.budgets[i])
+		intakes[i] = in
+		f := &feeder{in: in, keys: r.keys, keep: r.limits.ackWait / 3}
+		pumps.Go(func() {
+			errs[i] = rd.read(ctx, it, in)
 			once.Do(func() { close(stopped) })
 		})
-		dispatchers.Go(func() { r.feed(ctx, in, jobs) })
+		pumps.Go(func() { f.run(ctx, jobs) })
 	}
-	dispatchers.Wait()
+	pumps.Wait()
 	for _, in := range intakes { // what a reader queued as its feeder stopped
 		in.nakAll()
 	}
 	close(jobs)
 	r.await(&workers, hardStop)
-	r.acks.stop()
 	return errors.Join(errs...)
 }
 
@@ -234,71 +240,9 @@ func (r *Runner) await(workers *sync.WaitGroup, hardStop context.CancelFunc) {
 	go func() { workers.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(r.drain):
-		r.log.Warn("drain timeout: cancelling deliveries still running", "timeout", r.drain)
+	case <-time.After(r.limits.drain):
+		r.settler.obs.log.Warn("drain timeout: cancelling deliveries still running", "timeout", r.limits.drain)
 		hardStop()
 		<-done
 	}
-}
-
-func (r *Runner) newJob(msg jetstream.Msg) (*job, error) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return nil, err
-	}
-	j := &job{msg: msg, meta: meta, touched: time.Now(), attempt: int(meta.NumDelivered), subject: msg.Subject()} // #nosec G115 -- one delivery per backoff wait: the count never nears 2^63
-	if orig := msg.Headers().Get(deadletter.HeaderSubject); orig != "" && meta.Stream == deadletter.ReplayStream {
-		j.subject = orig
-		j.data, j.err = r.omittedBody(msg)
-	}
-	decode(j, r.decodeOp, r.cfg.MaxEventBytes)
-	r.chooseMapping(j)
-	if r.batcher == nil {
-		j.parent = producerContext(msg)
-	}
-	return j, nil
-}
-
-// work runs the jobs it is handed, each followed by those that queued
-// behind it for the same entity (the feeder admitted it; see admit).
-func (r *Runner) work(ctx context.Context, jobs <-chan *job) {
-	// Each attempt's timeout context registers with its parent; a parent
-	// of the worker's own keeps that off the lock all workers would share.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for j := range jobs {
-		for ; j != nil; j = r.after(j) {
-			r.handle(ctx, j)
-		}
-	}
-}
-
-// after is the job that waited behind j for its entity, or nil (and the
-// entity is free again).
-func (r *Runner) after(j *job) *job {
-	if r.keys == nil || j.key == "" {
-		return nil
-	}
-	return r.keys.next(j.key)
-}
-
-func (r *Runner) handle(ctx context.Context, j *job) {
-	j.release() // no longer waiting: what is in flight is bounded by the workers
-	if ctx.Err() != nil {
-		_ = j.msg.Nak() // drain timed out before this one started
-		return
-	}
-	j.keepAliveAfter(time.Now(), r.ackWait/3) // waited behind others; keep it ours
-	start := time.Now()
-	j.started = start
-	r.stats.inFlight.Add(1)
-	defer r.stats.inFlight.Add(-1)
-	spanCtx, span := r.startSpan(j)
-	// The span rides on the delivery context so the client span and the
-	// traceparent sent to the external system are its children; cancelling
-	// stays tied to ctx (the drain deadline).
-	err := r.handler(trace.ContextWithSpan(ctx, span), j)
-	took := time.Since(start)
-	r.settleWith(pendingAck{j: j, d: r.decide(j, err), err: err, took: took, at: start.Add(took),
-		spanCtx: spanCtx, span: span})
 }

@@ -85,15 +85,15 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 	for _, r := range p.snapshot() {
 		st := ConnectorStatus{
 			Name: r.cfg.Name, Kind: r.cfg.Kind, Subjects: r.cfg.Subjects,
-			Running: r.stats.running.Load(), InFlight: r.stats.inFlight.Load(),
+			Running: r.settler.obs.stats.running.Load(), InFlight: r.settler.obs.stats.inFlight.Load(),
 			Breaker: r.guard.BreakerState(), DeadLetters: depth[deadletter.SubjectPrefix+r.cfg.Name],
-			Delivered: r.stats.delivered.Load(), Failed: r.stats.failed.Load(),
+			Delivered: r.settler.obs.stats.delivered.Load(), Failed: r.settler.obs.stats.failed.Load(),
 		}
 		for _, b := range r.budgets {
 			st.Waiting += b.jobs.Load()
 			st.WaitingBytes += b.bytes.Load()
 		}
-		if info, err := r.consumer.Info(ctx); err == nil {
+		if info, err := r.consumers.events.Info(ctx); err == nil {
 			st.Pending, st.AckPending = info.NumPending, info.NumAckPending
 			st.Lag = info.NumPending + uint64(info.NumAckPending) // #nosec G115 -- the server never reports a negative ack-pending count
 		}
@@ -105,9 +105,9 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 			bs := r.batcher.Status()
 			st.Batch = &bs
 		}
-		r.stats.mu.Lock()
-		st.LastError, st.LastErrorAt = r.stats.lastError, r.stats.lastErrorAt
-		r.stats.mu.Unlock()
+		r.settler.obs.stats.mu.Lock()
+		st.LastError, st.LastErrorAt = r.settler.obs.stats.lastError, r.settler.obs.stats.lastErrorAt
+		r.settler.obs.stats.mu.Unlock()
 		out = append(out, st)
 	}
 	return out
@@ -122,7 +122,7 @@ func (p *Pipeline) Running() bool {
 	waiting := p.waiting
 	p.mu.Unlock()
 	for _, r := range p.snapshot() {
-		if r != waiting && !r.stats.running.Load() {
+		if r != waiting && !r.settler.obs.stats.running.Load() {
 			return false
 		}
 	}

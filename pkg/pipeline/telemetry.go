@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
@@ -15,6 +15,7 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/synclog"
 	"github.com/hms/extsync/pkg/telemetry"
 )
 
@@ -30,8 +31,8 @@ type instruments struct {
 }
 
 // Bucket bounds, in seconds. The SDK's defaults (0, 5, 10, 25, ...
-// 10000) are meant for milliseconds: in seconds they put every attempt
-// of a healthy system in one bucket, and no quantile could be read. An
+// 10000) are meant for milliseconds: in seconds they would put every
+// attempt of a healthy system in one bucket. An
 // attempt takes from a fraction of a millisecond to its timeout (10 s by
 // default, at most minutes); an event's end-to-end latency stretches to
 // the backoff of its last retry.
@@ -53,17 +54,41 @@ func newInstruments() *instruments {
 	return &instruments{outcomes: outcomes, duration: duration, e2e: e2e}
 }
 
+// observer is what one connector tells the outside: spans, metrics,
+// the live counters behind its status, and its log.
+type observer struct {
+	connector string
+	metrics   *instruments
+	attrSets  sync.Map // outcome → *outcomeOptions
+	spanAttrs []attribute.KeyValue
+	spanNames spanNames
+	stats     runnerStats
+	log       *slog.Logger
+	onRecord  func(synclog.Record)
+}
+
+func newObserver(cfg *config.Connector, m *instruments, log *slog.Logger, onRecord func(synclog.Record)) *observer {
+	return &observer{connector: cfg.Name, metrics: m, log: log, onRecord: onRecord,
+		// Shared by every attempt's span: built once, not per attempt.
+		spanAttrs: []attribute.KeyValue{
+			telemetry.SystemNATS,
+			telemetry.MessagingOperationName.String("process"),
+			telemetry.MessagingOperationType.String("process"),
+			telemetry.MessagingConsumerGroup.String(cfg.Durable()),
+			telemetry.Connector.String(cfg.Name),
+		}}
+}
+
 // startSpan starts the CONSUMER span of one attempt, as a child of the
 // producer's context carried in the message headers (a plain `nats pub`
-// without headers starts a new trace), which newJob extracted.
-func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
-	ctx, span := tracer.Start(j.parent, r.spanNames.name(j.subject), consumerKind)
-	// Set after the start, and only on a span that keeps them: without a
-	// trace exporter spans carry ids only, and building the attributes
-	// was most of what a span cost. (The sampler, ParentBased, does not
-	// look at attributes.)
+// without headers starts a new trace).
+func (o *observer) startSpan(j *job) (context.Context, trace.Span) {
+	ctx, span := tracer.Start(j.parent, o.spanNames.name(j.subject), consumerKind)
+	// Attributes only on a span that keeps them: without a trace exporter
+	// spans carry ids only. (The sampler, ParentBased, does not look at
+	// attributes.)
 	if span.IsRecording() {
-		span.SetAttributes(r.spanAttrs...)
+		span.SetAttributes(o.spanAttrs...)
 		span.SetAttributes(telemetry.MessagingDestination.String(j.subject), telemetry.Attempt.Int(j.attempt))
 		if j.ev != nil {
 			span.SetAttributes(telemetry.MessagingMessageID.String(j.ev.ID))
@@ -74,23 +99,76 @@ func (r *Runner) startSpan(j *job) (context.Context, trace.Span) {
 
 var consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
 
-// producerContext is the trace context in a message's headers. The reader
-// extracts it, off the single worker's path between two requests.
+// producerContext is the trace context in a message's headers.
 func producerContext(msg jetstream.Msg) context.Context {
 	return telemetry.Propagator.Extract(context.Background(), telemetry.HeaderCarrier(msg.Headers()))
 }
 
-// spanAttrs are the attributes every attempt span of a connector shares,
-// built once with the runner: the durable name and these were built per
-// attempt, a few allocations each on the hot path.
-func spanAttrs(cfg *config.Connector) []attribute.KeyValue {
-	return []attribute.KeyValue{
-		telemetry.SystemNATS,
-		telemetry.MessagingOperationName.String("process"),
-		telemetry.MessagingOperationType.String("process"),
-		telemetry.MessagingConsumerGroup.String(cfg.Durable()),
-		telemetry.Connector.String(cfg.Name),
+// outcome counts one recorded outcome, exactly once whatever the mode:
+// the status counters, the metrics, and the attempt's span when it has
+// one of its own.
+func (o *observer) outcome(out *outcome) {
+	rec := out.rec
+	if out.err != nil && out.d.Action != policy.Ack {
+		o.stats.failure(rec.Error)
+	} else if out.d.Outcome == policy.OutcomeDelivered {
+		o.stats.delivered.Add(1)
 	}
+	if out.span != nil {
+		o.endSpan(out)
+	}
+	ctx, opts := out.spanCtx, o.outcomeAttrs(out.d.Outcome)
+	o.metrics.outcomes.Add(ctx, 1, opts.add...)
+	if out.took > 0 {
+		o.metrics.duration.Record(ctx, out.took.Seconds(), opts.record...)
+	}
+	if out.d.Action == policy.Ack && out.j.ev != nil && !out.j.ev.Time.IsZero() {
+		o.metrics.e2e.Record(ctx, out.at.Sub(out.j.ev.Time).Seconds(), o.outcomeAttrs("").record...)
+	}
+}
+
+// endSpan records the outcome on the attempt's span.
+func (o *observer) endSpan(out *outcome) {
+	span := out.span
+	if !span.IsRecording() { // an id-only span keeps nothing
+		span.End()
+		return
+	}
+	span.SetAttributes(telemetry.Outcome.String(out.d.Outcome))
+	// A skipped event (superseded, parked) is not an error on the span.
+	if out.err != nil && out.d.Action != policy.Ack {
+		span.SetAttributes(telemetry.ErrorType.String(connectors.Classify(out.err).String()))
+		span.SetStatus(codes.Error, connectors.AsDeliveryError(out.err).Error())
+	}
+	span.End(trace.WithTimestamp(out.at))
+}
+
+// acked logs what became of a message and tells OnRecord; err is the
+// ack's own failure, if any.
+func (o *observer) acked(out outcome, err error) {
+	ctx, rec, d := context.Background(), out.rec, out.d
+	switch d.Action {
+	case policy.Ack:
+		if o.log.Enabled(ctx, slog.LevelDebug) {
+			o.eventLog(rec).DebugContext(ctx, "delivered", "outcome", d.Outcome, "status", rec.Status, "ms", rec.DurationMS)
+		}
+	case policy.Retry:
+		o.eventLog(rec).WarnContext(ctx, "delivery failed, will retry", "status", rec.Status, "err", rec.Error, "retry_in", d.Delay)
+	case policy.DeadLetter:
+		o.eventLog(rec).WarnContext(ctx, "dead-lettered", "status", d.Status, "err", rec.Error)
+	}
+	if err != nil {
+		o.eventLog(rec).WarnContext(ctx, "ack not sent; the event will be redelivered and the repeat is harmless", "err", err)
+	}
+	if o.onRecord != nil {
+		o.onRecord(*rec)
+	}
+}
+
+// eventLog is the connector's logger with the event's identity, built
+// only when something is logged: it costs allocations.
+func (o *observer) eventLog(rec *synclog.Record) *slog.Logger {
+	return o.log.With("event", rec.EventID, "seq", rec.StreamSeq, "attempt", rec.Attempt)
 }
 
 // spanNames caches "process <subject>" per subject.
@@ -119,49 +197,25 @@ func (p *spanNames) name(subject string) string {
 	return n
 }
 
-// endSpan records the outcome on the span and in the metrics; at is when
-// the attempt was settled (the acker ends the span a moment later).
-func (r *Runner) endSpan(ctx context.Context, span trace.Span, j *job, err error, d policy.Decision, took time.Duration, at time.Time) {
-	if !span.IsRecording() { // an id-only span keeps nothing: skip building it
-		span.End()
-	} else {
-		span.SetAttributes(telemetry.Outcome.String(d.Outcome))
-		if err != nil {
-			class := connectors.Classify(err).String()
-			span.SetAttributes(telemetry.ErrorType.String(class))
-			span.SetStatus(codes.Error, connectors.AsDeliveryError(err).Error())
-		}
-		span.End(trace.WithTimestamp(at))
-	}
-	o := r.outcomeAttrs(d.Outcome)
-	r.metrics.outcomes.Add(ctx, 1, o.add...)
-	r.metrics.duration.Record(ctx, took.Seconds(), o.record...)
-	if d.Action == policy.Ack && j.ev != nil && !j.ev.Time.IsZero() {
-		r.metrics.e2e.Record(ctx, at.Sub(j.ev.Time).Seconds(), r.outcomeAttrs("").record...)
-	}
-}
-
-// outcomeOptions carry one outcome's metric attributes, as the option
-// slices the instruments take: passing the set alone built a one-element
-// slice per call, three allocations per delivery.
+// outcomeOptions carry one outcome's metric attributes as the option
+// slices the instruments take, so a delivery allocates none.
 type outcomeOptions struct {
 	add    []metric.AddOption
 	record []metric.RecordOption
 }
 
 // outcomeAttrs returns the metric options for one outcome ("" for the
-// connector alone), built once: building an attribute set per delivery
-// was a handful of allocations on the hot path.
-func (r *Runner) outcomeAttrs(outcome string) *outcomeOptions {
-	if v, ok := r.attrSets.Load(outcome); ok {
+// connector alone), built once per outcome.
+func (o *observer) outcomeAttrs(outcome string) *outcomeOptions {
+	if v, ok := o.attrSets.Load(outcome); ok {
 		return v.(*outcomeOptions)
 	}
-	kv := []attribute.KeyValue{telemetry.Connector.String(r.cfg.Name)}
+	kv := []attribute.KeyValue{telemetry.Connector.String(o.connector)}
 	if outcome != "" {
 		kv = append(kv, telemetry.Outcome.String(outcome))
 	}
 	set := metric.WithAttributeSet(attribute.NewSet(kv...))
-	v, _ := r.attrSets.LoadOrStore(outcome, &outcomeOptions{
+	v, _ := o.attrSets.LoadOrStore(outcome, &outcomeOptions{
 		add: []metric.AddOption{set}, record: []metric.RecordOption{set}})
 	return v.(*outcomeOptions)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // Action is what to do with the message.
@@ -21,6 +22,9 @@ const (
 	// Hold records the attempt and keeps the message: a batch waiting to
 	// be sent again as one unit.
 	Hold
+	// HandBack returns the message to JetStream at once, with no record:
+	// an attempt that could not run because the instance is stopping.
+	HandBack
 )
 
 // Outcomes as written to the sync log.
@@ -68,9 +72,17 @@ func FromConfig(c *config.Connector) Policy {
 }
 
 // Decide maps attempt number attempt (from 1) and its error to an action.
+// Skipping an event on purpose is an outcome too: a stale version
+// (reconcile.ErrSuperseded) and a conflict parked for a person
+// (reconcile.ErrConflictParked) are acked with their own outcome.
 func (p Policy) Decide(err error, attempt int) Decision {
-	if err == nil {
+	switch {
+	case err == nil:
 		return Decision{Action: Ack, Outcome: OutcomeDelivered}
+	case errors.Is(err, reconcile.ErrSuperseded):
+		return Decision{Action: Ack, Outcome: OutcomeSuperseded}
+	case errors.Is(err, reconcile.ErrConflictParked):
+		return Decision{Action: Ack, Outcome: OutcomeConflictParked}
 	}
 	de := connectors.AsDeliveryError(err)
 	switch de.Class {
@@ -87,6 +99,21 @@ func (p Policy) Decide(err error, attempt int) Decision {
 	// The system's own Retry-After wins when it asks for longer.
 	delay := max(p.Backoff.Delay(attempt), de.RetryAfter)
 	return Decision{Action: Retry, Delay: delay, Outcome: OutcomeRetry}
+}
+
+// DecideBatch is Decide for a batch sent as one unit. A batch is sent
+// again in-process while its messages are kept alive, so a retry holds
+// them (Hold) instead of handing them back to JetStream; a shutdown
+// before the next try hands them back instead (handBack).
+func (p Policy) DecideBatch(err error, attempt int, shuttingDown bool) Decision {
+	d := p.Decide(err, attempt)
+	if d.Action != Retry {
+		return d
+	}
+	if shuttingDown {
+		return Decision{Action: HandBack, Outcome: OutcomeRetry}
+	}
+	return Decision{Action: Hold, Outcome: OutcomeRetry, Delay: d.Delay}
 }
 
 // ErrBreakerOpen is returned, as a transient failure, while the circuit

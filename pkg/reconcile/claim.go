@@ -91,3 +91,15 @@ func (s *Store) waitChange(ctx context.Context, k string, rev uint64, d time.Dur
 		}
 	}
 }
+
+// Stale reports whether version v (stream seq) of connector's entity is
+// not newer than the version last delivered, without claiming anything:
+// a cheap early check for events that wait (a batch) before they are
+// claimed and sent.
+func (s *Store) Stale(ctx context.Context, connector, entity, v string, seq uint64) (bool, error) {
+	st, _, err := s.get(ctx, key(connector, entity))
+	if err != nil {
+		return false, fmt.Errorf("entity %q: %w", entity, err)
+	}
+	return st.Version != "" && !newer(v, seq, st.Version, st.Seq), nil
+}

@@ -8,8 +8,8 @@ import (
 	"github.com/hms/extsync/pkg/config"
 )
 
-// liveRunner is a runner's Run, started once.
-type liveRunner struct {
+// startedRunner is a runner's Run, started once.
+type startedRunner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -17,12 +17,12 @@ type liveRunner struct {
 // start runs r under Run's context, unless it was started already (Run
 // and Upsert may both reach a new runner); call with p.mu held.
 func (p *Pipeline) start(r *Runner) {
-	if _, started := p.live[r]; started {
+	if _, started := p.started[r]; started {
 		return
 	}
 	ctx, cancel := context.WithCancel(p.runCtx)
-	l := &liveRunner{cancel: cancel, done: make(chan struct{})}
-	p.live[r] = l
+	l := &startedRunner{cancel: cancel, done: make(chan struct{})}
+	p.started[r] = l
 	p.running++
 	p.wg.Go(func() {
 		defer close(l.done)
@@ -45,8 +45,8 @@ func (p *Pipeline) start(r *Runner) {
 // (drains), and closes its connector. It returns once that is done.
 func (p *Pipeline) stop(r *Runner) {
 	p.mu.Lock()
-	l, started := p.live[r]
-	delete(p.live, r)
+	l, started := p.started[r]
+	delete(p.started, r)
 	p.mu.Unlock()
 	if !started {
 		_ = r.conn.Close() // Run never had it; Run closes its own
