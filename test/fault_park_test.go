@@ -54,8 +54,8 @@ func TestFaultUntrustedCertificateThenFixed(t *testing.T) {
 	t.Parallel()
 	sink := newFaultSink(nil)
 	srv := httptest.NewUnstartedServer(sink)
-	// Every refused handshake is expected here; logged, they buried the
-	// output of whichever test failed in CI's tail.
+	// Every refused handshake is expected here; logged, they would bury
+	// the output of a failing test.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -17,10 +17,10 @@ import (
 // node serve uses, from its two peers, publishes to the majority, and
 // heals the partition.
 //
-// It is left out of .ci/run (set EXTSYNC_FAULT_PARTITION=1): in about one
-// run in four here, 3 minutes after the heal the cluster itself still
-// answers "JetStream system temporarily unavailable" on the majority's
-// nodes too, so nothing can move; when the cluster recovers, every event
+// It is left out of .ci/run (set EXTSYNC_FAULT_PARTITION=1): after the
+// heal the cluster itself may answer "JetStream system temporarily
+// unavailable" on the majority's nodes too for longer than the test
+// waits, so nothing can move; when the cluster recovers, every event
 // arrives.
 func TestFaultPartitionedNode(t *testing.T) {
 	if os.Getenv("EXTSYNC_FAULT_PARTITION") == "" {

@@ -179,10 +179,10 @@ func killPublish(t *testing.T, url string, n int) {
 
 // waitForEventStream waits until serve has created HMS_EVENTS. Generous:
 // against a three-node cluster serve creates every stream and bucket at
-// R3, which took over 20 s once with the fault suite's parallel tests
-// loading both cores. Each look is bounded on its own: a JetStream API
-// request lost while the cluster was busy otherwise waited out the
-// caller's whole context, and the wait failed with the stream there.
+// R3, which is slow while parallel tests load the cores. Each look is
+// bounded on its own: a JetStream API request lost while the cluster is
+// busy would otherwise wait out the caller's whole context, and the wait
+// would fail with the stream there.
 func waitForEventStream(t *testing.T, ctx context.Context, js jetstream.JetStream) {
 	t.Helper()
 	require.Eventually(t, func() bool {

@@ -44,7 +44,7 @@ func backlogRSS(t *testing.T, n int) int {
 	url := "nats://" + envValue(natsEnv, "EXTSYNC_NATS_LISTEN=")
 	env := append(binBaseEnv(t), "EXTSYNC_NATS_URL="+url, "EXTSYNC_LOG_LEVEL=error",
 		"EXTSYNC_CONNECTORS="+binWriteFile(t, "down.yaml", connectorDoc("down", "hms.workflow.updated", "http://127.0.0.1:9")))
-	cmd := exec.Command(plainBinary(t), "serve") // the race detector would triple the figure
+	cmd := exec.Command(plainBinary(t), "serve") // the race detector would inflate the figure
 	cmd.Env = env
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

@@ -62,7 +62,7 @@ func TestScaleOut(t *testing.T) {
 		sink := &latencySink{first: map[string]time.Time{}}
 		srv := httptest.NewServer(sink)
 		// NATS in this process, not in a serve: every serve follows the
-		// live registry and would run the connector too.
+		// connector store and would run the connector too.
 		natsAddr := "127.0.0.1:" + strconv.Itoa(binFreePort(t))
 		ns, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: natsAddr, StoreDir: t.TempDir()})
 		require.NoError(t, err)

@@ -23,7 +23,7 @@ func HTTPClient(c *Config, concurrency int, timeout time.Duration) (*http.Client
 	}
 	client.Transport = telemetry.Transport(client.Transport)
 	// Each request is bounded by its context (connectors.Bound): a client
-	// timeout on top armed a second timer per request.
+	// timeout on top would arm a second timer per request.
 	client.Timeout = 0
 	return client, nil
 }

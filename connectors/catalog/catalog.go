@@ -1,4 +1,3 @@
-// Package catalog registers the connector kinds extsync ships with.
 package catalog
 
 import (

@@ -1,5 +1,3 @@
-// Package connectortest is the one test suite every connector kind must
-// pass, run against a real server of the kind's protocol on loopback.
 package connectortest
 
 import (

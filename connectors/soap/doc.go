@@ -8,8 +8,8 @@
 // the HTTP status (fault.go): Server (1.1) and Receiver (1.2) faults are
 // transient, every other code permanent; the fault string goes into the
 // error, which becomes the sync log's and the dead letter's reason.
-// Without a fault the http kind's status table applies (status.go): 2xx
-// delivered; 408, 425, 429 and 5xx transient, honouring Retry-After; 409
+// Without a fault the status table every HTTP-based kind shares applies
+// (connectors.HTTPClass): 2xx delivered; 408, 425, 429 and 5xx transient, honouring Retry-After; 409
 // and 412 conflict; any other status permanent. Network errors and
 // timeouts are transient.
 package soap

@@ -562,7 +562,7 @@ func TestOAuth2TokenRefusedIsPermanent(t *testing.T) {
 	c, err := build(Config{URL: srv.URL + "/ws", Template: hearingTemplate, Auth: &auth.Config{OAuth2: &auth.OAuth2{
 		TokenURL: srv.URL + "/token", ClientID: "id", ClientSecret: "CLIENT-SECRET",
 	}}})
-	if err != nil { // oauth2 not (yet) offered by connectors/auth: refused at start is fine
+	if err != nil { // a block refused at start must not echo the secret either
 		require.NotContains(t, err.Error(), "CLIENT-SECRET")
 		return
 	}

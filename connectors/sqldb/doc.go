@@ -2,9 +2,11 @@
 // a table in a legacy database, upserted through database/sql with pgx
 // (PostgreSQL) as the driver.
 //
-// The statement is built once from the configuration (table, key columns,
+// The statement is built from the configuration (table, key columns,
 // column list), identifiers validated and quoted, values always bound
-// parameters:
+// parameters; the one writing every column is built at start, those for
+// events that lack some fields (their columns left alone) on first use,
+// and a bounded number kept (statement.go):
 //
 //	INSERT INTO "t" AS t (...) VALUES ($1, ...) ON CONFLICT (key) DO UPDATE SET ...
 //	WHERE t.version IS NULL OR t.version < EXCLUDED.version

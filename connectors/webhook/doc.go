@@ -5,8 +5,8 @@
 // webhook-signature, one `v1,<base64 HMAC-SHA256>` of "id.timestamp.body"
 // per configured secret so receivers keep verifying during a key rotation.
 //
-// Outcomes follow the same HTTP status table as the http kind (status.go):
-// 2xx delivered; 408, 425, 429 and 5xx transient, honouring Retry-After;
+// Outcomes follow the status table every HTTP-based kind shares
+// (connectors.HTTPClass): 2xx delivered; 408, 425, 429 and 5xx transient, honouring Retry-After;
 // 409 and 412 conflict; any other status, redirects included, permanent.
 // Network errors and timeouts are transient.
 package webhook

@@ -77,8 +77,8 @@ func (t *trial) ceilingPhase(ctx context.Context) error {
 // ceilingAgain measures raw HTTP a second time, after the pipeline phase
 // (extsync idle meanwhile), and sets the ceiling to the two runs
 // combined: on shared cores the machine's speed drifts over a run, and a
-// ceiling taken only before the pipeline put all of that drift into the
-// ratio. Bracketing the pipeline cancels it in part.
+// ceiling taken only before the pipeline would put all of that drift into
+// the ratio. Bracketing the pipeline cancels it in part.
 func (t *trial) ceilingAgain(ctx context.Context) error {
 	if t.snk != nil {
 		t.snk.expect(newTally(phaseCeiling, t.o.Events, false))

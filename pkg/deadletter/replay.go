@@ -119,8 +119,8 @@ func (r *Replayer) Replay(ctx context.Context, items []ReplayItem) (int, error) 
 
 // Run publishes each item to its connector's replay subject and removes
 // the dead letter only once JetStream has stored the replay. Publishes
-// are pipelined (a window in flight, then awaited in order), so 100k dead
-// letters go at stream speed. On error or when ctx ends, what was sent is
+// are pipelined (a window in flight, then awaited in order), so a large
+// backlog goes at stream speed. On error or when ctx ends, what was sent is
 // still settled and the rest stay parked, untouched.
 func (r *Replayer) Run(ctx context.Context, items []ReplayItem) (Result, error) {
 	res := Result{Replayed: map[string]int{}}

@@ -166,8 +166,8 @@ func forgetDuplicates(t *testing.T, ctx context.Context, js jetstream.JetStream)
 	cfg := st.CachedInfo().Config
 	// Twice: on an update nats-server fires its purge timer at once but
 	// sets the new window only afterwards, so a purge that wins the race
-	// uses the old two minutes and re-arms itself for that long (the
-	// test failed so under load). The second update's purge sees 100 ms.
+	// (likely under load) uses the old two minutes and re-arms itself for
+	// that long. The second update's purge sees 100 ms.
 	for _, window := range []time.Duration{100 * time.Millisecond, 101 * time.Millisecond} {
 		cfg.Duplicates = window
 		_, err = js.UpdateStream(ctx, cfg)

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// stdObject is what decoding gave before the fast path: encoding/json
+// stdObject is the reference the fast path must agree with: encoding/json
 // with UseNumber, one object, nothing after it but white space.
 func stdObject(b []byte) (map[string]any, bool) {
 	var v any

@@ -55,7 +55,7 @@ func TestPublishAsyncRefusesBadInputBeforeSending(t *testing.T) {
 }
 
 // BenchmarkPublishAsync publishes b.N 512-byte-ish events and waits for
-// every PubAck; events/s is the SDK's async throughput on this machine.
+// every PubAck; events/s is the SDK's async throughput.
 func BenchmarkPublishAsync(b *testing.B) {
 	e := setup(b)
 	data := map[string]any{"id": "wf-1", "name": "Attorney Rotation", "pad": string(make([]byte, 300))}

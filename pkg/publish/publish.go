@@ -76,8 +76,9 @@ type envelope struct {
 }
 
 // encodeEnvelope writes env with data spliced in as its last member:
-// json.Marshal of a RawMessage validates and compacts it again, which was
-// a quarter of an async publish's cost; objectJSON has checked it once.
+// json.Marshal of a RawMessage would validate and compact it again, a
+// large share of an async publish's cost, and objectJSON has checked it
+// once already.
 func encodeEnvelope(env envelope, data json.RawMessage) ([]byte, error) {
 	head, err := json.Marshal(env)
 	if err != nil {

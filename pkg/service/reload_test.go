@@ -14,9 +14,9 @@ import (
 	"github.com/hms/extsync/pkg/connstore"
 )
 
-// Two instances share one registry: a new connector starts on both, an
-// update drains the old runners while events are in flight and moves
-// later events to the new URL, and rm stops it everywhere.
+// Two instances share one connector store: a new connector starts on
+// both, an update drains the old runners while events are in flight and
+// moves later events to the new URL, and rm stops it everywhere.
 func TestTwoInstancesFollowTheRegistry(t *testing.T) {
 	ns := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, ns)
@@ -111,8 +111,8 @@ func TestTwoInstancesFollowTheRegistry(t *testing.T) {
 	require.Zero(t, clinic.got("/s-2"))
 }
 
-// A registry entry this instance cannot load is logged with its error
-// (entry, line, field) and the connector keeps running as it was.
+// A connector store entry this instance cannot load is logged with its
+// error (entry, line, field) and the connector keeps running as it was.
 func TestBadEntryKeepsTheOldRunner(t *testing.T) {
 	ns := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, ns)

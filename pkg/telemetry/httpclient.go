@@ -22,11 +22,11 @@ const (
 )
 
 // Transport wraps next with a CLIENT span per request and puts that
-// span's context in the request's traceparent. It replaces otelhttp's
-// transport, which cost about a third of a delivery's CPU beyond the call
-// itself (per-request metric attribute sets, body wrappers, semconv
-// duplication); extsync's own delivery metrics already time each attempt
-// by connector and outcome.
+// span's context in the request's traceparent. It stands in for otelhttp's
+// transport, whose per-request work (metric attribute sets, body wrappers,
+// semconv duplication) would weigh on every delivery and duplicate
+// extsync's own delivery metrics, which already time each attempt by
+// connector and outcome.
 //
 // The span covers sending the request and receiving the response's
 // headers; connectors read the (small) body inside the attempt's span.
@@ -34,10 +34,10 @@ const (
 // Unlike most RoundTrippers, it sets the trace headers on the request it
 // is given rather than on a copy: it is for clients whose callers build
 // each request for one call and do not reuse it (every extsync connector,
-// through auth.HTTPClient, which also forbids redirects). The copy (the
-// request and a clone of its header map) was about a tenth of the bytes a
-// delivery allocated. The request keeps its own context, so what next
-// does below this span (an OAuth2 token fetch) is its sibling.
+// through auth.HTTPClient, which also forbids redirects), so a delivery
+// does not allocate a copy of the request and a clone of its header map.
+// The request keeps its own context, so what next does below this span
+// (an OAuth2 token fetch) is its sibling.
 func Transport(next http.RoundTripper) http.RoundTripper {
 	return &tracedTransport{next: next, tracer: otel.Tracer("github.com/hms/extsync/pkg/telemetry")}
 }

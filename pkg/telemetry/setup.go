@@ -60,7 +60,7 @@ func Setup(ctx context.Context, service, version string) (*Telemetry, error) {
 	if !tracesExported && os.Getenv("OTEL_METRICS_EXEMPLAR_FILTER") == "" {
 		// An exemplar names a trace; with traces not exported there is
 		// none to look up, and offering each measurement to the
-		// reservoir cost about a microsecond per delivery.
+		// reservoir would be work on every delivery for nothing.
 		mpOpts = append(mpOpts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
 	}
 	if exportWanted("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {

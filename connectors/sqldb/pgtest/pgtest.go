@@ -1,9 +1,5 @@
 //go:build unix
 
-// Package pgtest runs a throwaway PostgreSQL server from the binaries
-// installed on the machine (Debian's postgresql package), for tests that
-// need a real database. One server per test binary is the intended use:
-// start it from TestMain, give each test its own table.
 package pgtest
 
 import (
