@@ -11,6 +11,7 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/batch"
 	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // send delivers one batch as a unit, retrying it whole with backoff while
@@ -103,11 +104,11 @@ func (b *batcher) claimAll(ctx context.Context, jobs []*job) ([]*job, error) {
 		switch {
 		case err == nil:
 			kept = append(kept, j)
-		case connectors.Classify(err) == connectors.Transient:
+		case errors.Is(err, reconcile.ErrSuperseded): // a newer version was delivered meanwhile
+			b.r.settler.settle(outcome{j: j, err: err, spanCtx: ctx})
+		default:
 			b.releaseAll(ctx, kept, err)
 			return jobs, err
-		default: // superseded: a newer version was delivered meanwhile
-			b.r.settler.settle(outcome{j: j, err: err, spanCtx: ctx})
 		}
 	}
 	return kept, nil

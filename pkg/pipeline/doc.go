@@ -1,11 +1,21 @@
 // Package pipeline moves events from JetStream to external systems. Each
-// connector gets a Runner: a durable pull consumer read in batches, a pool
-// of `concurrency` workers, and for every message the stages
+// connector gets a Runner that assembles small pieces, each with one job:
 //
-//	decode → map → order → guard (throttle, rate limit, breaker) → conflict → deliver → settle
+//	reader   pulls the consumer's messages and decodes each into a job
+//	intake   holds them, bounded in bytes, keeping each alive
+//	feeder   hands them to workers in stream order, one per entity at a time
+//	worker   runs a job through the chain of stages
+//	settler  decide (policy) → settle (dead letter) → acker: record, ack
 //
-// Stages before settle only return a classified error; settle alone asks
-// the policy what that error means and makes the outcome durable (sync log,
-// dead letter) before acking. The pipeline knows connectors only through
-// the connectors.Connector interface.
+// The stages, each built from exactly what it needs:
+//
+//	failed → map → order (extsync_state claim) → guard (throttle, rate
+//	limit, breaker) → conflict (rule, remote, parker) → deliver (connector)
+//
+// A batch connector runs the same reader and the chain up to a stale-
+// version check, coalesces, then a batch sender claims the entities,
+// sends, and settles each event through the same settler. Stages only
+// return classified errors; the policy alone says what an outcome leads
+// to. The pipeline knows connectors only through the connectors
+// interfaces. docs/architecture.md draws the whole path.
 package pipeline

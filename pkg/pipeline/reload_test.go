@@ -49,8 +49,20 @@ func TestUpsertDrainsTheOldRunnerAndLosesNothing(t *testing.T) {
 	require.Eventually(t, func() bool { return old.count() == 4 }, 10*time.Second, 5*time.Millisecond,
 		"four deliveries hang in the old system")
 
+	e.waitFor("more events queued behind the four", func() bool {
+		ackPending, _ := e.pending("court")
+		return ackPending > 4
+	})
+
 	updated := make(chan error, 1)
 	go func() { updated <- e.p.Upsert(context.Background(), parseOne(t, liveDoc(moved.URL))) }()
+	// The old runner drains: it hands back what it queued and keeps only
+	// the four in flight. Only then do they finish, so the rest can only
+	// go to the new system.
+	e.waitFor("the old runner handed back its queue", func() bool {
+		ackPending, _ := e.pending("court")
+		return ackPending == 4
+	})
 	close(release)
 	require.NoError(t, <-updated)
 	oldFinal := old.count()
@@ -64,7 +76,8 @@ func TestUpsertDrainsTheOldRunnerAndLosesNothing(t *testing.T) {
 		return len(seen) == n
 	}, 20*time.Second, 10*time.Millisecond, "every event reached one system or the other")
 	require.Equal(t, oldFinal, old.count(), "nothing goes to the old system once the update returned")
-	require.Positive(t, moved.count())
+	require.Equal(t, 4, oldFinal, "the old system got only the four in flight when the update began")
+	require.GreaterOrEqual(t, moved.count(), n-4, "the new system got the rest")
 
 	require.NoError(t, e.p.Remove("court"))
 	before := moved.count()

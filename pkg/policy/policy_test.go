@@ -12,6 +12,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 func TestBackoffDelay(t *testing.T) {
@@ -291,4 +292,26 @@ func TestGuardRateLimit(t *testing.T) {
 	err := g.Acquire(ctx)
 	require.ErrorIs(t, err, connectors.ErrTransient)
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// Skipping an event on purpose is the policy's decision too.
+func TestDecideAcksSupersededAndParkedWithTheirOwnOutcome(t *testing.T) {
+	p := Policy{MaxAttempts: 3, Backoff: Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2}}
+	d := p.Decide(fmt.Errorf("batch: %w", reconcile.ErrSuperseded), 1)
+	require.Equal(t, Decision{Action: Ack, Outcome: OutcomeSuperseded}, d)
+	d = p.Decide(fmt.Errorf("%w: fields a: 409", reconcile.ErrConflictParked), 1)
+	require.Equal(t, Decision{Action: Ack, Outcome: OutcomeConflictParked}, d)
+}
+
+// A batch is sent again whole in-process: a retry holds its messages,
+// and a stopping instance hands them back.
+func TestDecideBatchHoldsOrHandsBack(t *testing.T) {
+	p := Policy{MaxAttempts: 3, Backoff: Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2}}
+	down := connectors.TransientError(503, errors.New("down"))
+	d := p.DecideBatch(down, 1, false)
+	require.Equal(t, Hold, d.Action)
+	require.Equal(t, time.Second, d.Delay)
+	require.Equal(t, HandBack, p.DecideBatch(down, 1, true).Action)
+	require.Equal(t, DeadLetter, p.DecideBatch(down, 3, false).Action, "attempts exhausted")
+	require.Equal(t, Ack, p.DecideBatch(nil, 1, true).Action)
 }
