@@ -173,3 +173,19 @@ func TestDocsFaultTableRewrite(t *testing.T) {
 	require.Contains(t, out, "| a new fault | how | 1 | 1 | 0 | 0 | 0 | **0** | new |\n"+faultTableEnd)
 	require.Equal(t, strings.Count(doc, "\n")+1, strings.Count(out, "\n"), "one row added, none lost")
 }
+
+// Every `connectors:` block in the pages that show one must load, kind
+// block included, as `extsync serve` would load it.
+func TestDocsConnectorsBlocksLoad(t *testing.T) {
+	block := regexp.MustCompile("(?s)```yaml\n(connectors:.*?)```")
+	env := map[string]string{"COURT_TOKEN": "token"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, rel := range []string{"docs/configuration.md", "connectors/httpapi/README.md"} {
+		blocks := block.FindAllStringSubmatch(docsRead(t, rel), -1)
+		require.NotEmptyf(t, blocks, "%s has no ```yaml connectors: block", rel)
+		for _, b := range blocks {
+			_, err := config.Parse(rel, []byte(b[1]), lookup, deployCheck(catalog.Default()))
+			require.NoErrorf(t, err, "%s: a connectors block does not load", rel)
+		}
+	}
+}
