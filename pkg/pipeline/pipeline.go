@@ -57,8 +57,6 @@ type Options struct {
 // replaced and removed while it runs (the connector store).
 type Pipeline struct {
 	o      Options
-	js     jetstream.JetStream
-	log    *slog.Logger
 	gauges metric.Registration
 
 	// changes serialises Upsert and Remove, so one name is never being
@@ -103,7 +101,7 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 	if o.Instance == "" {
 		o.Instance = uuid.NewString()
 	}
-	p := &Pipeline{o: o, log: o.Logger, js: o.JS, started: map[*Runner]*startedRunner{}, exited: make(chan struct{}, 1)}
+	p := &Pipeline{o: o, started: map[*Runner]*startedRunner{}, exited: make(chan struct{}, 1)}
 	for i := range conns {
 		r, err := newRunner(ctx, &p.o, &conns[i])
 		if err != nil {
@@ -115,7 +113,7 @@ func New(ctx context.Context, o Options, conns []config.Connector) (*Pipeline, e
 		p.runners = append(p.runners, r)
 	}
 	if err := p.registerGauges(o.JS); err != nil {
-		p.log.Warn("gauges not registered", "err", err)
+		p.o.Logger.Warn("gauges not registered", "err", err)
 	}
 	return p, nil
 }

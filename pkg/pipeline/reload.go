@@ -30,7 +30,7 @@ func (p *Pipeline) start(r *Runner) {
 		p.mu.Lock()
 		p.running--
 		if err != nil {
-			p.log.Error("connector stopped", "connector", r.cfg.Name, "err", err)
+			p.o.Logger.Error("connector stopped", "connector", r.cfg.Name, "err", err)
 			p.errs = append(p.errs, err)
 		}
 		p.mu.Unlock()
@@ -81,7 +81,7 @@ func (p *Pipeline) Upsert(ctx context.Context, cfg config.Connector) error {
 	p.mu.Unlock()
 	if old != nil {
 		// Bounded by the drain timeout; say so, as an update can take it.
-		p.log.Info("connector changed: draining the old runner before the new one starts",
+		p.o.Logger.Info("connector changed: draining the old runner before the new one starts",
 			"connector", cfg.Name, "drain_timeout", p.o.DrainTimeout)
 		p.stop(old)
 	}
