@@ -143,10 +143,10 @@ func (o *observer) endSpan(out *outcome) {
 	span.End(trace.WithTimestamp(out.at))
 }
 
-// acked logs what became of a message and tells OnRecord; err is the
-// ack's own failure, if any.
+// acked logs what became of a message, with the attempt's trace id, and
+// tells OnRecord; err is the ack's own failure, if any.
 func (o *observer) acked(out outcome, err error) {
-	ctx, rec, d := context.Background(), out.rec, out.d
+	ctx, rec, d := out.spanCtx, out.rec, out.d
 	switch d.Action {
 	case policy.Ack:
 		if o.log.Enabled(ctx, slog.LevelDebug) {
