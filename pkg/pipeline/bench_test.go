@@ -31,11 +31,20 @@ import (
 // starts its own server.
 func BenchmarkPipeline(b *testing.B) {
 	for _, c := range []int{1, 16} {
-		b.Run("concurrency="+strconv.Itoa(c), func(b *testing.B) { benchPipeline(b, c) })
+		b.Run("concurrency="+strconv.Itoa(c), func(b *testing.B) { benchPipeline(b, c, "none", 1) })
 	}
 }
 
-func benchPipeline(b *testing.B, concurrency int) {
+// BenchmarkPipelineOrdering drains versioned events, ten versions per
+// entity published round-robin, with ordering entity (the default) and
+// none, at concurrency 64: what ordering costs on the same events.
+func BenchmarkPipelineOrdering(b *testing.B) {
+	for _, ordering := range []string{"entity", "none"} {
+		b.Run("ordering="+ordering, func(b *testing.B) { benchPipeline(b, 64, ordering, 10) })
+	}
+}
+
+func benchPipeline(b *testing.B, concurrency int, ordering string, versions int) {
 	s := brokertest.RunServer(b)
 	nc, js := brokertest.Connect(b, s)
 	brokertest.Provision(b, js)
@@ -48,9 +57,10 @@ func benchPipeline(b *testing.B, concurrency int) {
     kind: http
     subjects: [hms.bench.updated]
     concurrency: %d
-    ordering: none
+    ordering: %s
+    version: version
     http: {url: "%s/events/{id}"}
-`, concurrency, sink.URL)), nil, nil)
+`, concurrency, ordering, sink.URL)), nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,7 +73,7 @@ func benchPipeline(b *testing.B, concurrency int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchPreload(b, nc, n)
+	benchPreloadVersions(b, nc, "hms.bench.updated", n, versions)
 
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -111,14 +121,24 @@ func benchPreload(b *testing.B, nc *nats.Conn, n int) {
 // benchPreloadTo stores n events on subject.
 func benchPreloadTo(b *testing.B, nc *nats.Conn, subject string, n int) {
 	b.Helper()
+	benchPreloadVersions(b, nc, subject, n, 1)
+}
+
+// benchPreloadVersions stores n events on subject: n/versions entities,
+// each with versions versions, every entity's version v published before
+// any entity's version v+1, as a platform's steady updates would be.
+func benchPreloadVersions(b *testing.B, nc *nats.Conn, subject string, n, versions int) {
+	b.Helper()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		b.Fatal(err)
 	}
+	entities := max(n/versions, 1)
 	for i := range n {
-		id := "e-" + strconv.Itoa(i)
-		head := `{"specversion":"1.0","id":"` + id + `","source":"hms/bench","type":"` + subject + `","subject":"` + id +
-			`","time":"2025-03-01T12:00:00.000000000Z","datacontenttype":"application/json","data":{"id":"` + id + `","pad":"`
+		id, key := "e-"+strconv.Itoa(i), "k-"+strconv.Itoa(i%entities)
+		head := `{"specversion":"1.0","id":"` + id + `","source":"hms/bench","type":"` + subject + `","subject":"` + key +
+			`","time":"2025-03-01T12:00:00.000000000Z","datacontenttype":"application/json","data":{"id":"` + key +
+			`","version":` + strconv.Itoa(i/entities+1) + `,"pad":"`
 		tail := `"}}`
 		body := head + strings.Repeat("x", max(512-len(head)-len(tail), 0)) + tail
 		m := &nats.Msg{Subject: subject, Data: []byte(body), Header: nats.Header{
