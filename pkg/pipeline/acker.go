@@ -1,18 +1,22 @@
 package pipeline
 
 import (
+	"context"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
 // logGroup is one sync log message on its way to JetStream and the
 // outcomes it records.
 type logGroup struct {
-	fut      jetstream.PubAckFuture
-	items    []outcome
+	fut   jetstream.PubAckFuture // nil when the record could not be sent
+	items []outcome
+	// releases[i] confirms items[i]'s entity release (nil: none).
+	releases []reconcile.Pending
 	deadline time.Time
 }
 
@@ -91,9 +95,8 @@ func (a *acker) batch() {
 		fut, err := a.log.AppendAsync(recs)
 		if err != nil {
 			a.s.obs.log.Error("sync log not written; its events will be redelivered", "events", len(items), "err", err)
-			continue
 		}
-		a.groups <- logGroup{fut: fut, items: items, deadline: time.Now().Add(settleTimeout)}
+		a.groups <- logGroup{fut: fut, items: items, releases: a.releases(items), deadline: time.Now().Add(settleTimeout)}
 	}
 }
 
@@ -118,26 +121,59 @@ func (a *acker) take(first outcome) []outcome {
 	return items
 }
 
+// releases starts the entity releases of items, written beside their
+// records and confirmed with them.
+func (a *acker) releases(items []outcome) []reconcile.Pending {
+	var out []reconcile.Pending
+	for i := range items {
+		if p := a.s.releaseAsync(&items[i]); p != nil {
+			if out == nil {
+				out = make([]reconcile.Pending, len(items))
+			}
+			out[i] = p
+		}
+	}
+	return out
+}
+
 func approxRecordBytes(r *synclog.Record) int {
 	return 256 + len(r.Error) + len(r.EventID) + len(r.Entity) + len(r.Subject)
 }
 
 func (a *acker) wait() {
 	defer close(a.done)
-	timer := time.NewTimer(settleTimeout)
-	defer timer.Stop()
 	for g := range a.groups {
-		timer.Reset(max(time.Until(g.deadline), time.Millisecond))
-		select {
-		case <-g.fut.Ok():
-			for _, p := range g.items {
-				a.s.ack(p)
+		ctx, cancel := context.WithDeadline(context.Background(), g.deadline)
+		stored := a.stored(ctx, g)
+		for i, o := range g.items {
+			released := true
+			if g.releases != nil && g.releases[i] != nil {
+				if err := g.releases[i].Wait(ctx); err != nil {
+					released = false
+					a.s.obs.eventLog(o.rec).Warn("entity state not updated; the event will be redelivered", "err", err)
+				}
 			}
-		case err := <-g.fut.Err():
-			a.s.obs.log.Error("sync log not written; its events will be redelivered", "events", len(g.items), "err", err)
-		case <-timer.C:
-			a.s.obs.log.Error("sync log not confirmed in time; its events will be redelivered",
-				"events", len(g.items), "timeout", settleTimeout)
+			if stored && released {
+				a.s.ack(o)
+			}
 		}
+		cancel()
 	}
+}
+
+// stored waits for g's sync log record to be confirmed.
+func (a *acker) stored(ctx context.Context, g logGroup) bool {
+	if g.fut == nil {
+		return false
+	}
+	select {
+	case <-g.fut.Ok():
+		return true
+	case err := <-g.fut.Err():
+		a.s.obs.log.Error("sync log not written; its events will be redelivered", "events", len(g.items), "err", err)
+	case <-ctx.Done():
+		a.s.obs.log.Error("sync log not confirmed in time; its events will be redelivered",
+			"events", len(g.items), "timeout", settleTimeout)
+	}
+	return false
 }

@@ -50,6 +50,9 @@ type entity struct {
 	key string // "" when the event has none: no ordering applies
 	// admitted: the feeder gave the job its entity (keyQueue.admit).
 	admitted bool
+	// claimed: the job holds its entity's claim in extsync_state, which
+	// the settler releases with the outcome.
+	claimed bool
 	// ifMatch and base come from the entity's last sync; etag is the
 	// system's version after this delivery.
 	ifMatch, etag string

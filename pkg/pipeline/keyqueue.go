@@ -43,6 +43,13 @@ func (q *keyQueue) next(key string) *job {
 	return list[0]
 }
 
+// queued says whether a job waits behind key.
+func (q *keyQueue) queued(key string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting[key]) > 0
+}
+
 // drop frees key and returns the jobs that waited behind it.
 func (q *keyQueue) drop(key string) []*job {
 	q.mu.Lock()

@@ -22,6 +22,8 @@ type entityClaims interface {
 	Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
 	// Release ends the claim; synced, when set, records v as delivered.
 	Release(ctx context.Context, connector, entity, v string, seq uint64, synced *reconcile.Synced) error
+	// ReleaseAsync is Release started now and confirmed by Wait.
+	ReleaseAsync(connector, entity, v string, seq uint64, synced *reconcile.Synced) reconcile.Pending
 	// Stale reports, without claiming, whether v is not newer than what
 	// was delivered.
 	Stale(ctx context.Context, connector, entity, v string, seq uint64) (bool, error)
@@ -39,6 +41,9 @@ type entityOrder struct {
 	// entity only that long.
 	hold time.Duration
 	log  *slog.Logger
+	// queued says whether another job of the entity waits on this
+	// instance: its claim needs the release now, not with the next ack.
+	queued func(key string) bool
 }
 
 // applies says whether j takes part in cross-instance ordering.
@@ -77,7 +82,20 @@ func (o *entityOrder) release(ctx context.Context, j *job, delivered bool) {
 	}
 }
 
-// stage claims around the rest of the chain (nil o: ordering none).
+// releaseAsync starts ending j's claim; the acker confirms it with the
+// sync log record, before the ack.
+func (o *entityOrder) releaseAsync(j *job, delivered bool) reconcile.Pending {
+	var synced *reconcile.Synced
+	if delivered {
+		synced = &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.body}
+	}
+	return o.claims.ReleaseAsync(o.connector, j.entity.key, j.ev.Version, originalSeq(j), synced)
+}
+
+// stage claims around the rest of the chain (nil o: ordering none). The
+// claim is released with the outcome, by the acker, so the delivery path
+// costs the claim's round trip alone; when another job of the entity
+// waits behind this one here, the release is made at once instead.
 func (o *entityOrder) stage() stage {
 	return func(next handler) handler {
 		if o == nil {
@@ -91,7 +109,11 @@ func (o *entityOrder) stage() stage {
 				return err
 			}
 			err := next(ctx, j)
-			o.release(ctx, j, err == nil)
+			if o.queued != nil && o.queued(j.entity.key) {
+				o.release(ctx, j, err == nil)
+			} else {
+				j.entity.claimed = true
+			}
 			return err
 		}
 	}

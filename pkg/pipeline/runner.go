@@ -85,6 +85,9 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	if cfg.Ordering == config.OrderingEntity {
 		r.keys = newKeyQueue()
 		order = &entityOrder{claims: o.state, connector: cfg.Name, hold: conn.Timeout() + 10*time.Second, log: log}
+		if cfg.Mode != config.ModeBatch {
+			order.queued = r.keys.queued
+		}
 	}
 	warnConflictRule(log, cfg, conn)
 	routes := &router{connector: cfg.Name, current: mapping.New(cfg.Mapping), mappings: o.mappings, js: o.JS}
@@ -94,7 +97,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 	r.decoder = &decoder{opts: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
 		maxBytes: cfg.MaxEventBytes, routes: routes, traced: cfg.Mode != config.ModeBatch}
 	r.settler = &settler{connector: cfg.Name, policy: policy.FromConfig(cfg), letters: deadletter.NewParker(o.JS),
-		obs: newObserver(cfg, o.metrics, log, o.OnRecord)}
+		order: order, obs: newObserver(cfg, o.metrics, log, o.OnRecord)}
 	if cfg.Mode == config.ModeBatch {
 		r.chain = chain(accept, failed, mapStage, order.staleStage())
 		r.batcher, err = newBatcher(r, order, o.Clock)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -51,6 +52,7 @@ type settler struct {
 	connector string
 	policy    policy.Policy
 	letters   letterParker
+	order     *entityOrder // releases claims; nil when ordering is none
 	firsts    firstAttempts
 	acks      *acker // set while the runner runs
 	obs       *observer
@@ -72,6 +74,7 @@ func (s *settler) settle(o outcome) {
 	j := o.j
 	switch o.d.Action {
 	case policy.HandBack:
+		s.releaseNow(o)
 		_ = j.msg.Nak()
 		return
 	case policy.Retry:
@@ -85,12 +88,33 @@ func (s *settler) settle(o outcome) {
 		err := s.letters.Park(ctx, letter(s.connector, j, o.err, o.d, s.firstAttempt(j)))
 		cancel()
 		if err != nil {
+			s.releaseNow(o)
 			s.record(&o)
 			s.obs.eventLog(o.rec).ErrorContext(o.spanCtx, "dead letter not stored; the event will be redelivered", "err", err)
 			return
 		}
 	}
 	s.acks.add(o)
+}
+
+// releaseNow ends o's claim on its entity, if it holds one, before an
+// outcome that does not reach the acker.
+func (s *settler) releaseNow(o outcome) {
+	if o.j.entity.claimed {
+		o.j.entity.claimed = false
+		s.order.release(o.spanCtx, o.j, o.err == nil)
+	}
+}
+
+// releaseAsync starts ending o's claim on its entity; nil when it holds
+// none. The acker confirms it before the ack: a delivered version is
+// recorded before its message is acked.
+func (s *settler) releaseAsync(o *outcome) reconcile.Pending {
+	if !o.j.entity.claimed {
+		return nil
+	}
+	o.j.entity.claimed = false
+	return s.order.releaseAsync(o.j, o.err == nil)
 }
 
 // record builds o's sync log record and counts it (metrics, span,

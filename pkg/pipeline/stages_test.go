@@ -91,6 +91,16 @@ func (f *fakeClaims) Release(_ context.Context, _, entity, v string, _ uint64, s
 	return nil
 }
 
+func (f *fakeClaims) ReleaseAsync(_, entity, v string, _ uint64, synced *reconcile.Synced) reconcile.Pending {
+	f.calls = append(f.calls, fmt.Sprintf("release-async %s@%s delivered=%t", entity, v, synced != nil))
+	return confirmed{}
+}
+
+// confirmed is a write already confirmed.
+type confirmed struct{}
+
+func (confirmed) Wait(context.Context) error { return nil }
+
 func (f *fakeClaims) Stale(context.Context, string, string, string, uint64) (bool, error) {
 	return f.stale, nil
 }
@@ -99,7 +109,19 @@ func newOrder(c entityClaims) *entityOrder {
 	return &entityOrder{claims: c, connector: "court", hold: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-func TestOrderStageClaimsAroundTheDeliveryAndReleasesWithItsResult(t *testing.T) {
+func TestOrderStageClaimsAroundTheDeliveryAndLeavesTheReleaseToTheSettler(t *testing.T) {
+	j := stageJob(t, `{"id":"wf-1","version":3}`)
+	j.entity.key = "wf-1"
+	claims, next := &fakeClaims{}, &recordNext{}
+	require.NoError(t, newOrder(claims).stage()(next.handle)(context.Background(), j))
+	require.Equal(t, []string{"acquire wf-1@3"}, claims.calls)
+	require.True(t, j.entity.claimed, "the settler releases it with the outcome")
+	require.Equal(t, []string{`"e1"`}, next.ifMatch, "the write is conditional on the last synced version")
+}
+
+// With the entity's next version waiting behind it here, the release is
+// made at once, with the delivery's result.
+func TestOrderStageReleasesAtOnceWhenTheEntityIsQueued(t *testing.T) {
 	for _, tc := range []struct {
 		answer    error
 		delivered bool
@@ -107,10 +129,12 @@ func TestOrderStageClaimsAroundTheDeliveryAndReleasesWithItsResult(t *testing.T)
 		j := stageJob(t, `{"id":"wf-1","version":3}`)
 		j.entity.key = "wf-1"
 		claims, next := &fakeClaims{}, &recordNext{answers: []error{tc.answer}}
-		err := newOrder(claims).stage()(next.handle)(context.Background(), j)
+		o := newOrder(claims)
+		o.queued = func(string) bool { return true }
+		err := o.stage()(next.handle)(context.Background(), j)
 		require.Equal(t, tc.answer, err)
 		require.Equal(t, []string{"acquire wf-1@3", fmt.Sprintf("release wf-1@3 delivered=%t", tc.delivered)}, claims.calls)
-		require.Equal(t, []string{`"e1"`}, next.ifMatch, "the write is conditional on the last synced version")
+		require.False(t, j.entity.claimed)
 	}
 }
 

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -11,34 +12,53 @@ import (
 // one was delivered or is being sent, and waits while an older version is
 // being sent elsewhere (until it finishes or its claim lapses).
 // It returns the entity's state as it was, for the conditional write.
+//
+// With the entity's state remembered from this instance's last write,
+// the claim is one compare-and-set; it reads first only when that fails,
+// or when the remembered state shows another sender's claim.
 func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
 	k := key(connector, entity)
+	st, rev, fresh := s.known.get(k)
+	fresh = !fresh // not remembered: try it as absent; Create fails if it exists
 	for {
-		st, rev, err := s.get(ctx, k)
-		if err != nil {
-			return st, fmt.Errorf("entity %q: %w", entity, err)
-		}
 		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) {
-			return st, ErrSuperseded
+			return st, ErrSuperseded // versions only grow: true of any state read
 		}
-		if c := st.Claim; c != nil && time.Now().Before(c.Until) && !(c.Seq == seq) {
+		if c := st.Claim; c != nil && time.Now().Before(c.Until) && c.Seq != seq {
+			mine := s.known.releasing(k) // the claim is this instance's own
+			if !fresh && mine == nil {   // another's may be long released: look first
+				var err error
+				if st, rev, err = s.get(ctx, k); err != nil {
+					return st, fmt.Errorf("entity %q: %w", entity, err)
+				}
+				fresh = true
+				continue
+			}
 			if !newer(v, seq, c.Version, c.Seq) {
 				return st, ErrSuperseded
 			}
-			if err := s.waitChange(ctx, k, rev, time.Until(c.Until)); err != nil {
-				return st, err
+			var err error
+			if st, rev, err = s.awaitClaim(ctx, k, rev, c, mine); err != nil {
+				return st, fmt.Errorf("entity %q: %w", entity, err)
 			}
+			fresh = true
 			continue
 		}
-		st.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
-		ok, err := s.put(ctx, k, st, rev)
+		claimed := st
+		claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
+		next, ok, err := s.put(ctx, k, claimed, rev)
 		if err != nil {
 			return st, fmt.Errorf("entity %q: claim: %w", entity, err)
 		}
 		if ok {
+			s.known.set(k, claimed, next, true)
 			st.Claim = nil
 			return st, nil
 		}
+		if st, rev, err = s.get(ctx, k); err != nil {
+			return st, fmt.Errorf("entity %q: %w", entity, err)
+		}
+		fresh = true
 	}
 }
 
@@ -46,27 +66,78 @@ func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq ui
 // the entity's last version with the synced record; otherwise the entity
 // is left as it was, for a retry or a newer version.
 func (s *Store) Release(ctx context.Context, connector, entity, v string, seq uint64, synced *Synced) error {
-	delivered := synced != nil
 	k := key(connector, entity)
+	defer s.known.released(k)
+	st, rev, ok := s.known.get(k)
 	for {
-		st, rev, err := s.get(ctx, k)
+		if !ok {
+			var err error
+			if st, rev, err = s.get(ctx, k); err != nil {
+				return fmt.Errorf("entity %q: %w", entity, err)
+			}
+		}
+		after := released(st, v, seq, synced)
+		next, done, err := s.put(ctx, k, after, rev)
 		if err != nil {
-			return fmt.Errorf("entity %q: %w", entity, err)
-		}
-		if st.Claim != nil && st.Claim.Seq == seq {
-			st.Claim = nil
-		}
-		if delivered && (st.Version == "" || newer(v, seq, st.Version, st.Seq)) {
-			st.Version, st.Seq, st.ETag, st.Snapshot = v, seq, synced.ETag, synced.Snapshot
-		}
-		ok, err := s.put(ctx, k, st, rev)
-		if err != nil {
+			s.known.forget(k)
 			return fmt.Errorf("entity %q: release: %w", entity, err)
 		}
-		if ok {
+		if done {
+			s.known.set(k, readBack(after), next, false)
 			return nil
 		}
+		ok = false
 	}
+}
+
+// readBack is st as a read of what was written gives it: the record's
+// values as JSON decodes them, so a merge compares like with like.
+func readBack(st State) State {
+	if st.Snapshot == nil {
+		return st
+	}
+	b, _ := json.Marshal(st)
+	var out State
+	if json.Unmarshal(b, &out) != nil {
+		return st
+	}
+	return out
+}
+
+// released is st once the claim for seq ends, with v recorded when it
+// was delivered (synced set) and newer than what st holds.
+func released(st State, v string, seq uint64, synced *Synced) State {
+	if st.Claim != nil && st.Claim.Seq == seq {
+		st.Claim = nil
+	}
+	if synced != nil && (st.Version == "" || newer(v, seq, st.Version, st.Seq)) {
+		st.Version, st.Seq, st.ETag, st.Snapshot = v, seq, synced.ETag, synced.Snapshot
+	}
+	return st
+}
+
+// awaitClaim waits until claim c on key k ends (released, or lapsed at
+// its Until) and returns the state then. A claim of this instance's own
+// (mine) ends when its release is confirmed, with no watch needed.
+func (s *Store) awaitClaim(ctx context.Context, k string, rev uint64, c *Claim, mine <-chan struct{}) (State, uint64, error) {
+	if mine == nil {
+		if err := s.waitChange(ctx, k, rev, time.Until(c.Until)); err != nil {
+			return State{}, 0, err
+		}
+		return s.get(ctx, k)
+	}
+	t := time.NewTimer(time.Until(c.Until))
+	defer t.Stop()
+	select {
+	case <-mine:
+		if st, rev, ok := s.known.get(k); ok {
+			return st, rev, nil
+		}
+	case <-t.C:
+	case <-ctx.Done():
+		return State{}, 0, ctx.Err()
+	}
+	return s.get(ctx, k)
 }
 
 // waitChange returns when key k moves past rev, or after at most d.

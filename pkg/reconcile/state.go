@@ -49,9 +49,13 @@ type Claim struct {
 	Until   time.Time `json:"until"`
 }
 
-// Store reads and writes entity state.
+// Store reads and writes entity state. It remembers what this instance
+// last read or wrote of each entity (known), so a claim is usually one
+// compare-and-set, not a read and a write.
 type Store struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	js    jetstream.JetStream
+	known known
 }
 
 // Open creates the bucket when missing.
@@ -63,7 +67,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 	if err != nil {
 		return nil, err
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, js: js}, nil
 }
 
 var keySafe = regexp.MustCompile(`^[-_=a-zA-Z0-9]+$`)
@@ -93,20 +97,21 @@ func (s *Store) get(ctx context.Context, k string) (State, uint64, error) {
 	return st, e.Revision(), nil
 }
 
-// put writes st if the entry is still at rev (0: absent); false when
-// another writer got there first.
-func (s *Store) put(ctx context.Context, k string, st State, rev uint64) (bool, error) {
+// put writes st if the entry is still at rev (0: absent) and returns its
+// new revision; false when another writer got there first.
+func (s *Store) put(ctx context.Context, k string, st State, rev uint64) (uint64, bool, error) {
 	b, _ := json.Marshal(st)
 	var err error
+	var next uint64
 	if rev == 0 {
-		_, err = s.kv.Create(ctx, k, b)
+		next, err = s.kv.Create(ctx, k, b)
 	} else {
-		_, err = s.kv.Update(ctx, k, b, rev)
+		next, err = s.kv.Update(ctx, k, b, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
-		return false, nil
+		return 0, false, nil
 	}
-	return err == nil, err
+	return next, err == nil, err
 }
 
 func isWrongSequence(err error) bool {

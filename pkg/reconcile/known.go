@@ -1,0 +1,96 @@
+package reconcile
+
+import "sync"
+
+// known remembers, per entity key, the state and revision this instance
+// last read or wrote, and whether a claim of its own awaits release.
+//
+// Trusting it is safe: a recorded version only grows, so a version the
+// remembered state already supersedes stays superseded; a claim or a
+// write from it is a compare-and-set on the remembered revision, which
+// fails (and is retried after a fresh read) if anyone wrote since.
+type known struct {
+	mu sync.Mutex
+	m  map[string]*entry
+}
+
+type entry struct {
+	st  State
+	rev uint64
+	// releasing is closed when this instance's claim on the entity is
+	// released; nil when it holds none.
+	releasing chan struct{}
+}
+
+// maxKnown bounds the memory: past it, entries without a pending claim
+// are forgotten (they cost one read when next seen).
+const maxKnown = 1 << 16
+
+func (k *known) get(key string) (State, uint64, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.m[key]
+	if !ok {
+		return State{}, 0, false
+	}
+	return e.st, e.rev, true
+}
+
+// set remembers st at rev; claimed marks a claim of ours pending release.
+func (k *known) set(key string, st State, rev uint64, claimed bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]*entry{}
+	}
+	if len(k.m) >= maxKnown {
+		k.trim()
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &entry{}
+		k.m[key] = e
+	}
+	e.st, e.rev = st, rev
+	if claimed && e.releasing == nil {
+		e.releasing = make(chan struct{})
+	}
+}
+
+// released says this instance's claim on key is released (or lapsed).
+func (k *known) released(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e := k.m[key]; e != nil && e.releasing != nil {
+		close(e.releasing)
+		e.releasing = nil
+	}
+}
+
+// forget drops what is remembered of key: the next use reads it.
+func (k *known) forget(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e := k.m[key]; e != nil && e.releasing == nil {
+		delete(k.m, key)
+	}
+}
+
+// releasing is closed when this instance's claim on key is released;
+// nil when it holds none.
+func (k *known) releasing(key string) <-chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e := k.m[key]; e != nil && e.releasing != nil {
+		return e.releasing
+	}
+	return nil
+}
+
+func (k *known) trim() {
+	for key, e := range k.m {
+		if e.releasing == nil {
+			delete(k.m, key)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Pending is a write under way; Wait confirms it.
+type Pending interface {
+	Wait(ctx context.Context) error
+}
+
+// pendingRelease is a release written but not yet confirmed.
+type pendingRelease struct {
+	s         *Store
+	k         string
+	after     State
+	fut       jetstream.PubAckFuture // nil when the write could not start
+	connector string
+	entity, v string
+	seq       uint64
+	synced    *Synced
+}
+
+// ReleaseAsync is Release without waiting: the write of the remembered
+// state, compare-and-set on its revision, is published at once, so many
+// releases share the round trip; Wait confirms it. A caller that writes
+// many at once (the pipeline's acker) keeps the claim's round trip the
+// only one on the delivery path.
+func (s *Store) ReleaseAsync(connector, entity, v string, seq uint64, synced *Synced) Pending {
+	k := key(connector, entity)
+	p := &pendingRelease{s: s, k: k, connector: connector, entity: entity, v: v, seq: seq, synced: synced}
+	st, rev, ok := s.known.get(k)
+	if !ok || rev == 0 {
+		return p // not remembered: Wait releases the slow way
+	}
+	p.after = released(st, v, seq, synced)
+	b, _ := json.Marshal(p.after)
+	m := nats.NewMsg("$KV." + Bucket + "." + k)
+	m.Data = b
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	p.fut, _ = s.js.PublishMsgAsync(m)
+	return p
+}
+
+// Wait confirms the release; when the fast write lost a race (someone
+// wrote the entity since) or could not start, it releases as Release
+// does, reading first.
+func (p *pendingRelease) Wait(ctx context.Context) error {
+	if p.fut != nil {
+		select {
+		case ack := <-p.fut.Ok():
+			p.s.known.set(p.k, readBack(p.after), ack.Sequence, false)
+			p.s.known.released(p.k)
+			return nil
+		case err := <-p.fut.Err():
+			if !isWrongSequence(err) {
+				p.s.known.forget(p.k)
+			}
+		case <-ctx.Done():
+			p.s.known.released(p.k)
+			return fmt.Errorf("entity %q: release: %w", p.entity, ctx.Err())
+		}
+	}
+	return p.s.Release(ctx, p.connector, p.entity, p.v, p.seq, p.synced)
+}
