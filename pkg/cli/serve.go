@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -9,15 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/admin"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/service"
 	"github.com/hms/extsync/pkg/telemetry"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // runAll runs fns until ctx ends; the first to fail stops the others.
 func runAll(ctx context.Context, fns ...func(context.Context) error) error {
@@ -44,7 +40,7 @@ func shutdownTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
 	}
 }
 
-func newServe() *cobra.Command {
+func newServe(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
 		Short: "Run every connector in the connectors file until SIGINT/SIGTERM",
@@ -63,12 +59,12 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			if err != nil {
 				return err
 			}
-			reg := catalog.Default()
+			reg := o.kinds
 			file, sources, err := loadSources(s.Connectors, nil, checkWith(reg))
 			if err != nil {
 				return err
 			}
-			tel, err := telemetry.Setup(cmd.Context(), "extsync", version)
+			tel, err := telemetry.Setup(cmd.Context(), "extsync", o.version)
 			if err != nil {
 				return err
 			}
