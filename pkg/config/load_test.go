@@ -86,7 +86,6 @@ func TestParseValidFileAppliesDefaults(t *testing.T) {
 	require.Equal(t, map[string]string{"hearingId": "case_reference"}, c.Mapping)
 	require.Equal(t, "extsync-court-schedule", c.Durable())
 	require.True(t, c.Block().IsSet())
-	require.False(t, c.Webhook.IsSet())
 
 	require.Equal(t, []httpBlock{{
 		URL:     "https://courtsched.example.gov/api/v1/workflows/{id}",
