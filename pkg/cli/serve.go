@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -48,7 +49,10 @@ func newServe(o *options) *cobra.Command {
 SIGINT or SIGTERM, then stop pulling, finish and settle in-flight deliveries
 (up to EXTSYNC_SHUTDOWN_TIMEOUT) and exit. With EXTSYNC_NATS_URL empty an
 embedded JetStream server stores events in EXTSYNC_DATA_DIR and listens on
-EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
+EXTSYNC_NATS_LISTEN, so other processes can publish to it. Once it delivers
+it logs "ready" with its NATS URL and admin address, and writes them to
+EXTSYNC_READY_FILE when set: with port 0 in EXTSYNC_NATS_LISTEN or
+EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := config.LoadSettings()
@@ -83,7 +87,13 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
-			return runAll(cmd.Context(), svc.Run, adm.Run)
+			report := readyReport{NATSURL: svc.NATSURL(), HTTPAddr: adm.Addr(), PID: os.Getpid()}
+			if s.ReadyFile != "" {
+				defer func() { _ = os.Remove(s.ReadyFile) }()
+			}
+			return runAll(cmd.Context(), svc.Run, adm.Run, func(ctx context.Context) error {
+				return announceReady(ctx, svc.Ready, report, s.ReadyFile, log)
+			})
 		},
 	}
 }
