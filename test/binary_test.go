@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -74,16 +73,22 @@ func binRun(t *testing.T, env []string, args ...string) binResult {
 }
 
 // binBaseEnv keeps PATH and HOME and points data at a temp dir, so no
-// setting of the developer's shell leaks into a test.
+// setting of the developer's shell leaks into a test. serve binds port 0
+// and reports the ports it got in its ready file (see serveReady): a port
+// picked here and freed again could be taken by another process first.
 func binBaseEnv(t *testing.T) []string {
+	dir := t.TempDir()
 	return []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"EXTSYNC_DATA_DIR=" + t.TempDir(),
-		"EXTSYNC_NATS_LISTEN=127.0.0.1:" + strconv.Itoa(binFreePort(t)),
-		"EXTSYNC_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(binFreePort(t)),
+		"EXTSYNC_DATA_DIR=" + filepath.Join(dir, "data"),
+		"EXTSYNC_NATS_LISTEN=127.0.0.1:0",
+		"EXTSYNC_HTTP_ADDR=127.0.0.1:0",
+		"EXTSYNC_READY_FILE=" + filepath.Join(dir, "ready.json"),
 	}
 }
 
+// binFreePort picks a port for servers a test runs in its own process and
+// must restart on the same address; serve itself binds port 0.
 func binFreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
@@ -189,15 +188,8 @@ func startServeOnly(t *testing.T, env []string) *exec.Cmd {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	// Creating every stream and bucket at three replicas takes a while on
-	// a busy machine: wait for serve to say it is ready.
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + envValue(env, "EXTSYNC_HTTP_ADDR=") + "/readyz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 2*time.Minute, 100*time.Millisecond, "serve ready on the cluster")
+	// a busy machine; serveReady waits for it generously.
+	serveReady(t, env, cmd)
 	return cmd
 }
 

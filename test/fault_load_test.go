@@ -102,7 +102,6 @@ func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
     http: {url: "%s/workflows/{id}", timeout: 5s}
 `, srv.URL)
 	base := binBaseEnv(t)
-	natsAddr := envValue(base, "EXTSYNC_NATS_LISTEN=")
 	conf := "EXTSYNC_CONNECTORS=" + binWriteFile(t, "c.yaml", doc)
 	start := func(env []string) *exec.Cmd {
 		cmd := exec.Command(plainBinary(t), "serve")
@@ -115,7 +114,8 @@ func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
 	}
 	// The first instance runs the embedded NATS the others join.
 	instances := []*exec.Cmd{start(base)}
-	waitNATS(t, natsAddr)
+	serveReady(t, base, instances[0])
+	natsAddr := envValue(base, "EXTSYNC_NATS_LISTEN=")
 	for range 2 {
 		instances = append(instances, start(append(binBaseEnv(t), "EXTSYNC_NATS_URL=nats://"+natsAddr)))
 	}

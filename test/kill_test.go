@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -90,10 +91,8 @@ func TestKill9MidStreamLosesNothing(t *testing.T) {
     http: {url: "%s/workflows/{id}", timeout: 5s}
 `, srv.URL))
 	env := append(binBaseEnv(t), "EXTSYNC_CONNECTORS="+conf, "EXTSYNC_LOG_LEVEL=warn")
-	natsURL := "nats://" + envValue(env, "EXTSYNC_NATS_LISTEN=")
-
 	first := killStart(t, env)
-	killPublish(t, natsURL, events)
+	killPublish(t, "nats://"+envValue(env, "EXTSYNC_NATS_LISTEN="), events)
 	select {
 	case <-sink.killNow:
 	case <-time.After(60 * time.Second):
@@ -138,7 +137,8 @@ func envValue(env []string, prefix string) string {
 	return ""
 }
 
-// killStart starts `extsync serve` and waits until its NATS listens.
+// killStart starts `extsync serve` with env (from binBaseEnv) and waits
+// until it is ready; see serveReady for what it writes into env.
 func killStart(t *testing.T, env []string) *exec.Cmd {
 	t.Helper()
 	return killStartTo(t, env, os.Stderr)
@@ -152,23 +152,49 @@ func killStartTo(t *testing.T, env []string, w io.Writer) *exec.Cmd {
 	cmd.Stdout, cmd.Stderr = w, w
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitNATS(t, envValue(env, "EXTSYNC_NATS_LISTEN="))
+	serveReady(t, env, cmd)
 	return cmd
 }
 
-// waitNATS waits until a NATS client can connect at addr. An open port is
-// not enough: serve checks the port is free by listening on it for a
-// moment before the embedded server takes it, and a client arriving in
-// between is refused.
-func waitNATS(t *testing.T, addr string) {
+// readyReport is what serve writes to EXTSYNC_READY_FILE.
+type readyReport struct {
+	NATSURL  string `json:"nats_url"`
+	HTTPAddr string `json:"http_addr"`
+	PID      int    `json:"pid"`
+}
+
+// serveReady waits until the serve process cmd has written its ready file
+// (EXTSYNC_READY_FILE in env) and overwrites env's EXTSYNC_HTTP_ADDR and,
+// with the embedded NATS, EXTSYNC_NATS_LISTEN entries in place with the
+// addresses it reported. Commands run with env then reach that serve, and
+// a restart with env listens where clients of the first one reconnect.
+func serveReady(t *testing.T, env []string, cmd *exec.Cmd) readyReport {
 	t.Helper()
+	path := envValue(env, "EXTSYNC_READY_FILE=")
+	require.NotEmpty(t, path, "env has no EXTSYNC_READY_FILE")
+	var r readyReport
 	require.Eventually(t, func() bool {
-		nc, err := nats.Connect("nats://"+addr, nats.Timeout(200*time.Millisecond))
-		if err == nil {
-			nc.Close()
+		data, err := os.ReadFile(path)
+		return err == nil && json.Unmarshal(data, &r) == nil && r.PID == cmd.Process.Pid
+	}, 2*time.Minute, 20*time.Millisecond, "serve (pid %d) wrote %s", cmd.Process.Pid, path)
+	setEnvValue(t, env, "EXTSYNC_HTTP_ADDR=", r.HTTPAddr)
+	if envValue(env, "EXTSYNC_NATS_URL=") == "" {
+		setEnvValue(t, env, "EXTSYNC_NATS_LISTEN=", strings.TrimPrefix(r.NATSURL, "nats://"))
+	}
+	return r
+}
+
+// setEnvValue replaces the value of every entry with prefix; env keeps
+// its length, so every slice of it sees the change.
+func setEnvValue(t *testing.T, env []string, prefix, value string) {
+	t.Helper()
+	found := false
+	for i, kv := range env {
+		if strings.HasPrefix(kv, prefix) {
+			env[i], found = prefix+value, true
 		}
-		return err == nil
-	}, 30*time.Second, 20*time.Millisecond, "embedded NATS serving at %s", addr)
+	}
+	require.True(t, found, "env has no %s entry", prefix)
 }
 
 // killPublish publishes events asynchronously and waits for every PubAck.

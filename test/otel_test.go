@@ -108,7 +108,8 @@ func TestOneTraceFromPublishToTheExternalSystem(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+addr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
 		"OTEL_EXPORTER_OTLP_INSECURE=true", "OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_METRICS_EXPORTER=none")
 	var logs otelBuffer
-	serve := killStartTo(t, append(env, "EXTSYNC_LOG_LEVEL=debug", "EXTSYNC_LOG_FORMAT=json"), &logs)
+	env = append(env, "EXTSYNC_LOG_LEVEL=debug", "EXTSYNC_LOG_FORMAT=json")
+	serve := killStartTo(t, env, &logs)
 	res := binRun(t, env[2:], "publish", "hms.workflow.updated", `{"id":"wf-1","name":"Attorney Rotation"}`, "--id", "evt-otel-1")
 	require.Equal(t, 0, res.code, res.stderr)
 

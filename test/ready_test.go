@@ -23,6 +23,7 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 	cmd.Env = env
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	serveReady(t, env, cmd)
 	admin := "http://" + envValue(env, "EXTSYNC_HTTP_ADDR=")
 	ready := func() (int, string) {
 		resp, err := http.Get(admin + "/readyz")

@@ -91,6 +91,7 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 	serve2.Env, serve2.Stdout, serve2.Stderr = env2, log2, log2
 	require.NoError(t, serve2.Start())
 	t.Cleanup(func() { _ = serve2.Process.Kill() })
+	serveReady(t, env2, serve2)
 	admins := []string{"http://" + envValue(env1, "EXTSYNC_HTTP_ADDR="), "http://" + envValue(env2, "EXTSYNC_HTTP_ADDR=")}
 	for _, adm := range admins {
 		require.Eventually(t, func() bool {

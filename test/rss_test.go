@@ -48,6 +48,7 @@ func backlogRSS(t *testing.T, n int) int {
 	cmd.Env = env
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	serveReady(t, env, cmd)
 	admin := "http://" + envValue(env, "EXTSYNC_HTTP_ADDR=")
 	require.Eventually(t, func() bool { code, _ := httpGet(admin + "/readyz"); return code == 200 },
 		30*time.Second, 50*time.Millisecond)

@@ -37,13 +37,9 @@ type Connector struct {
 	// connector reports itself degraded (metric, status, log); default 2m.
 	DegradedAfter Duration `yaml:"degraded_after"`
 
-	// One block per kind; only the one named by Kind may be set.
-	HTTP    Block `yaml:"http"`
-	Webhook Block `yaml:"webhook"`
-	SOAP    Block `yaml:"soap"`
-	SFTP    Block `yaml:"sftp"`
-	SQL     Block `yaml:"sql"`
-
+	// blocks are the kind blocks given (http:, ledger:, ...) by name;
+	// only the one named by Kind may be set. See UnmarshalYAML.
+	blocks map[string]Block
 	// decode fills a kind's settings from its block, with positions.
 	decode func(v any) error
 }
@@ -123,11 +119,7 @@ func (c *Connector) Decode(v any) error {
 
 // Block returns the block named after the connector's kind.
 func (c *Connector) Block() Block {
-	return c.blocks()[c.Kind]
-}
-
-func (c *Connector) blocks() map[string]Block {
-	return map[string]Block{"http": c.HTTP, "webhook": c.Webhook, "soap": c.SOAP, "sftp": c.SFTP, "sql": c.SQL}
+	return c.blocks[c.Kind]
 }
 
 // Durable is the name of the connector's JetStream consumer.
@@ -256,9 +248,9 @@ func (c *Connector) validate() []fieldErr {
 	if c.DegradedAfter < 0 {
 		bad("degraded_after", "must be positive")
 	}
-	for kind, b := range c.blocks() {
-		if b.IsSet() && kind != c.Kind {
-			bad(kind, "block given for kind %q but the connector's kind is %q", kind, c.Kind)
+	for _, kind := range sortedKeys(c.blocks) {
+		if kind != c.Kind {
+			bad(kind, "unknown field, or a block given for kind %q but the connector's kind is %q", kind, c.Kind)
 		}
 	}
 	return errs
@@ -267,12 +259,7 @@ func (c *Connector) validate() []fieldErr {
 func (c *Connector) validateMapping() []fieldErr {
 	var errs []fieldErr
 	seen := map[string]string{}
-	keys := make([]string, 0, len(c.Mapping))
-	for k := range c.Mapping {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, from := range keys {
+	for _, from := range sortedKeys(c.Mapping) {
 		to := c.Mapping[from]
 		if !validPath(from) || !validPath(to) {
 			errs = append(errs, fieldErr{"mapping." + from, fmt.Sprintf("%q: %q is not a dotted path", from, to)})
@@ -310,6 +297,15 @@ func (r Retry) validate() []fieldErr {
 		errs = append(errs, fieldErr{"retry.jitter", "must be in [0, 1)"})
 	}
 	return errs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func validPath(p string) bool {

@@ -67,9 +67,9 @@ func TestParseValidFileAppliesDefaults(t *testing.T) {
 	require.Equal(t, "court-schedule", c.Name)
 	require.Equal(t, "http", c.Kind)
 	require.Equal(t, []string{"hms.workflow.updated"}, c.Subjects)
-	require.Equal(t, "realtime", c.Mode)
+	require.Equal(t, config.ModeRealtime, c.Mode)
 	require.Equal(t, 16, c.Concurrency)
-	require.Equal(t, "entity", c.Ordering)
+	require.Equal(t, config.OrderingEntity, c.Ordering)
 	require.Equal(t, "id", c.Key)
 	require.Equal(t, "", c.Version)
 	require.Equal(t, 1<<20, c.MaxEventBytes)
@@ -86,7 +86,6 @@ func TestParseValidFileAppliesDefaults(t *testing.T) {
 	require.Equal(t, map[string]string{"hearingId": "case_reference"}, c.Mapping)
 	require.Equal(t, "extsync-court-schedule", c.Durable())
 	require.True(t, c.Block().IsSet())
-	require.False(t, c.Webhook.IsSet())
 
 	require.Equal(t, []httpBlock{{
 		URL:     "https://courtsched.example.gov/api/v1/workflows/{id}",
@@ -116,7 +115,7 @@ func TestParseKeepsExplicitValues(t *testing.T) {
 	require.NoError(t, err)
 	c := f.Connectors[0]
 	require.Equal(t, 4, c.Concurrency)
-	require.Equal(t, "none", c.Ordering)
+	require.Equal(t, config.OrderingNone, c.Ordering)
 	require.Equal(t, "workflow.id", c.Key)
 	require.Equal(t, "meta.rev", c.Version)
 	require.Equal(t, 2048, c.MaxEventBytes)

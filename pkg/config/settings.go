@@ -29,7 +29,8 @@ type Settings struct {
 	Connectors   string        `envconfig:"CONNECTORS" default:"connectors.yaml" desc:"connectors file"`
 	Stream       string        `envconfig:"STREAM" default:"HMS_EVENTS" desc:"stream that captures hms.> events"`
 	Replicas     int           `envconfig:"REPLICAS" default:"1" desc:"replicas of the streams and KV buckets extsync creates (3 on a clustered NATS)"`
-	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API address"`
+	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API address (port 0: any free port; see READY_FILE)"`
+	ReadyFile    string        `envconfig:"READY_FILE" desc:"serve writes {nats_url, http_addr, pid} here as JSON once it delivers, and removes it at a clean exit"`
 	AdminToken   Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API"`
 	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat    string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`

@@ -1,23 +1,20 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/admin"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/service"
 	"github.com/hms/extsync/pkg/telemetry"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // runAll runs fns until ctx ends; the first to fail stops the others.
 func runAll(ctx context.Context, fns ...func(context.Context) error) error {
@@ -44,7 +41,7 @@ func shutdownTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
 	}
 }
 
-func newServe() *cobra.Command {
+func newServe(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
 		Short: "Run every connector in the connectors file until SIGINT/SIGTERM",
@@ -52,7 +49,10 @@ func newServe() *cobra.Command {
 SIGINT or SIGTERM, then stop pulling, finish and settle in-flight deliveries
 (up to EXTSYNC_SHUTDOWN_TIMEOUT) and exit. With EXTSYNC_NATS_URL empty an
 embedded JetStream server stores events in EXTSYNC_DATA_DIR and listens on
-EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
+EXTSYNC_NATS_LISTEN, so other processes can publish to it. Once it delivers
+it logs "ready" with its NATS URL and admin address, and writes them to
+EXTSYNC_READY_FILE when set: with port 0 in EXTSYNC_NATS_LISTEN or
+EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := config.LoadSettings()
@@ -63,12 +63,12 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			if err != nil {
 				return err
 			}
-			reg := catalog.Default()
+			reg := o.kinds
 			file, sources, err := loadSources(s.Connectors, nil, checkWith(reg))
 			if err != nil {
 				return err
 			}
-			tel, err := telemetry.Setup(cmd.Context(), "extsync", version)
+			tel, err := telemetry.Setup(cmd.Context(), "extsync", o.version)
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,13 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
-			return runAll(cmd.Context(), svc.Run, adm.Run)
+			report := readyReport{NATSURL: svc.NATSURL(), HTTPAddr: adm.Addr(), PID: os.Getpid()}
+			if s.ReadyFile != "" {
+				defer func() { _ = os.Remove(s.ReadyFile) }()
+			}
+			return runAll(cmd.Context(), svc.Run, adm.Run, func(ctx context.Context) error {
+				return announceReady(ctx, svc.Ready, report, s.ReadyFile, log)
+			})
 		},
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 	"github.com/hms/extsync/pkg/telemetry"
 )
 
-func newBench() *cobra.Command {
+func newBench(opts *options) *cobra.Command {
 	var (
 		o           bench.Options
 		concurrency string
@@ -54,7 +54,7 @@ measured in one run.`,
 			}
 			// Spans and metrics are made as serve makes them, so their cost
 			// is part of the measurement.
-			tel, err := telemetry.Setup(cmd.Context(), "extsync-bench", version)
+			tel, err := telemetry.Setup(cmd.Context(), "extsync-bench", opts.version)
 			if err != nil {
 				return err
 			}

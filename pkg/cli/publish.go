@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/hms/extsync/pkg/telemetry"
 )
 
-func newPublish() *cobra.Command {
+func newPublish(o *options) *cobra.Command {
 	var id, key, version, source string
 	cmd := &cobra.Command{
 		Use:     "publish SUBJECT JSON",
@@ -27,7 +27,7 @@ func newPublish() *cobra.Command {
 				return err
 			}
 			// The PRODUCER span goes to the same backend as serve's spans.
-			tel, err := telemetry.Setup(cmd.Context(), "extsync-publish", version)
+			tel, err := telemetry.Setup(cmd.Context(), "extsync-publish", o.version)
 			if err != nil {
 				return err
 			}

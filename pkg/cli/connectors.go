@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,14 +13,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/pipeline"
 	"github.com/hms/extsync/pkg/throttle"
 )
 
-func newConnectors() *cobra.Command {
+func newConnectors(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connectors",
 		Short: "The connector store: list, apply and remove connectors without restarting",
@@ -30,11 +29,11 @@ starts, updates (after draining the old runner) or stops the connector, reading
 the variables from its own environment. serve applies its connectors file the
 same way at start.`,
 	}
-	cmd.AddCommand(newConnectorsList(), newConnectorsApply(), newConnectorsRemove())
+	cmd.AddCommand(newConnectorsList(), newConnectorsApply(o), newConnectorsRemove())
 	return cmd
 }
 
-func newConnectorsApply() *cobra.Command {
+func newConnectorsApply(o *options) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:     "apply -f FILE",
@@ -50,7 +49,7 @@ func newConnectorsApply() *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("connectors file: %w", err)}
 			}
-			names, docs, err := connstore.Prepare(file, data, env.Lookup, checkWith(catalog.Default()))
+			names, docs, err := connstore.Prepare(file, data, env.Lookup, checkWith(o.kinds))
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/connectors/catalog"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/telemetry"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks bad arguments or configuration: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// Option changes what the command line is built with.
+type Option func(*options)
+
+type options struct {
+	kinds   *connectors.Kinds
+	version string
+}
+
+// WithKinds sets the connector kinds every command builds connectors
+// from and checks connectors files against; the default is
+// catalog.Default(). Start from catalog.Default() and Register more to
+// keep the built-in kinds.
+func WithKinds(k *connectors.Kinds) Option {
+	return func(o *options) { o.kinds = k }
+}
+
+// WithVersion sets the version reported by --version and telemetry.
+func WithVersion(v string) Option {
+	return func(o *options) { o.version = v }
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{version: "dev"}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.kinds == nil {
+		o.kinds = catalog.Default()
+	}
+	return o
+}
+
+// Main runs the command line on os.Args until it finishes or SIGINT or
+// SIGTERM arrives, and returns the exit code: 0 ok, 1 failure, 2 usage.
+// A custom binary's main is os.Exit(cli.Main(opts...)).
+func Main(opts ...Option) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, os.Args[1:], os.Stdout, os.Stderr, opts...)
+}
+
+// Run runs the command line on args (without the program name) until it
+// finishes or ctx ends, writing to stdout and stderr, and returns the
+// exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
+	root := newRoot(stdout, stderr, newOptions(opts))
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "extsync:", err)
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognises cobra's own argument errors, which it returns
+// untyped.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.HasPrefix(msg, "unknown shorthand flag") || strings.Contains(msg, "arg(s)") ||
+		strings.HasPrefix(msg, "invalid argument") || strings.HasPrefix(msg, "flag needs an argument")
+}
+
+func newRoot(stdout, stderr io.Writer, o *options) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "extsync",
+		Short: "Keep external systems in step with HMS platform events",
+		Long: `extsync reads HMS platform events from NATS JetStream and pushes each one,
+mapped, to the external systems agencies use (court scheduling APIs, clinic
+calendars, document stores, legacy databases), with retries, a dead-letter
+stream and a sync log.
+
+Process settings (environment):
+` + config.Usage(),
+		Version:       o.version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newServe(o), newDemo(), newPublish(o), newBench(o), newDLQ(), newLog(), newConnectors(o), newBatch(), newConflicts())
+	return root
+}
+
+// newLogger builds the process logger from the settings.
+func newLogger(w io.Writer, s config.Settings) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("EXTSYNC_LOG_LEVEL=%q: want debug, info, warn or error", s.LogLevel)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if s.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(telemetry.LogHandler{Handler: h}), nil
+}
