@@ -55,11 +55,15 @@ type ConsumerSpec struct {
 	Filters       []string
 	AckWait       time.Duration
 	MaxAckPending int
+	// FromNow makes a consumer that does not exist yet start with the
+	// next event published, not the first one stored. An existing
+	// consumer keeps its position either way.
+	FromNow bool
 }
 
-// EnsureConsumer creates the durable consumer or updates it to spec. It
-// starts from the first stored event, so nothing published before the
-// connector first ran is skipped. MaxDeliver stays unlimited: extsync counts
+// EnsureConsumer creates the durable consumer or updates it to spec. A
+// new one starts from the first stored event, so nothing published before
+// the connector first ran is skipped (unless FromNow). MaxDeliver stays unlimited: extsync counts
 // attempts itself and dead-letters, where the server would silently skip.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec) (jetstream.Consumer, error) {
 	if err := checkFilters(ctx, js, s); err != nil {
@@ -73,6 +77,14 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 		AckWait:       s.AckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: s.MaxAckPending,
+	}
+	if existing, err := js.Consumer(ctx, s.Stream, s.Durable); err == nil {
+		// The server refuses to change where a consumer starts.
+		cfg.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
+		cfg.OptStartSeq = existing.CachedInfo().Config.OptStartSeq
+		cfg.OptStartTime = existing.CachedInfo().Config.OptStartTime
+	} else if s.FromNow {
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
 	if len(s.Filters) == 1 {
 		cfg.FilterSubject = s.Filters[0]

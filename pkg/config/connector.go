@@ -36,6 +36,12 @@ type Connector struct {
 	// DegradedAfter is how long the system may keep failing before the
 	// connector reports itself degraded (metric, status, log); default 2m.
 	DegradedAfter Duration `yaml:"degraded_after"`
+	// Start is where a new connector's consumer begins in the stream.
+	Start Start `yaml:"start"`
+	// SkipUnchanged acks, without sending, an event whose mapped record
+	// the system last confirmed; nil: on where it costs nothing (see
+	// SkipsUnchanged).
+	SkipUnchanged *bool `yaml:"skip_unchanged"`
 
 	// blocks are the kind blocks given (http:, ledger:, ...) by name;
 	// only the one named by Kind may be set. See UnmarshalYAML.
@@ -65,6 +71,29 @@ const (
 	// OrderingNone sends events as they come, in parallel.
 	OrderingNone Ordering = "none"
 )
+
+// Start is where a new connector begins reading the event stream.
+type Start string
+
+// Where a new connector can start.
+const (
+	// StartHistory sends every event the stream still holds.
+	StartHistory Start = "history"
+	// StartNow sends only events published from now on.
+	StartNow Start = "now"
+)
+
+// SkipsUnchanged says whether an event whose mapped record the system
+// last confirmed is skipped. By default it is for versioned events under
+// ordering entity, whose claim confirms the entity's last record at no
+// extra cost; `skip_unchanged: true` turns it on for unversioned events
+// too, at one state read per event.
+func (c *Connector) SkipsUnchanged(versioned bool) bool {
+	if c.SkipUnchanged != nil {
+		return *c.SkipUnchanged
+	}
+	return versioned && c.Ordering == OrderingEntity
+}
 
 // Retry configures backoff for transient failures.
 type Retry struct {
@@ -134,6 +163,9 @@ func (c *Connector) setDefaults() {
 	}
 	if c.Ordering == "" {
 		c.Ordering = OrderingEntity
+	}
+	if c.Start == "" {
+		c.Start = StartHistory
 	}
 	if c.Key == "" {
 		c.Key = "id"
@@ -220,6 +252,9 @@ func (c *Connector) validate() []fieldErr {
 	}
 	if c.Ordering != OrderingEntity && c.Ordering != OrderingNone {
 		bad("ordering", "%q is not one of entity, none", c.Ordering)
+	}
+	if c.Start != StartHistory && c.Start != StartNow {
+		bad("start", "%q is not one of history, now", c.Start)
 	}
 	if c.MaxEventBytes < 0 {
 		bad("max_event_bytes", "must be positive")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/mapping"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // job is one message on its way through the stages. The reader fills
@@ -50,13 +51,14 @@ type entity struct {
 	key string // "" when the event has none: no ordering applies
 	// admitted: the feeder gave the job its entity (keyQueue.admit).
 	admitted bool
-	// claimed: the job holds its entity's claim in extsync_state, which
-	// the settler releases with the outcome.
-	claimed bool
-	// ifMatch and base come from the entity's last sync; etag is the
-	// system's version after this delivery.
+	// pending: the job's entity state (its claim, its delivered record)
+	// is the settler's to write with the outcome.
+	pending bool
+	// ifMatch and base come from the entity's last sync (last); etag is
+	// the system's version after this delivery.
 	ifMatch, etag string
 	base          map[string]any
+	last          reconcile.State
 }
 
 // life is what keeps a waiting job's message ours and bounded.
@@ -69,6 +71,15 @@ type life struct {
 	// starts it (nil once released); size is what it counts.
 	held *budget
 	size int64
+}
+
+// synced is what the entity state keeps of j's delivery; nil when the
+// system did not take the record.
+func (j *job) synced(delivered bool) *reconcile.Synced {
+	if !delivered {
+		return nil
+	}
+	return &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.body, Mapping: j.route.version}
 }
 
 // bodyJSON is the body's JSON text when the body is the event's data

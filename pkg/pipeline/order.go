@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,13 +29,21 @@ type entityClaims interface {
 	// Stale reports, without claiming, whether v is not newer than what
 	// was delivered.
 	Stale(ctx context.Context, connector, entity, v string, seq uint64) (bool, error)
+	// Recall reads the entity's state as it is now.
+	Recall(ctx context.Context, connector, entity string) (reconcile.State, error)
 }
 
-// entityOrder keeps a versioned entity's deliveries in version order
-// across every instance: a job claims its entity in extsync_state before
-// it is sent, so an older version is never sent after (or while) a newer
+// entityOrder is a connector's use of the entity state (extsync_state).
+//
+// With ordering entity it keeps a versioned entity's deliveries in
+// version order across every instance: a job claims its entity before it
+// is sent, so an older version is never sent after (or while) a newer
 // one is, and releases it with the version delivered. Events without a
 // key or version keep the in-process order of the key queue only.
+//
+// It also keeps the record each entity was last delivered with (for
+// verify, merges and skip unchanged), and skips an event whose mapped
+// record is that one.
 type entityOrder struct {
 	claims    entityClaims
 	connector string
@@ -43,12 +53,23 @@ type entityOrder struct {
 	log  *slog.Logger
 	// queued says whether another job of the entity waits on this
 	// instance: its claim needs the release now, not with the next ack.
-	queued func(key string) bool
+	queued  func(key string) bool
+	ordered bool // ordering entity: versioned events claim their entity
+	// keep records unversioned events' delivered records too.
+	keep bool
+	// skip says whether unchanged records are skipped, for versioned
+	// events or not (config.Connector.SkipsUnchanged).
+	skip func(versioned bool) bool
 }
 
 // applies says whether j takes part in cross-instance ordering.
 func (o *entityOrder) applies(j *job) bool {
-	return o != nil && j.entity.key != "" && j.ev != nil && j.ev.Version != ""
+	return o != nil && o.ordered && j.entity.key != "" && j.ev != nil && j.ev.Version != ""
+}
+
+// records says whether j's entity state is read and written at all.
+func (o *entityOrder) records(j *job) bool {
+	return o != nil && j.entity.key != "" && j.ev != nil && (o.keep || o.applies(j))
 }
 
 // claim takes j's entity, or fails: reconcile.ErrSuperseded for a stale
@@ -61,17 +82,39 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 		}
 		return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
 	}
-	j.entity.ifMatch, j.entity.base = st.ETag, st.Snapshot
+	j.entity.ifMatch, j.entity.base, j.entity.last = st.ETag, st.Snapshot, st
 	return nil
+}
+
+// recall reads j's entity state without claiming (an unversioned event
+// that skip unchanged compares).
+func (o *entityOrder) recall(ctx context.Context, j *job) error {
+	st, err := o.claims.Recall(ctx, o.connector, j.entity.key)
+	if err != nil {
+		return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
+	}
+	j.entity.ifMatch, j.entity.base, j.entity.last = st.ETag, st.Snapshot, st
+	return nil
+}
+
+// unchanged says whether j's mapped record is the one the system last
+// confirmed, under the same mapping, and no drift was found since.
+// Records are compared as JSON text, so a value is equal only if it
+// would be sent the same; when in doubt, the event is sent.
+func unchanged(j *job) bool {
+	last := j.entity.last
+	if last.Snapshot == nil || last.Drifted || last.Mapping != j.route.version {
+		return false
+	}
+	a, errA := json.Marshal(j.body)
+	b, errB := json.Marshal(last.Snapshot)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
 // release ends j's claim, recording j's version and record when it was
 // delivered.
 func (o *entityOrder) release(ctx context.Context, j *job, delivered bool) {
-	var synced *reconcile.Synced
-	if delivered {
-		synced = &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.body}
-	}
+	synced := j.synced(delivered)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := o.claims.Release(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), synced); err != nil {
@@ -85,39 +128,52 @@ func (o *entityOrder) release(ctx context.Context, j *job, delivered bool) {
 // releaseAsync starts ending j's claim; the acker confirms it with the
 // sync log record, before the ack.
 func (o *entityOrder) releaseAsync(j *job, delivered bool) reconcile.Pending {
-	var synced *reconcile.Synced
-	if delivered {
-		synced = &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.body}
-	}
-	return o.claims.ReleaseAsync(o.connector, j.entity.key, j.ev.Version, originalSeq(j), synced)
+	return o.claims.ReleaseAsync(o.connector, j.entity.key, j.ev.Version, originalSeq(j), j.synced(delivered))
 }
 
-// stage claims around the rest of the chain (nil o: ordering none). The
-// claim is released with the outcome, by the acker, so the delivery path
-// costs the claim's round trip alone; when another job of the entity
-// waits behind this one here, the release is made at once instead.
+// stage claims around the rest of the chain (nil o: no entity state).
+// The claim is released, and the record kept, with the outcome, by the
+// acker, so the delivery path costs the claim's round trip alone; when
+// another job of the entity waits behind this one here, the release is
+// made at once instead.
 func (o *entityOrder) stage() stage {
 	return func(next handler) handler {
 		if o == nil {
 			return next
 		}
 		return func(ctx context.Context, j *job) error {
-			if !o.applies(j) {
+			if !o.records(j) {
 				return next(ctx, j)
 			}
-			if err := o.claim(ctx, j); err != nil {
+			versioned := o.applies(j)
+			var err error
+			switch {
+			case versioned:
+				err = o.claim(ctx, j)
+			case o.skip(false):
+				err = o.recall(ctx, j)
+			}
+			if err != nil {
 				return err
 			}
-			err := next(ctx, j)
-			if o.queued != nil && o.queued(j.entity.key) {
-				o.release(ctx, j, err == nil)
+			if o.skip(versioned) && unchanged(j) {
+				err = fmt.Errorf("%w (version %s)", reconcile.ErrUnchanged, j.ev.Version)
 			} else {
-				j.entity.claimed = true
+				err = next(ctx, j)
+			}
+			if versioned && o.queued != nil && o.queued(j.entity.key) {
+				o.release(ctx, j, sent(err))
+			} else {
+				j.entity.pending = true
 			}
 			return err
 		}
 	}
 }
+
+// sent says whether an attempt that ended with err left the system
+// holding the job's record: delivered, or found unchanged.
+func sent(err error) bool { return err == nil || errors.Is(err, reconcile.ErrUnchanged) }
 
 // staleStage drops, before a batch coalesces it, an event whose entity
 // already has a newer version delivered; the batch claims the rest when

@@ -81,10 +81,9 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), log)
 	}
 	r.guard = policy.NewGuard(cfg, r.throttle, log)
-	var order *entityOrder
+	order := entityStateOf(cfg, conn, o.state, log)
 	if cfg.Ordering == config.OrderingEntity {
 		r.keys = newKeyQueue()
-		order = &entityOrder{claims: o.state, connector: cfg.Name, hold: conn.Timeout() + 10*time.Second, log: log}
 		if cfg.Mode != config.ModeBatch {
 			order.queued = r.keys.queued
 		}
@@ -114,6 +113,19 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		return nil, fmt.Errorf("connector %q: %w", cfg.Name, err)
 	}
 	return r, nil
+}
+
+// entityStateOf is the connector's use of the entity state: claims
+// under ordering entity, and the delivered records of kinds that can
+// read records back (for verify and merges); nil for neither.
+func entityStateOf(cfg *config.Connector, conn connectors.Connector, claims entityClaims, log *slog.Logger) *entityOrder {
+	_, readsBack := conn.(connectors.Remote)
+	ordered := cfg.Ordering == config.OrderingEntity
+	if !ordered && !readsBack && cfg.SkipUnchanged == nil {
+		return nil
+	}
+	return &entityOrder{claims: claims, connector: cfg.Name, hold: conn.Timeout() + 10*time.Second, log: log,
+		ordered: ordered, keep: readsBack || cfg.SkipsUnchanged(false), skip: cfg.SkipsUnchanged}
 }
 
 func limitsOf(o *Options, cfg *config.Connector, conn connectors.Connector) limits {
@@ -148,7 +160,7 @@ func (r *Runner) ensureConsumers(ctx context.Context, js jetstream.JetStream, st
 	var err error
 	r.consumers.events, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
 		Stream: stream, Durable: r.cfg.Durable(), Filters: r.cfg.Subjects,
-		AckWait: r.limits.ackWait, MaxAckPending: r.limits.maxAckPending,
+		AckWait: r.limits.ackWait, MaxAckPending: r.limits.maxAckPending, FromNow: r.cfg.Start == config.StartNow,
 	})
 	if err != nil {
 		return err

@@ -97,24 +97,30 @@ func (s *settler) settle(o outcome) {
 	s.acks.add(o)
 }
 
-// releaseNow ends o's claim on its entity, if it holds one, before an
+// releaseNow writes o's entity state, if it has any pending, before an
 // outcome that does not reach the acker.
 func (s *settler) releaseNow(o outcome) {
-	if o.j.entity.claimed {
-		o.j.entity.claimed = false
-		s.order.release(o.spanCtx, o.j, o.err == nil)
+	if p := s.releaseAsync(&o); p != nil {
+		_ = p.Wait(o.spanCtx)
 	}
 }
 
-// releaseAsync starts ending o's claim on its entity; nil when it holds
-// none. The acker confirms it before the ack: a delivered version is
-// recorded before its message is acked.
+// releaseAsync starts writing o's entity state: the claim's release, the
+// record the system now holds; nil when there is nothing to write. The
+// acker confirms it before the ack: a delivered version is recorded
+// before its message is acked.
 func (s *settler) releaseAsync(o *outcome) reconcile.Pending {
-	if !o.j.entity.claimed {
+	j := o.j
+	if !j.entity.pending {
 		return nil
 	}
-	o.j.entity.claimed = false
-	return s.order.releaseAsync(o.j, o.err == nil)
+	j.entity.pending = false
+	// Without a claim to end, only a record the system took (and that
+	// changed) is worth writing.
+	if !s.order.applies(j) && o.err != nil {
+		return nil
+	}
+	return s.order.releaseAsync(j, sent(o.err))
 }
 
 // record builds o's sync log record and counts it (metrics, span,

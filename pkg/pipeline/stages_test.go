@@ -78,12 +78,22 @@ func TestMapStageMapsWithTheJobsRoute(t *testing.T) {
 type fakeClaims struct {
 	acquireErr error
 	stale      bool
+	state      reconcile.State // what Acquire and Recall find
 	calls      []string
 }
 
 func (f *fakeClaims) Acquire(_ context.Context, _, entity, v string, _ uint64, _ time.Duration) (reconcile.State, error) {
 	f.calls = append(f.calls, "acquire "+entity+"@"+v)
-	return reconcile.State{ETag: `"e1"`}, f.acquireErr
+	st := f.state
+	if st.ETag == "" {
+		st.ETag = `"e1"`
+	}
+	return st, f.acquireErr
+}
+
+func (f *fakeClaims) Recall(_ context.Context, _, entity string) (reconcile.State, error) {
+	f.calls = append(f.calls, "recall "+entity)
+	return f.state, nil
 }
 
 func (f *fakeClaims) Release(_ context.Context, _, entity, v string, _ uint64, synced *reconcile.Synced) error {
@@ -106,7 +116,8 @@ func (f *fakeClaims) Stale(context.Context, string, string, string, uint64) (boo
 }
 
 func newOrder(c entityClaims) *entityOrder {
-	return &entityOrder{claims: c, connector: "court", hold: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &entityOrder{claims: c, connector: "court", hold: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ordered: true, skip: func(bool) bool { return false }}
 }
 
 func TestOrderStageClaimsAroundTheDeliveryAndLeavesTheReleaseToTheSettler(t *testing.T) {
@@ -115,7 +126,7 @@ func TestOrderStageClaimsAroundTheDeliveryAndLeavesTheReleaseToTheSettler(t *tes
 	claims, next := &fakeClaims{}, &recordNext{}
 	require.NoError(t, newOrder(claims).stage()(next.handle)(context.Background(), j))
 	require.Equal(t, []string{"acquire wf-1@3"}, claims.calls)
-	require.True(t, j.entity.claimed, "the settler releases it with the outcome")
+	require.True(t, j.entity.pending, "the settler releases it with the outcome")
 	require.Equal(t, []string{`"e1"`}, next.ifMatch, "the write is conditional on the last synced version")
 }
 
@@ -134,7 +145,7 @@ func TestOrderStageReleasesAtOnceWhenTheEntityIsQueued(t *testing.T) {
 		err := o.stage()(next.handle)(context.Background(), j)
 		require.Equal(t, tc.answer, err)
 		require.Equal(t, []string{"acquire wf-1@3", fmt.Sprintf("release wf-1@3 delivered=%t", tc.delivered)}, claims.calls)
-		require.False(t, j.entity.claimed)
+		require.False(t, j.entity.pending)
 	}
 }
 
@@ -152,6 +163,46 @@ func TestOrderStageSkipsAStaleVersionAndKeepsStateErrorsTransient(t *testing.T) 
 	claims := &fakeClaims{}
 	require.NoError(t, newOrder(claims).stage()(next.handle)(context.Background(), unversioned))
 	require.Empty(t, claims.calls, "an unversioned event keeps in-process order only")
+}
+
+// An event whose mapped record is the one the system last confirmed,
+// under the same mapping, is not sent; a new mapping is a change.
+func TestOrderStageSkipsAnUnchangedRecord(t *testing.T) {
+	for _, tc := range []struct {
+		mapping string
+		skipped bool
+	}{{"v1", true}, {"v0", false}} {
+		j := stageJob(t, `{"id":"wf-1","version":3,"name":"Rotation"}`)
+		j.entity.key, j.body = "wf-1", map[string]any{"title": "Rotation"}
+		claims := &fakeClaims{state: reconcile.State{Version: "2", Snapshot: map[string]any{"title": "Rotation"}, Mapping: tc.mapping}}
+		o, next := newOrder(claims), &recordNext{}
+		o.skip = func(bool) bool { return true }
+		err := o.stage()(next.handle)(context.Background(), j)
+		if tc.skipped {
+			require.ErrorIs(t, err, reconcile.ErrUnchanged)
+			require.Empty(t, next.bodies, "nothing is sent")
+		} else {
+			require.NoError(t, err)
+			require.Len(t, next.bodies, 1, "mapped otherwise: sent")
+		}
+		require.True(t, j.entity.pending, "the version is recorded either way")
+	}
+}
+
+// An unversioned event is compared with the state read now, never with
+// one remembered, which another instance may have changed since.
+func TestOrderStageReadsTheStateForAnUnversionedEventItMaySkip(t *testing.T) {
+	j := stageJob(t, `{"id":"wf-1","name":"Rotation"}`)
+	j.entity.key, j.body = "wf-1", map[string]any{"title": "Rotation"}
+	claims := &fakeClaims{state: reconcile.State{Snapshot: map[string]any{"title": "Rotation"}, Mapping: "v1"}}
+	o, next := newOrder(claims), &recordNext{}
+	o.keep, o.skip = true, func(bool) bool { return true }
+	require.ErrorIs(t, o.stage()(next.handle)(context.Background(), j), reconcile.ErrUnchanged)
+	require.Equal(t, []string{"recall wf-1"}, claims.calls)
+
+	drifted := &fakeClaims{state: reconcile.State{Snapshot: map[string]any{"title": "Rotation"}, Mapping: "v1", Drifted: true}}
+	o.claims = drifted
+	require.NoError(t, o.stage()(next.handle)(context.Background(), j), "verify found drift: sent again")
 }
 
 func TestStaleStageDropsAVersionAlreadySuperseded(t *testing.T) {

@@ -37,6 +37,8 @@ const (
 	OutcomeSuperseded = "superseded"
 	// OutcomeConflictParked: the conflict waits on EXTSYNC_CONFLICTS.
 	OutcomeConflictParked = "conflict-parked"
+	// OutcomeUnchanged: the system already holds this record.
+	OutcomeUnchanged = "unchanged"
 )
 
 // Statuses of a dead letter (Extsync-Status).
@@ -73,8 +75,9 @@ func FromConfig(c *config.Connector) Policy {
 
 // Decide maps attempt number attempt (from 1) and its error to an action.
 // Skipping an event on purpose is an outcome too: a stale version
-// (reconcile.ErrSuperseded) and a conflict parked for a person
-// (reconcile.ErrConflictParked) are acked with their own outcome.
+// (reconcile.ErrSuperseded), a conflict parked for a person
+// (reconcile.ErrConflictParked) and a record the system already holds
+// (reconcile.ErrUnchanged) are acked with their own outcome.
 func (p Policy) Decide(err error, attempt int) Decision {
 	switch {
 	case err == nil:
@@ -83,6 +86,8 @@ func (p Policy) Decide(err error, attempt int) Decision {
 		return Decision{Action: Ack, Outcome: OutcomeSuperseded}
 	case errors.Is(err, reconcile.ErrConflictParked):
 		return Decision{Action: Ack, Outcome: OutcomeConflictParked}
+	case errors.Is(err, reconcile.ErrUnchanged):
+		return Decision{Action: Ack, Outcome: OutcomeUnchanged}
 	}
 	de := connectors.AsDeliveryError(err)
 	switch de.Class {

@@ -106,14 +106,38 @@ func readBack(st State) State {
 
 // released is st once the claim for seq ends, with v recorded when it
 // was delivered (synced set) and newer than what st holds.
+//
+// An unversioned event (v "") records its record only, in stream order,
+// and leaves the entity's version as it was.
 func released(st State, v string, seq uint64, synced *Synced) State {
 	if st.Claim != nil && st.Claim.Seq == seq {
 		st.Claim = nil
 	}
-	if synced != nil && (st.Version == "" || newer(v, seq, st.Version, st.Seq)) {
-		st.Version, st.Seq, st.ETag, st.Snapshot = v, seq, synced.ETag, synced.Snapshot
+	switch {
+	case synced == nil:
+	case v == "":
+		if seq >= st.Seq {
+			st.Seq, st.ETag, st.Snapshot, st.Mapping, st.Drifted = seq, synced.ETag, synced.Snapshot, synced.Mapping, false
+		}
+	case st.Version == "" || newer(v, seq, st.Version, st.Seq):
+		st.Version, st.Seq, st.ETag, st.Snapshot, st.Mapping = v, seq, synced.ETag, synced.Snapshot, synced.Mapping
+		st.Drifted = false
 	}
 	return st
+}
+
+// Recall reads connector's entity's state as it is now, for a decision
+// (skip unchanged) that a remembered state could get wrong.
+func (s *Store) Recall(ctx context.Context, connector, entity string) (State, error) {
+	k := key(connector, entity)
+	st, rev, err := s.get(ctx, k)
+	if err != nil {
+		return st, fmt.Errorf("entity %q: %w", entity, err)
+	}
+	if rev != 0 {
+		s.known.set(k, st, rev, false)
+	}
+	return st, nil
 }
 
 // awaitClaim waits until claim c on key k ends (released, or lapsed at

@@ -35,10 +35,9 @@ type pendingRelease struct {
 func (s *Store) ReleaseAsync(connector, entity, v string, seq uint64, synced *Synced) Pending {
 	k := key(connector, entity)
 	p := &pendingRelease{s: s, k: k, connector: connector, entity: entity, v: v, seq: seq, synced: synced}
-	st, rev, ok := s.known.get(k)
-	if !ok || rev == 0 {
-		return p // not remembered: Wait releases the slow way
-	}
+	// Not remembered: written as new (compare-and-set on "absent"); if it
+	// exists, the write fails and Wait releases the slow way.
+	st, rev, _ := s.known.get(k)
 	p.after = released(st, v, seq, synced)
 	b, _ := json.Marshal(p.after)
 	m := nats.NewMsg("$KV." + Bucket + "." + k)

@@ -23,6 +23,10 @@ const Bucket = "extsync_state"
 // delivered or is being delivered for its entity: it is acked, not sent.
 var ErrSuperseded = errors.New("a newer version of the entity was delivered or is being delivered")
 
+// ErrUnchanged marks an event whose mapped record, under the same
+// mapping, is the one the system last confirmed: it is acked, not sent.
+var ErrUnchanged = errors.New("the mapped record is the one the system last confirmed")
+
 // State is one connector's knowledge of one entity.
 type State struct {
 	Version string `json:"version,omitempty"` // last version delivered
@@ -32,6 +36,12 @@ type State struct {
 	// as last sent: If-Match for the next write, the base of a merge.
 	ETag     string         `json:"etag,omitempty"`
 	Snapshot map[string]any `json:"snapshot,omitempty"`
+	// Mapping names the mapping the snapshot was made with: a record
+	// mapped otherwise is not unchanged, whatever its fields.
+	Mapping string `json:"mapping,omitempty"`
+	// Drifted is set when verify found the system's record differing
+	// from Snapshot; the next delivery clears it.
+	Drifted bool `json:"drifted,omitempty"`
 }
 
 // Synced is what a successful delivery leaves: the system's version of
@@ -39,6 +49,7 @@ type State struct {
 type Synced struct {
 	ETag     string
 	Snapshot map[string]any
+	Mapping  string
 }
 
 // Claim is held while one version is being sent; it lapses at Until, so
