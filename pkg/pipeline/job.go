@@ -44,6 +44,8 @@ type route struct {
 	mapping *mapping.Mapping
 	version string
 	take    string
+	// repair: the version last delivered is sent again (verify --repair).
+	repair bool
 }
 
 // entity is the job's place in its entity's order and last sync.

@@ -24,6 +24,9 @@ type entityClaims interface {
 	Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
 	// Release ends the claim; synced, when set, records v as delivered.
 	Release(ctx context.Context, connector, entity, v string, seq uint64, synced *reconcile.Synced) error
+	// AcquireAgain is Acquire that lets the version last delivered
+	// through once more.
+	AcquireAgain(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
 	// ReleaseAsync is Release started now and confirmed by Wait.
 	ReleaseAsync(connector, entity, v string, seq uint64, synced *reconcile.Synced) reconcile.Pending
 	// Stale reports, without claiming, whether v is not newer than what
@@ -75,7 +78,11 @@ func (o *entityOrder) records(j *job) bool {
 // claim takes j's entity, or fails: reconcile.ErrSuperseded for a stale
 // version, a transient error when the state cannot be read or written.
 func (o *entityOrder) claim(ctx context.Context, j *job) error {
-	st, err := o.claims.Acquire(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold)
+	acquire := o.claims.Acquire
+	if j.route.repair {
+		acquire = o.claims.AcquireAgain
+	}
+	st, err := acquire(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold)
 	if err != nil {
 		if errors.Is(err, reconcile.ErrSuperseded) {
 			return err
@@ -156,7 +163,7 @@ func (o *entityOrder) stage() stage {
 			if err != nil {
 				return err
 			}
-			if o.skip(versioned) && unchanged(j) {
+			if o.skip(versioned) && !j.route.repair && unchanged(j) {
 				err = fmt.Errorf("%w (version %s)", reconcile.ErrUnchanged, j.ev.Version)
 			} else {
 				err = next(ctx, j)

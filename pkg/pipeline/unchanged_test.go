@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // An update whose mapped fields did not change sends nothing and is
@@ -55,4 +59,33 @@ func TestStartNowSkipsTheHistory(t *testing.T) {
 	e.waitFor("settled", func() bool { a, p := e.pending("court"); return a == 0 && p == 0 })
 	require.Equal(t, 1, s.count())
 	require.Equal(t, "/workflows/new", s.requests()[0].Path)
+}
+
+// A repair (verify --repair) sends the version last delivered once more
+// through the connector's replay subject, though it is neither newer nor
+// changed; a plain redelivery of it stays superseded.
+func TestARepairSendsTheDeliveredVersionAgain(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    version: version
+    http: {url: "%s/workflows/{id}"}
+`, s.URL), nil)
+	body := []byte(`{"id":"wf-1","version":1,"name":"Rotation"}`)
+	ack := e.publishRaw("hms.workflow.updated", body, nil)
+	e.recordsWhenStored("court", 1)
+	for _, repair := range []string{"", "true"} {
+		e.publishRaw(deadletter.ReplaySubjectPrefix+"court", body, nats.Header{
+			deadletter.HeaderSubject:   {"hms.workflow.updated"},
+			deadletter.HeaderStreamSeq: {fmt.Sprint(ack.Sequence)},
+			reconcile.HeaderRepair:     {repair},
+		})
+	}
+	recs := e.recordsWhenStored("court", 3)
+	require.Equal(t, []string{"delivered", "superseded", "delivered"},
+		[]string{recs[0].Outcome, recs[1].Outcome, recs[2].Outcome})
+	require.Equal(t, 2, s.count(), "the repair reached the court")
 }

@@ -17,11 +17,23 @@ import (
 // the claim is one compare-and-set; it reads first only when that fails,
 // or when the remembered state shows another sender's claim.
 func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
+	return s.acquire(ctx, connector, entity, v, seq, hold, false)
+}
+
+// AcquireAgain is Acquire for sending the version last delivered once
+// more (a repair after the system lost or changed it): that very version
+// (same v and seq) is not superseded; an older one still is.
+func (s *Store) AcquireAgain(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
+	return s.acquire(ctx, connector, entity, v, seq, hold, true)
+}
+
+func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {
 	k := key(connector, entity)
 	st, rev, fresh := s.known.get(k)
 	fresh = !fresh // not remembered: try it as absent; Create fails if it exists
 	for {
-		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) {
+		same := again && v == st.Version && seq == st.Seq
+		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) && !same {
 			return st, ErrSuperseded // versions only grow: true of any state read
 		}
 		if c := st.Claim; c != nil && time.Now().Before(c.Until) && c.Seq != seq {

@@ -64,3 +64,23 @@ func TestClaimHeldElsewhereMakesOlderSupersededAndNewerWait(t *testing.T) {
 	require.NoError(t, st.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
 	require.NoError(t, <-done, "6 goes once 5 is done")
 }
+
+// A repair may send the version last delivered once more; an older one
+// stays superseded.
+func TestAcquireAgainLetsTheDeliveredVersionThroughOnce(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
+	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "a plain redelivery of 5 is stale")
+	_, err = st.AcquireAgain(ctx, "court", "wf-1", "4", 4, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "an older version stays stale")
+	_, err = st.AcquireAgain(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.NoError(t, err, "the repair of 5 goes through")
+}
