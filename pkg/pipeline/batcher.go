@@ -13,6 +13,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/batch"
+	"github.com/hms/extsync/pkg/reconcile"
 )
 
 // Subjects on which a batch connector's instances answer `extsync batch
@@ -128,3 +129,126 @@ func feed(ctx context.Context, it jetstream.MessagesContext, out chan<- jetstrea
 		}
 	}
 }
+
+// run collects events until the schedule fires, a size limit is reached
+// or a run is asked for, then sends them as one batch while the next one
+// fills. On shutdown the batch being sent finishes (or is handed back),
+// and what was waiting is handed back to JetStream at once.
+func (b *batcher) run(ctx context.Context, events, replays jetstream.MessagesContext) error {
+	stopServing := b.serveRequests(b.r.js.Conn())
+	defer stopServing()
+	msgs := make(chan jetstream.Msg, 64)
+	var feeders sync.WaitGroup
+	for _, it := range []jetstream.MessagesContext{events, replays} {
+		feeders.Go(func() { feed(ctx, it, msgs, func(err error) { b.r.settler.obs.log.Warn("consume", "err", err) }) })
+	}
+	pending := batch.NewCoalescer[*job]()
+	keepalive := time.NewTicker(max(b.r.limits.ackWait/3, time.Second))
+	defer keepalive.Stop()
+	var sending chan struct{} // closed when the batch being sent is settled
+	due := b.nextDue()
+	for {
+		// A full batch waiting behind one being sent stops the reading:
+		// the next messages stay with JetStream (unacked, not expiring).
+		in := msgs
+		if pending.Len() >= b.max || pending.Bytes() >= b.bytes {
+			in = nil
+		}
+		select {
+		case <-ctx.Done():
+			events.Drain()
+			replays.Drain()
+			feeders.Wait()
+			b.handBack(pending.Take(), msgs)
+			if sending != nil {
+				<-sending
+			}
+			return nil
+		case m := <-in:
+			b.add(ctx, pending, m)
+		case <-due:
+			due = b.nextDue()
+			sending = b.flush(ctx, pending, sending, true)
+		case <-b.runNow:
+			sending = b.flush(ctx, pending, sending, true)
+		case <-sending:
+			sending = nil
+		case <-keepalive.C:
+			for _, it := range pending.Peek() {
+				_ = it.Value.msg.InProgress()
+			}
+		}
+		if pending.Len() >= b.max || pending.Bytes() >= b.bytes {
+			sending = b.flush(ctx, pending, sending, false)
+		}
+		b.update(func(s *BatchStatus) { s.Waiting = pending.Len() })
+	}
+}
+
+func (b *batcher) nextDue() <-chan time.Time {
+	now := b.clock.Now()
+	next := b.sched.Next(now)
+	b.update(func(s *BatchStatus) { s.NextRun = next })
+	return b.clock.After(next.Sub(now))
+}
+
+// add runs one message through the connector's chain up to the batch
+// (decode, map, the stale-version check) and coalesces it: a newer
+// version of the same entity replaces an older one, which is settled as
+// superseded. A message the chain refuses is settled alone.
+func (b *batcher) add(ctx context.Context, pending *batch.Coalescer[*job], m jetstream.Msg) {
+	r := b.r
+	j, err := r.decoder.job(m)
+	if err != nil {
+		r.settler.obs.log.Error("message without JetStream metadata", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	if err := r.chain(ctx, j); err != nil {
+		r.settler.settle(outcome{j: j, err: err})
+		return
+	}
+	old := pending.Add(batch.Item[*job]{Key: j.entity.key, Version: j.ev.Version, Seq: j.meta.Sequence.Stream,
+		Size: len(m.Data()), Value: j})
+	if old != nil {
+		err := fmt.Errorf("%w: version %s replaced it in the batch", reconcile.ErrSuperseded, j.ev.Version)
+		r.settler.settle(outcome{j: old.Value, err: err})
+	}
+}
+
+// flush starts sending what is waiting unless a batch is being sent (the
+// size check asks again once it is done). It returns the channel closed
+// when the new batch is settled.
+func (b *batcher) flush(ctx context.Context, pending *batch.Coalescer[*job], sending chan struct{}, scheduled bool) chan struct{} {
+	if sending != nil || pending.Len() == 0 {
+		if pending.Len() == 0 && scheduled {
+			b.update(func(s *BatchStatus) { s.LastRun, s.LastResult, s.LastEvents = b.clock.Now(), "nothing to send", 0 })
+		}
+		return sending
+	}
+	items := pending.Take()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.send(ctx, items)
+	}()
+	return done
+}
+
+// handBack naks what was waiting so another instance (or this one after
+// a restart) takes it now rather than after the ack wait.
+func (b *batcher) handBack(items []batch.Item[*job], msgs <-chan jetstream.Msg) {
+	for _, it := range items {
+		_ = it.Value.msg.Nak()
+	}
+	for {
+		select {
+		case m := <-msgs:
+			_ = m.Nak()
+		default:
+			return
+		}
+	}
+}
+
+var errShutdown = errors.New("shutting down before the batch could be sent again")

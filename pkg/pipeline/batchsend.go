@@ -20,55 +20,66 @@ import (
 // a realtime delivery does, so a batch never sends an older version
 // after a newer one was confirmed, by this instance or another.
 func (b *batcher) send(ctx context.Context, items []batch.Item[*job]) {
-	r := b.r
-	jobs := make([]*job, len(items))
+	s := &batchSend{b: b, jobs: make([]*job, len(items))}
 	for i, it := range items {
-		jobs[i] = it.Value
+		s.jobs[i] = it.Value
 	}
-	b.update(func(s *BatchStatus) { s.Sending = len(jobs) })
-	defer b.update(func(s *BatchStatus) { s.Sending = 0 })
-	stopKeepalive := b.keepAlive(jobs)
+	b.update(func(st *BatchStatus) { st.Sending = len(s.jobs) })
+	defer b.update(func(st *BatchStatus) { st.Sending = 0 })
+	stopKeepalive := s.keepAlive()
 	defer stopKeepalive()
+	s.run(ctx)
+}
+
+// batchSend is one batch under way: its events, sent together until
+// the system takes them or the policy gives up.
+type batchSend struct {
+	b    *batcher
+	jobs []*job
+}
+
+func (s *batchSend) run(ctx context.Context) {
+	b, r, jobs := s.b, s.b.r, s.jobs
 	base := context.WithoutCancel(ctx) // a batch under way finishes on shutdown
 	for attempt := 1; ; attempt++ {
 		var err error
-		if jobs, err = b.claimAll(base, jobs); err == nil && len(jobs) == 0 {
-			b.finished(0, nil)
+		if jobs, err = s.claimAll(base, jobs); err == nil && len(jobs) == 0 {
+			s.finished(0, nil)
 			return
 		}
 		start := time.Now()
 		spanCtx := base
 		if err == nil {
-			spanCtx, err = b.deliver(base, jobs, attempt)
+			spanCtx, err = s.deliver(base, jobs, attempt)
 		}
 		took := time.Since(start)
 		d := r.settler.policy.DecideBatch(err, attempt, ctx.Err() != nil)
 		var be *connectors.BatchError
 		switch {
 		case err == nil || errors.As(err, &be):
-			b.settleItems(spanCtx, jobs, be, took)
+			s.settleItems(spanCtx, jobs, be, took)
 		case d.Action == policy.Hold:
-			b.settleAll(spanCtx, jobs, err, d, took)
+			s.settleAll(spanCtx, jobs, err, d, took)
 			r.settler.obs.log.Warn("batch failed, will send it again", "events", len(jobs), "attempt", attempt, "retry_in", d.Delay, "err", err)
 			select {
 			case <-b.clock.After(d.Delay):
 				continue
 			case <-ctx.Done():
 				err = fmt.Errorf("%w: %w", errShutdown, err)
-				b.settleAll(spanCtx, jobs, err, r.settler.policy.DecideBatch(err, attempt, true), took)
+				s.settleAll(spanCtx, jobs, err, r.settler.policy.DecideBatch(err, attempt, true), took)
 			}
 		default:
-			b.settleAll(spanCtx, jobs, err, d, took)
+			s.settleAll(spanCtx, jobs, err, d, took)
 		}
-		b.finished(len(jobs), err)
+		s.finished(len(jobs), err)
 		return
 	}
 }
 
 // deliver sends jobs once, under a batch span, and releases their claims;
 // the returned context carries the span for the records.
-func (b *batcher) deliver(ctx context.Context, jobs []*job, attempt int) (context.Context, error) {
-	r := b.r
+func (s *batchSend) deliver(ctx context.Context, jobs []*job, attempt int) (context.Context, error) {
+	b, r := s.b, s.b.r
 	// A Retry-After or a throttled rate holds the bulk request too;
 	// keepAlive keeps its messages ours meanwhile.
 	_ = r.guard.Pace(ctx, func() {}, time.Minute)
@@ -81,8 +92,8 @@ func (b *batcher) deliver(ctx context.Context, jobs []*job, attempt int) (contex
 	err := b.bc.DeliverBatch(dctx, ds)
 	cancel()
 	endBatchSpan(span, err)
-	b.record(ctx, err)
-	b.releaseAll(ctx, jobs, err)
+	s.record(ctx, err)
+	s.releaseAll(ctx, jobs, err)
 	return trace.ContextWithSpan(ctx, span), err
 }
 
@@ -90,7 +101,8 @@ func (b *batcher) deliver(ctx context.Context, jobs []*job, attempt int) (contex
 // Jobs whose version is stale are settled as superseded and dropped; if
 // a claim cannot be made, the claims made are released and the error is
 // the attempt's.
-func (b *batcher) claimAll(ctx context.Context, jobs []*job) ([]*job, error) {
+func (s *batchSend) claimAll(ctx context.Context, jobs []*job) ([]*job, error) {
+	b := s.b
 	if b.order == nil {
 		return jobs, nil
 	}
@@ -107,7 +119,7 @@ func (b *batcher) claimAll(ctx context.Context, jobs []*job) ([]*job, error) {
 		case errors.Is(err, reconcile.ErrSuperseded): // a newer version was delivered meanwhile
 			b.r.settler.settle(outcome{j: j, err: err, spanCtx: ctx})
 		default:
-			b.releaseAll(ctx, kept, err)
+			s.releaseAll(ctx, kept, err)
 			return jobs, err
 		}
 	}
@@ -116,7 +128,8 @@ func (b *batcher) claimAll(ctx context.Context, jobs []*job) ([]*job, error) {
 
 // releaseAll ends the claims of jobs after an attempt that ended with
 // err, recording as delivered the items the system accepted.
-func (b *batcher) releaseAll(ctx context.Context, jobs []*job, err error) {
+func (s *batchSend) releaseAll(ctx context.Context, jobs []*job, err error) {
+	b := s.b
 	if b.order == nil {
 		return
 	}
@@ -131,24 +144,24 @@ func (b *batcher) releaseAll(ctx context.Context, jobs []*job, err error) {
 
 // settleItems settles each job by its own result: accepted, or refused
 // with the error the system gave that item.
-func (b *batcher) settleItems(ctx context.Context, jobs []*job, be *connectors.BatchError, took time.Duration) {
+func (s *batchSend) settleItems(ctx context.Context, jobs []*job, be *connectors.BatchError, took time.Duration) {
 	for i, j := range jobs {
 		var err error
 		if be != nil {
 			err = be.Failed[i]
 		}
-		b.r.settler.settle(outcome{j: j, err: err, took: took, spanCtx: ctx})
+		s.b.r.settler.settle(outcome{j: j, err: err, took: took, spanCtx: ctx})
 	}
 }
 
 // settleAll settles every job with the batch's decision.
-func (b *batcher) settleAll(ctx context.Context, jobs []*job, err error, d policy.Decision, took time.Duration) {
+func (s *batchSend) settleAll(ctx context.Context, jobs []*job, err error, d policy.Decision, took time.Duration) {
 	for _, j := range jobs {
-		b.r.settler.settle(outcome{j: j, err: err, d: d, took: took, spanCtx: ctx})
+		s.b.r.settler.settle(outcome{j: j, err: err, d: d, took: took, spanCtx: ctx})
 	}
 }
 
-func (b *batcher) finished(n int, err error) {
+func (s *batchSend) finished(n int, err error) {
 	result := "delivered"
 	var be *connectors.BatchError
 	switch {
@@ -157,14 +170,15 @@ func (b *batcher) finished(n int, err error) {
 	case err != nil:
 		result = "failed: " + connectors.AsDeliveryError(err).Error()
 	}
-	b.update(func(s *BatchStatus) { s.LastRun, s.LastResult, s.LastEvents = b.clock.Now(), result, n })
+	s.b.update(func(st *BatchStatus) { st.LastRun, st.LastResult, st.LastEvents = s.b.clock.Now(), result, n })
 }
 
 // keepAlive tells JetStream the batch's messages are being worked on, so
 // none is redelivered during a long send or backoff.
-func (b *batcher) keepAlive(jobs []*job) (stop func()) {
+func (s *batchSend) keepAlive() (stop func()) {
+	jobs := s.jobs
 	done := make(chan struct{})
-	t := time.NewTicker(max(b.r.limits.ackWait/3, time.Second))
+	t := time.NewTicker(max(s.b.r.limits.ackWait/3, time.Second))
 	go func() {
 		defer t.Stop()
 		for {
@@ -184,10 +198,10 @@ func (b *batcher) keepAlive(jobs []*job) (stop func()) {
 // record tells the guard how the batch went: its health (a long outage
 // makes the connector degraded), the throttle and the breaker. A bulk
 // answer refusing some items means the system is up.
-func (b *batcher) record(ctx context.Context, err error) {
+func (s *batchSend) record(ctx context.Context, err error) {
 	var be *connectors.BatchError
 	if errors.As(err, &be) {
 		err = nil
 	}
-	b.r.guard.Record(ctx, err)
+	s.b.r.guard.Record(ctx, err)
 }
