@@ -95,6 +95,14 @@ func (c *Connector) SkipsUnchanged(versioned bool) bool {
 	return versioned && c.Ordering == OrderingEntity
 }
 
+// KeepsRecords says whether the entity state keeps the record of every
+// delivered unversioned event (one state write each), for skip unchanged
+// and verification; versioned events under ordering entity keep theirs
+// with the claim's release at no extra cost.
+func (c *Connector) KeepsRecords() bool {
+	return c.SkipUnchanged != nil && *c.SkipUnchanged
+}
+
 // Retry configures backoff for transient failures.
 type Retry struct {
 	MaxAttempts int      `yaml:"max_attempts"`

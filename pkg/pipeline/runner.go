@@ -116,16 +116,16 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 }
 
 // entityStateOf is the connector's use of the entity state: claims
-// under ordering entity, and the delivered records of kinds that can
-// read records back (for verify and merges); nil for neither.
+// under ordering entity (whose releases keep versioned events' records),
+// and the records of unversioned events where the connector asks for
+// them; nil for neither.
 func entityStateOf(cfg *config.Connector, conn connectors.Connector, claims entityClaims, log *slog.Logger) *entityOrder {
-	_, readsBack := conn.(connectors.Remote)
 	ordered := cfg.Ordering == config.OrderingEntity
-	if !ordered && !readsBack && cfg.SkipUnchanged == nil {
+	if !ordered && !cfg.KeepsRecords() {
 		return nil
 	}
 	return &entityOrder{claims: claims, connector: cfg.Name, hold: conn.Timeout() + 10*time.Second, log: log,
-		ordered: ordered, keep: readsBack || cfg.SkipsUnchanged(false), skip: cfg.SkipsUnchanged}
+		ordered: ordered, keep: cfg.KeepsRecords(), skip: cfg.SkipsUnchanged}
 }
 
 func limitsOf(o *Options, cfg *config.Connector, conn connectors.Connector) limits {
