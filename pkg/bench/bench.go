@@ -188,7 +188,7 @@ func notes(o Options) []string {
 	}
 	if o.NATS == NATSExternal {
 		n = append(n,
-			"NATS: nats-server in its own process on loopback; CPU µs/ev columns are this process's (extsync, publisher, sink), NATS CPU µs/ev the server's (/proc/<pid>/stat, 10 ms ticks)",
+			"NATS: nats-server in its own process on loopback; CPU µs/ev columns are this process's (extsync, publisher, sink), NATS CPU µs/ev the server's (its threads' /proc schedstat)",
 			"allocs/ev: every heap allocation in this process during the phase, the sink's included",
 			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, publisher and sink; NATS peak RSS is the server's own")
 	} else {

@@ -157,27 +157,32 @@ func (p *natsProcess) stop() {
 	_ = os.RemoveAll(p.dir)
 }
 
-// cpu is the server's CPU time so far, user and system, from
-// /proc/<pid>/stat (clock ticks of 10 ms: enough over thousands of
-// events). Zero where /proc is missing.
+// cpu is the server's CPU time so far: the sum over its threads of
+// /proc/<pid>/task/<tid>/schedstat (nanoseconds; a few hundred events
+// cost the server a few milliseconds, under /proc/<pid>/stat's 10 ms
+// ticks). Go's runtime keeps its threads, so none of the server's time
+// leaves the sum. Zero where /proc is missing.
 func (p *natsProcess) cpu() time.Duration {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
+	dir := "/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/task"
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
 	}
-	// The command name may hold spaces; the fields after it do not.
-	rest := raw[bytes.LastIndexByte(raw, ')')+1:]
-	f := strings.Fields(string(rest))
-	if len(f) < 13 {
-		return 0
+	var sum time.Duration
+	for _, task := range tasks {
+		raw, err := os.ReadFile(filepath.Join(dir, task.Name(), "schedstat")) // #nosec G304 -- a /proc path
+		if err != nil {
+			continue // the thread ended between listing and reading
+		}
+		f := strings.Fields(string(raw))
+		if len(f) == 0 {
+			continue
+		}
+		if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil { // time on a CPU
+			sum += time.Duration(ns)
+		}
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 of proc(5)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on every Linux ABI Go supports
-	return time.Duration(utime+stime) * tick
+	return sum
 }
 
 // peakRSS is the server's VmHWM in bytes.
