@@ -14,7 +14,9 @@ import (
 // benchmark does, uses it, and checks that stop leaves no process and no
 // store behind. t.Cleanup stops it when an assertion fails first.
 func TestNATSProcessStartsAndStops(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Generous: the first test to run builds nats-server, minutes on a
+	// cold build cache with the rest of the suite beside it.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	bin, how, err := natsBinary(ctx, "")
 	require.NoError(t, err)

@@ -17,7 +17,9 @@ import (
 // asserts no timings, only that every measurement was made and is
 // consistent.
 func TestRunReportsSaneValues(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Generous: the first test to run builds nats-server, minutes on a
+	// cold build cache with the rest of the suite beside it.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	rep, err := bench.Run(ctx, bench.Options{
@@ -88,7 +90,9 @@ func TestRunRefusesBadOptions(t *testing.T) {
 // its own process, versioned events, ordering entity, with the bare
 // bridge; then --quick's floor on that report.
 func TestRunExternalVersionedBridge(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Generous: the first test to run builds nats-server, minutes on a
+	// cold build cache with the rest of the suite beside it.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	rep, err := bench.Run(ctx, bench.Options{
