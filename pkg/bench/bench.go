@@ -219,7 +219,7 @@ func (o *Options) resolveNATS(ctx context.Context, out io.Writer, rep *Report) e
 		o.NATS, o.natsBin = NATSExternal, bin
 		rep.NATS, rep.NATSServer = NATSExternal, bin+" ("+how+")"
 		return nil
-	case o.NATS == NATSExternal:
+	case o.NATS == NATSExternal || o.NATSServer != "": // asked for, not defaulted
 		return fmt.Errorf("--nats external: %w", err)
 	}
 	o.NATS, rep.NATS = NATSEmbedded, NATSEmbedded

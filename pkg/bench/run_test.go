@@ -70,6 +70,13 @@ func TestRunReportsSaneValues(t *testing.T) {
 	require.Equal(t, rep.Results[0].Ratio, back.Results[0].Ratio)
 }
 
+// TestRunRefusesMissingNATSServer: a named binary that is not there is an
+// error, not a quiet fall back to embedded.
+func TestRunRefusesMissingNATSServer(t *testing.T) {
+	_, err := bench.Run(context.Background(), bench.Options{Events: 10, NATSServer: "/nonexistent/nats-server"}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "--nats-server")
+}
+
 func TestRunRefusesBadOptions(t *testing.T) {
 	for _, o := range []bench.Options{
 		{Events: -1},
