@@ -50,7 +50,7 @@ measured in one run.`,
 				return usageError{err}
 			}
 			if quick {
-				quickDefaults(cmd, &o, &minRatio)
+				o, minRatio = o.QuickDefaults(cmd.Flags().Changed, minRatio)
 			}
 			// Spans and metrics are made as serve makes them, so their cost
 			// is part of the measurement.
@@ -97,29 +97,6 @@ measured in one run.`,
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each pipeline phase to this file")
 	_ = f.MarkHidden("cpuprofile")
 	return cmd
-}
-
-// quickDefaults applies bench.Quick to the flags not given.
-func quickDefaults(cmd *cobra.Command, o *bench.Options, minRatio *float64) {
-	q, set := bench.Quick, func(name string) bool { return !cmd.Flags().Changed(name) }
-	if set("events") {
-		o.Events = q.Events
-	}
-	if set("concurrency") {
-		o.Concurrency = q.Concurrency
-	}
-	if set("nats") {
-		o.NATS = q.NATS
-	}
-	if set("versions") {
-		o.Versions = q.Versions
-	}
-	if set("duration") {
-		o.Duration = q.Duration
-	}
-	if set("min-bridge-ratio") {
-		*minRatio = bench.QuickMinBridgeRatio
-	}
 }
 
 // parseConcurrency reads "1,8,64".

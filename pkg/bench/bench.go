@@ -94,22 +94,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Quick is `bench --quick`: a run short enough for CI (seconds, not
-// minutes) that still runs what users run: external NATS, versioned
-// events, ordering entity, at the concurrency where the pipeline's own
-// CPU shows most. QuickMinBridgeRatio is its floor.
-var Quick = Options{
-	Events: 5_000, Concurrency: []int{64}, Versions: 5, Ordering: "entity",
-	NATS: NATSExternal, Rate: 1_000, Duration: time.Second,
-}
-
-// QuickMinBridgeRatio is --quick's default --min-bridge-ratio. With
-// ordering entity and versioned events the pipeline drains at 0.20 to
-// 0.29 of the bare bridge on a shared 2-core machine (each event claims
-// and releases its entity in KV extsync_state); 0.1 leaves room for that
-// machine's noise and still catches a collapse.
-const QuickMinBridgeRatio = 0.1
-
 // ErrInvalid marks options that cannot be run.
 var ErrInvalid = errors.New("invalid bench options")
 

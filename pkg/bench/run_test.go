@@ -151,3 +151,18 @@ func TestRunExternalVersionedBridge(t *testing.T) {
 	require.NoError(t, rep.CheckBridgeRatio(0))
 	require.NoError(t, rep.CheckBridgeRatio(r.BridgeRatio/2))
 }
+
+// TestQuickDefaultsKeepGivenFlags: --quick fills in only what the command
+// line left out.
+func TestQuickDefaultsKeepGivenFlags(t *testing.T) {
+	given := map[string]bool{"events": true, "min-bridge-ratio": true}
+	o, floor := bench.Options{Events: 123, Concurrency: []int{1, 8}}.QuickDefaults(func(f string) bool { return given[f] }, 0.7)
+	require.Equal(t, 123, o.Events)
+	require.Equal(t, bench.Quick.Concurrency, o.Concurrency)
+	require.Equal(t, bench.NATSExternal, o.NATS)
+	require.Equal(t, bench.Quick.Versions, o.Versions)
+	require.InDelta(t, 0.7, floor, 0)
+
+	_, floor = bench.Options{}.QuickDefaults(func(string) bool { return false }, 0)
+	require.InDelta(t, bench.QuickMinBridgeRatio, floor, 0)
+}
