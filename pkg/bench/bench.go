@@ -12,11 +12,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/hms/extsync/pkg/policy"
-	"github.com/hms/extsync/pkg/synclog"
 )
 
 // Options say what to measure. Zero values take the defaults.
@@ -40,8 +36,26 @@ type Options struct {
 	// CPUProfile, if set, is where a CPU profile of each pipeline phase is
 	// written; with several concurrencies, "-c<N>" goes before the extension.
 	CPUProfile string
+	// NATS is where the broker runs: NATSExternal, a nats-server in its
+	// own process as users run it, or NATSEmbedded, in this process.
+	// Empty: external when a nats-server binary can be had, else embedded
+	// with a note saying why.
+	NATS string
+	// NATSServer is the nats-server binary for external; empty: one built
+	// once from the module in go.mod and cached (see natsBinary).
+	NATSServer string
+	// Versions, when above 0, makes events versioned: the backlog spreads
+	// over Events/Versions entities, each published Versions times,
+	// round-robin, and the connector reads `version: version`. 0 sends
+	// unversioned events, each its own entity.
+	Versions int
+	// Ordering is the connector's ordering: "entity" (the product's
+	// default, and the default here) or "none".
+	Ordering string
 	// Logger receives extsync's own log; nil discards it.
 	Logger *slog.Logger
+
+	natsBin string // resolved by Run for external
 }
 
 // Defaults.
@@ -71,6 +85,9 @@ func (o Options) withDefaults() Options {
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
 	}
+	if o.Ordering == "" {
+		o.Ordering = "entity"
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,6 +110,14 @@ func (o Options) validate() error {
 		return bad("rate %d: want at least 1 event/s", o.Rate)
 	case o.Duration < 0:
 		return bad("duration %s is negative", o.Duration)
+	case o.Versions < 0 || o.Versions > o.Events:
+		return bad("versions %d: want 0 (unversioned) to the number of events", o.Versions)
+	case o.Ordering != "entity" && o.Ordering != "none":
+		return bad("ordering %q: want entity or none", o.Ordering)
+	case o.NATS != "" && o.NATS != NATSExternal && o.NATS != NATSEmbedded:
+		return bad("nats %q: want external or embedded", o.NATS)
+	case o.NATSServer != "" && o.NATS == NATSEmbedded:
+		return bad("--nats-server names a binary for --nats external, not embedded")
 	}
 	for _, c := range o.Concurrency {
 		if c < 1 || c > 1024 {
@@ -103,68 +128,6 @@ func (o Options) validate() error {
 		return bad("url %q: want an http:// or https:// URL", o.URL)
 	}
 	return nil
-}
-
-// Report is one run's measurements.
-type Report struct {
-	Events          int       `json:"events"`
-	EventBytes      int       `json:"event_bytes"`
-	LatencyRate     int       `json:"latency_rate_per_sec"`
-	LatencyDuration float64   `json:"latency_duration_sec"`
-	Sink            string    `json:"sink"`
-	GOMAXPROCS      int       `json:"gomaxprocs"`
-	GoVersion       string    `json:"go_version"`
-	Results         []Result  `json:"results"`
-	Notes           []string  `json:"notes"`
-	Started         time.Time `json:"started"`
-}
-
-// Result is one concurrency value's measurements.
-type Result struct {
-	Concurrency int `json:"concurrency"`
-	// CeilingPerSec is raw HTTP: the same sink, bodies and concurrency,
-	// one keep-alive client, no NATS. It is measured before and after the
-	// pipeline phase (CeilingRunsPerSec) and is the two runs combined.
-	CeilingPerSec     float64   `json:"ceiling_events_per_sec"`
-	CeilingRunsPerSec []float64 `json:"ceiling_runs_events_per_sec"`
-	// PipelinePerSec is the preloaded backlog drained through extsync:
-	// from starting the pipeline until the sink has seen every event and
-	// every one is acked.
-	PipelinePerSec float64 `json:"pipeline_events_per_sec"`
-	// Ratio is PipelinePerSec / CeilingPerSec.
-	Ratio           float64 `json:"ratio"`
-	CeilingSeconds  float64 `json:"ceiling_sec"` // both runs
-	PreloadSeconds  float64 `json:"preload_sec"`
-	PipelineSeconds float64 `json:"pipeline_sec"`
-	// Latency is publish → receipt at the fixed rate, pipeline running.
-	Latency Latency `json:"latency"`
-	// PeakRSSBytes is the process's VmHWM over this concurrency's run
-	// (preload, pipeline, latency): extsync, the embedded server, the
-	// publisher and the in-process sink together.
-	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
-	// AllocsPerEvent and AllocBytesPerEvent are the process's heap
-	// allocations during the pipeline phase divided by the events: they
-	// include the embedded NATS server's and the sink's.
-	AllocsPerEvent     float64 `json:"allocs_per_event"`
-	AllocBytesPerEvent float64 `json:"alloc_bytes_per_event"`
-	// CeilingAllocsPerEvent is the same count for the ceiling's requests
-	// (client and sink): what the pipeline allocates beyond it is its own.
-	CeilingAllocsPerEvent float64 `json:"ceiling_allocs_per_event"`
-	// Retries and DeadLettered count attempts that did not deliver (none
-	// are expected against the in-process sink).
-	// CeilingCPUMicros and PipelineCPUMicros are the process's CPU time
-	// (user and system) per event in each phase: on shared cores this
-	// says more than wall time about what the pipeline adds.
-	CeilingCPUMicros  float64 `json:"ceiling_cpu_us_per_event"`
-	PipelineCPUMicros float64 `json:"pipeline_cpu_us_per_event"`
-	// AttemptMS is the mean time of one delivery attempt in the pipeline
-	// phase (guard, mapping and the external call), as the sync log
-	// records it: against 1/PipelinePerSec per worker it shows how much
-	// of an event's time is spent around the call rather than in it.
-	AttemptMS    float64 `json:"attempt_ms"`
-	Retries      int64   `json:"retries"`
-	DeadLettered int64   `json:"dead_lettered"`
-	CPUProfile   string  `json:"cpu_profile,omitempty"`
 }
 
 // Run measures each concurrency in turn, writing progress lines to out.
@@ -181,7 +144,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Report, error) {
 	if o.URL != "" {
 		rep.Sink = o.URL
 	}
-	rep.Notes = notes(o)
+	rep.Versions, rep.Ordering = o.Versions, o.Ordering
+	if err := o.resolveNATS(ctx, out, &rep); err != nil {
+		return rep, err
+	}
+	rep.Notes = append(notes(o), rep.Notes...)
 	for _, c := range o.Concurrency {
 		profile := profilePath(o.CPUProfile, c, len(o.Concurrency) > 1)
 		res, err := runOne(ctx, o, c, profile, func(format string, args ...any) {
@@ -201,8 +168,18 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Report, error) {
 func notes(o Options) []string {
 	n := []string{
 		"ratio = pipeline / ceiling; both measured here, against the same sink at the same concurrency; the ceiling is raw HTTP run before and after the pipeline, combined, so drift in the machine's speed cancels in part",
-		"allocs/ev: every heap allocation in this process during the phase, the embedded NATS server's and the sink's included",
-		"peak RSS: VmHWM of this process, reset before each concurrency: extsync, embedded server, publisher and sink together",
+		"bridge ratio = pipeline / bare bridge: one pull consumer, workers that PUT each message's body (the whole CloudEvent) and ack, nothing else; it drains the same backlog from the same NATS to the same sink, after the pipeline",
+	}
+	if o.NATS == NATSExternal {
+		n = append(n,
+			"NATS: nats-server in its own process on loopback; CPU µs/ev columns are this process's (extsync, publisher, sink), NATS CPU µs/ev the server's (its threads' /proc schedstat)",
+			"allocs/ev: every heap allocation in this process during the phase, the sink's included",
+			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, publisher and sink; NATS peak RSS is the server's own")
+	} else {
+		n = append(n,
+			"NATS embedded in this process: its CPU is in the CPU µs/ev columns",
+			"allocs/ev: every heap allocation in this process during the phase, the embedded NATS server's and the sink's included",
+			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, embedded server, publisher and sink together")
 	}
 	if o.URL != "" {
 		n = append(n, "latency with --url: publish → the delivery's sync-log record is stored and the event acked")
@@ -210,6 +187,30 @@ func notes(o Options) []string {
 		n = append(n, "latency: publish → receipt by the sink (sent_unix_nano in the body)")
 	}
 	return n
+}
+
+// resolveNATS finds the nats-server binary for external NATS. With the
+// mode left to it, a binary that cannot be had means embedded, said on
+// out and in the report's notes; asked for external, it is an error.
+func (o *Options) resolveNATS(ctx context.Context, out io.Writer, rep *Report) error {
+	if o.NATS == NATSEmbedded {
+		rep.NATS = NATSEmbedded
+		return nil
+	}
+	bin, how, err := natsBinary(ctx, o.NATSServer)
+	switch {
+	case err == nil:
+		o.NATS, o.natsBin = NATSExternal, bin
+		rep.NATS, rep.NATSServer = NATSExternal, bin+" ("+how+")"
+		return nil
+	case o.NATS == NATSExternal || o.NATSServer != "": // asked for, not defaulted
+		return fmt.Errorf("--nats external: %w", err)
+	}
+	o.NATS, rep.NATS = NATSEmbedded, NATSEmbedded
+	msg := fmt.Sprintf("NATS embedded in this process, not external as users run it: %v", err)
+	fmt.Fprintln(out, msg)
+	rep.Notes = append(rep.Notes, msg)
+	return nil
 }
 
 // profilePath names the CPU profile of concurrency c.
@@ -221,65 +222,21 @@ func profilePath(path string, c int, several bool) string {
 	return strings.TrimSuffix(path, ext) + "-c" + strconv.Itoa(c) + ext
 }
 
-// observer sees every sync-log record of the benchmark's connector: it
-// counts the events delivered (and acked: the record follows the ack) and
-// the attempts that failed.
-type observer struct {
-	tally                   atomic.Pointer[tally]
-	sent                    atomic.Pointer[[]atomic.Int64] // publish times of the latency phase
-	retries                 atomic.Int64
-	deadLettered            atomic.Int64
-	attemptMicros, attempts atomic.Int64
-}
-
-func (ob *observer) meanAttemptMS() float64 {
-	n := ob.attempts.Load()
-	if n == 0 {
-		return 0
-	}
-	return float64(ob.attemptMicros.Load()) / 1000 / float64(n)
-}
-
-func (ob *observer) record(r synclog.Record) {
-	switch r.Outcome {
-	case policy.OutcomeDelivered:
-	case policy.OutcomeDeadLettered:
-		ob.deadLettered.Add(1)
-		return
-	default:
-		ob.retries.Add(1)
-		return
-	}
-	t := ob.tally.Load()
-	if t == nil {
-		return
-	}
-	phase, n, ok := parseID(r.EventID)
-	if ok && phase == phaseThroughput {
-		ob.attemptMicros.Add(int64(r.DurationMS * 1000))
-		ob.attempts.Add(1)
-	}
-	if !ok {
-		return
-	}
-	now := time.Now()
-	var lat time.Duration
-	if sent := ob.sent.Load(); t.latencies && sent != nil && n < len(*sent) {
-		lat = now.Sub(time.Unix(0, (*sent)[n].Load()))
-	}
-	t.see(phase, n, now, lat)
-}
-
 // connectorDoc is the benchmark's connectors file: one http connector,
-// no mapping (the whole data is sent), ordering none, retry defaults.
-func connectorDoc(url string, concurrency int) []byte {
+// no mapping (the whole data is sent), retry defaults, the ordering asked
+// for and, for versioned events, the version path.
+func connectorDoc(url string, concurrency int, ordering string, versioned bool) []byte {
+	version := ""
+	if versioned {
+		version = "    version: version\n"
+	}
 	return []byte(`connectors:
   - name: bench
     kind: http
     subjects: [` + Subject + `]
     concurrency: ` + strconv.Itoa(concurrency) + `
-    ordering: none
-    http:
+    ordering: ` + ordering + `
+` + version + `    http:
       method: PUT
       url: ` + strconv.Quote(url) + `
 `)

@@ -42,22 +42,56 @@ func parseID(id string) (phase byte, n int, ok bool) {
 }
 
 // generator builds events of one size: a structured CloudEvent, as
-// pkg/publish sends it, whose data is {"id", "sent_unix_nano", "pad"}.
+// pkg/publish sends it, whose data is {"id", "version", "sent_unix_nano",
+// "pad"}. Unversioned, each event is its own entity (the CloudEvent's
+// subject is the event id) and data has no version.
 type generator struct {
 	size int
 	pad  string // long enough for any event; sliced per event
+	// entities is how many entities versioned events spread over, 0 for
+	// unversioned events; rounds is how many versions of each the
+	// throughput phase publishes.
+	entities, rounds int
 }
 
-func newGenerator(size int) *generator {
-	return &generator{size: size, pad: strings.Repeat("x", size)}
+func newGenerator(size, events, versions int) *generator {
+	g := &generator{size: size, pad: strings.Repeat("x", size)}
+	if versions > 0 {
+		g.rounds = versions
+		g.entities = max((events+versions-1)/versions, 1)
+	}
+	return g
+}
+
+// entity returns event id's entity key and version: events are numbered
+// in publish order and go round-robin over the entities, so entity k's
+// version v is published after every entity's version v-1, as a platform
+// with many busy entities publishes them. The latency phase's versions
+// follow the throughput phase's, so none of them is stale.
+func (g *generator) entity(id string) (key, version string) {
+	phase, n, ok := parseID(id)
+	if g.entities == 0 || !ok {
+		return id, ""
+	}
+	v := n/g.entities + 1
+	if phase == phaseLatency {
+		v += g.rounds
+	}
+	return "e-" + strconv.Itoa(n%g.entities), strconv.Itoa(v)
 }
 
 // data appends the event data object: what the connector sends on, as the
 // benchmark's connector has no mapping.
-func data(b []byte, id string, sent int64, pad string) []byte {
+func data(b []byte, id, version string, sent int64, pad string) []byte {
 	b = append(b, `{"id":"`...)
 	b = append(b, id...)
-	b = append(b, `","pad":"`...)
+	if version != "" { // read by the connector's `version: version`
+		b = append(b, `","version":`...)
+		b = append(b, version...)
+		b = append(b, `,"pad":"`...)
+	} else {
+		b = append(b, `","pad":"`...)
+	}
 	b = append(b, pad...)
 	b = append(b, `",`...)
 	b = append(b, sentField...)
@@ -74,14 +108,15 @@ func (g *generator) event(id string, sent time.Time) []byte {
 }
 
 func (g *generator) envelope(b []byte, id string, sent time.Time, pad string) []byte {
+	key, version := g.entity(id)
 	b = append(b, `{"specversion":"1.0","id":"`...)
 	b = append(b, id...)
 	b = append(b, `","source":"extsync-bench","type":"`+Subject+`","subject":"`...)
-	b = append(b, id...)
+	b = append(b, key...) // the entity key ordering goes by
 	b = append(b, `","time":"`...)
 	b = sent.UTC().AppendFormat(b, timeLayout)
 	b = append(b, `","datacontenttype":"application/json","data":`...)
-	b = data(b, id, sent.UnixNano(), pad)
+	b = data(b, id, version, sent.UnixNano(), pad)
 	return append(b, '}')
 }
 

@@ -18,7 +18,8 @@ import (
 type trial struct {
 	o        Options
 	res      Result
-	snk      *sink // nil with --url
+	snk      *sink        // nil with --url
+	nats     *natsProcess // nil when embedded
 	url      string
 	g        *generator
 	svc      *service.Service
@@ -36,18 +37,24 @@ func runOne(ctx context.Context, o Options, c int, profile string, progress func
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS()
-	t := &trial{o: o, res: Result{Concurrency: c, CPUProfile: profile}, g: newGenerator(o.Size), progress: progress}
+	t := &trial{o: o, res: Result{Concurrency: c, CPUProfile: profile}, g: newGenerator(o.Size, o.Events, o.Versions), progress: progress}
 	defer t.close()
-	steps := []func(context.Context) error{t.ceilingPhase, t.startService, t.throughputPhase, t.ceilingAgain, t.latencyPhase}
+	steps := []func(context.Context) error{t.ceilingPhase, t.startService, t.throughputPhase, t.bridgePhase, t.ceilingAgain, t.latencyPhase}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return t.res, err
 		}
 	}
 	t.res.Retries, t.res.DeadLettered = t.ob.retries.Load(), t.ob.deadLettered.Load()
+	t.res.Superseded = t.ob.superseded.Load()
 	var err error
 	if t.res.PeakRSSBytes, err = peakRSS(); err != nil {
 		progress("peak RSS not available: %v", err)
+	}
+	if t.nats != nil {
+		if t.res.NATSPeakRSSBytes, err = t.nats.peakRSS(); err != nil {
+			progress("nats-server peak RSS not available: %v", err)
+		}
 	}
 	return t.res, nil
 }
@@ -125,7 +132,8 @@ func (t *trial) startService(ctx context.Context) error {
 		return err
 	}
 	t.cleanup = append(t.cleanup, func() { _ = os.RemoveAll(dir) })
-	file, err := config.Parse("bench-connectors.yaml", connectorDoc(t.url, t.res.Concurrency),
+	file, err := config.Parse("bench-connectors.yaml",
+		connectorDoc(t.url, t.res.Concurrency, t.o.Ordering, t.o.Versions > 0),
 		func(string) (string, bool) { return "", false }, nil)
 	if err != nil {
 		return err
@@ -133,6 +141,14 @@ func (t *trial) startService(ctx context.Context) error {
 	settings := config.Settings{
 		NATSListen: "127.0.0.1:0", DataDir: dir, Stream: streamName,
 		LogMaxAge: time.Hour, Drain: 10 * time.Second,
+	}
+	if t.o.NATS == NATSExternal {
+		// Registered before the service, so stopped after it.
+		if t.nats, err = startNATS(ctx, t.o.natsBin); err != nil {
+			return err
+		}
+		t.cleanup = append(t.cleanup, t.nats.stop)
+		settings.NATSURL = t.nats.url
 	}
 	t.ob = &observer{}
 	if t.svc, err = service.Start(ctx, settings, file.Connectors, service.Options{
@@ -167,7 +183,9 @@ func (t *trial) startService(ctx context.Context) error {
 func (t *trial) throughputPhase(ctx context.Context) error {
 	tallies := []*tally{newTally(phaseThroughput, t.o.Events, false)}
 	t.ob.tally.Store(tallies[0])
-	if t.snk != nil {
+	// Versioned, the sink need not see every event: a version superseded
+	// before it was sent is only acked. Its sync-log record still counts.
+	if t.snk != nil && t.o.Versions == 0 {
 		tallies = append(tallies, newTally(phaseThroughput, t.o.Events, false))
 		t.snk.expect(tallies[1])
 	}
@@ -177,7 +195,7 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu0 := cpuTime()
+	cpu0, natsCPU0 := cpuTime(), t.natsCPU()
 	start := time.Now()
 	t.started = true
 	t.run.start(t.runCtx, t.svc)
@@ -189,7 +207,7 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 		}
 	}
 	runtime.ReadMemStats(&after)
-	cpu1 := cpuTime()
+	cpu1, natsCPU1 := cpuTime(), t.natsCPU()
 	if err := stopProfile(); err != nil && werr == nil {
 		werr = err
 	}
@@ -203,6 +221,7 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	r.AllocsPerEvent = float64(after.Mallocs-before.Mallocs) / float64(t.o.Events)
 	r.AllocBytesPerEvent = float64(after.TotalAlloc-before.TotalAlloc) / float64(t.o.Events)
 	r.PipelineCPUMicros = perEvent(cpu0, cpu1, t.o.Events)
+	r.PipelineNATSCPUMicros = perEvent(natsCPU0, natsCPU1, t.o.Events)
 	r.AttemptMS = t.ob.meanAttemptMS()
 	if err := settled(ctx, t.svc, 10*time.Second); err != nil {
 		return err
@@ -228,7 +247,12 @@ func (t *trial) latencyPhase(ctx context.Context) error {
 	if t.snk != nil {
 		measured = newTally(phaseLatency, n, true)
 		t.snk.expect(measured)
-		waitFor = append(waitFor, measured)
+		// Versioned, a version superseded before it was sent never
+		// reaches the sink; the records, which come after the sink's
+		// answer, say when every event is settled.
+		if t.o.Versions == 0 {
+			waitFor = append(waitFor, measured)
+		}
 	}
 	if err := t.pub.paced(ctx, phaseLatency, n, t.o.Rate, sent); err != nil {
 		return err
@@ -240,71 +264,4 @@ func (t *trial) latencyPhase(ctx context.Context) error {
 	t.progress("latency p50 %.2fms p99 %.2fms p999 %.2fms at %d/s",
 		t.res.Latency.P50MS, t.res.Latency.P99MS, t.res.Latency.P999MS, t.o.Rate)
 	return nil
-}
-
-// running is the service's Run in the background.
-type running struct {
-	done chan struct{}
-	err  error
-}
-
-func (r *running) start(ctx context.Context, svc *service.Service) {
-	go func() {
-		defer close(r.done)
-		r.err = svc.Run(ctx)
-	}()
-}
-
-// waitAll waits until every tally is complete. It gives up when ctx ends,
-// when the service stops, or when stall passes without a new event.
-func waitAll(ctx context.Context, run *running, stall time.Duration, ts ...*tally) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	lastCount, lastMove := -1, time.Now()
-	for _, t := range ts {
-		for done := false; !done; {
-			select {
-			case <-t.done:
-				done = true
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-run.done:
-				return fmt.Errorf("extsync stopped: %v", run.err)
-			case <-tick.C:
-				n, _ := t.progress()
-				if n != lastCount {
-					lastCount, lastMove = n, time.Now()
-				} else if time.Since(lastMove) > stall {
-					return fmt.Errorf("stalled: %d of %d events after %s without progress", n, t.want, stall)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// settled waits until the connector's consumer has nothing pending: every
-// event delivered and acked.
-func settled(ctx context.Context, svc *service.Service, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	cons, err := svc.JetStream().Consumer(ctx, streamName, durable)
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", durable, err)
-	}
-	for {
-		info, err := cons.Info(ctx)
-		if err == nil && info.NumAckPending == 0 && info.NumPending == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return fmt.Errorf("consumer %s: %w", durable, err)
-			}
-			return fmt.Errorf("consumer %s: %d ack pending, %d pending %s after the last delivery",
-				durable, info.NumAckPending, info.NumPending, within)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
 }

@@ -9,19 +9,37 @@ import (
 	"text/tabwriter"
 )
 
-// WriteTable prints the report for people.
+// WriteTable prints the report for people: throughput and latency first,
+// then what each event cost.
 func (r Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "extsync bench: %s events of %d B, sink %s; latency at %s/s for %gs; GOMAXPROCS %d, %s\n\n",
-		thousands(float64(r.Events)), r.EventBytes, r.Sink, thousands(float64(r.LatencyRate)),
-		r.LatencyDuration, r.GOMAXPROCS, r.GoVersion)
+	versions := "unversioned"
+	if r.Versions > 0 {
+		versions = fmt.Sprintf("%d versions per entity", r.Versions)
+	}
+	fmt.Fprintf(w, "extsync bench: %s events of %d B (%s, ordering %s), NATS %s, sink %s; latency at %s/s for %gs; GOMAXPROCS %d, %s\n",
+		thousands(float64(r.Events)), r.EventBytes, versions, r.Ordering, r.NATS, r.Sink,
+		thousands(float64(r.LatencyRate)), r.LatencyDuration, r.GOMAXPROCS, r.GoVersion)
+	if r.NATSServer != "" {
+		fmt.Fprintf(w, "nats-server: %s\n", r.NATSServer)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "concurrency\tceiling ev/s\tpipeline ev/s\tratio\tp50 ms\tp99 ms\tp999 ms\tpeak RSS MB\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tCPU µs/ev ceiling\tCPU µs/ev pipeline\tattempt ms\t")
+	fmt.Fprintln(tw, "concurrency\tceiling ev/s\tbridge ev/s\tpipeline ev/s\tratio\tbridge ratio\tp50 ms\tp99 ms\tp999 ms\tattempt ms\t")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%.3f\t\n",
-			res.Concurrency, thousands(res.CeilingPerSec), thousands(res.PipelinePerSec), res.Ratio,
-			res.Latency.P50MS, res.Latency.P99MS, res.Latency.P999MS,
-			float64(res.PeakRSSBytes)/(1<<20), res.CeilingAllocsPerEvent, res.AllocsPerEvent, res.AllocBytesPerEvent/1024,
-			res.CeilingCPUMicros, res.PipelineCPUMicros, res.AttemptMS)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t\n",
+			res.Concurrency, thousands(res.CeilingPerSec), thousands(res.BridgePerSec), thousands(res.PipelinePerSec),
+			res.Ratio, res.BridgeRatio, res.Latency.P50MS, res.Latency.P99MS, res.Latency.P999MS, res.AttemptMS)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "concurrency\tCPU µs/ev ceiling\tCPU µs/ev bridge\tCPU µs/ev pipeline\tNATS CPU µs/ev bridge\tNATS CPU µs/ev pipeline\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tpeak RSS MB\tNATS peak RSS MB\t")
+	for _, res := range r.Results {
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n",
+			res.Concurrency, res.CeilingCPUMicros, res.BridgeCPUMicros, res.PipelineCPUMicros,
+			res.BridgeNATSCPUMicros, res.PipelineNATSCPUMicros, res.CeilingAllocsPerEvent, res.AllocsPerEvent,
+			res.AllocBytesPerEvent/1024, float64(res.PeakRSSBytes)/(1<<20), float64(res.NATSPeakRSSBytes)/(1<<20))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -31,6 +49,9 @@ func (r Report) WriteTable(w io.Writer) error {
 		if res.Retries > 0 || res.DeadLettered > 0 {
 			fmt.Fprintf(w, "c=%d: %d attempts retried, %d dead-lettered: the numbers above include them\n",
 				res.Concurrency, res.Retries, res.DeadLettered)
+		}
+		if res.Superseded > 0 {
+			fmt.Fprintf(w, "c=%d: %d versions superseded (acked, a newer one sent instead)\n", res.Concurrency, res.Superseded)
 		}
 		if res.CPUProfile != "" {
 			fmt.Fprintf(w, "c=%d: CPU profile of the pipeline phase in %s\n", res.Concurrency, res.CPUProfile)

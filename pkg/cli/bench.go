@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,23 +19,29 @@ func newBench(opts *options) *cobra.Command {
 		concurrency string
 		asJSON      bool
 		quick       bool
+		minRatio    float64
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput and latency against the raw HTTP ceiling",
-		Long: `Start an embedded JetStream server and one http connector against an
-in-process keep-alive HTTP sink (or --url), and report for each concurrency:
+		Long: `Start nats-server (in its own process, or --nats embedded) and one http
+connector against an in-process keep-alive HTTP sink (or --url), and report
+for each concurrency:
 
-  ceiling     raw HTTP: the same sink, bodies and concurrency, no NATS
-  pipeline    a preloaded backlog of --events drained through extsync
-  ratio       pipeline / ceiling, both measured in this run
-  latency     publish → receipt p50/p99/p999 at --rate for --duration
-  peak RSS    of this process (extsync, embedded server, publisher, sink)
-  allocs      heap allocations per event in the pipeline phase (all of them)
+  ceiling       raw HTTP: the same sink, bodies and concurrency, no NATS
+  bridge        the same backlog through a bare bridge: pull, PUT, ack
+  pipeline      a preloaded backlog of --events drained through extsync
+  ratio         pipeline / ceiling, both measured in this run
+  bridge ratio  pipeline / bridge
+  latency       publish → receipt p50/p99/p999 at --rate for --duration
+  CPU µs/ev     this process's per event in each phase; NATS's apart when external
+  peak RSS      of this process (extsync, publisher, sink; the server too if embedded)
+  allocs        heap allocations per event in the pipeline phase (all of them)
 
 Numbers depend on the machine and whatever else runs on it; compare ratios
 measured in one run.`,
 		Example: `  extsync bench --quick
+  extsync bench --nats external --versions 10 --concurrency 1,64
   extsync bench --events 20000 --concurrency 1,8,64 --duration 10s --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,12 +50,7 @@ measured in one run.`,
 				return usageError{err}
 			}
 			if quick {
-				if !cmd.Flags().Changed("events") {
-					o.Events = 10_000
-				}
-				if !cmd.Flags().Changed("duration") {
-					o.Duration = 5 * time.Second
-				}
+				o, minRatio = o.QuickDefaults(cmd.Flags().Changed, minRatio)
 			}
 			// Spans and metrics are made as serve makes them, so their cost
 			// is part of the measurement.
@@ -70,9 +70,14 @@ measured in one run.`,
 				return err
 			}
 			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
+				err = rep.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = rep.WriteTable(cmd.OutOrStdout())
 			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			return rep.CheckBridgeRatio(minRatio) // printed either way; exit 1 below the floor
 		},
 	}
 	f := cmd.Flags()
@@ -83,7 +88,12 @@ measured in one run.`,
 	f.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "length of the latency phase")
 	f.StringVar(&o.URL, "url", "", "a real external system instead of the in-process sink (PUT URL/events/{id}, or URL with {id})")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.BoolVar(&quick, "quick", false, "a short run: 10,000 events and 5 s of latency, unless --events or --duration say otherwise")
+	f.BoolVar(&quick, "quick", false, "a short run for CI: 5,000 events, c=64, external NATS, 5 versions, 1 s of latency, --min-bridge-ratio 0.1, unless other flags say otherwise")
+	f.StringVar(&o.NATS, "nats", "", "external (nats-server in its own process, as users run it) or embedded; default external, embedded if no nats-server can be had")
+	f.StringVar(&o.NATSServer, "nats-server", "", "nats-server binary for --nats external (default: built once from go.mod's module and cached)")
+	f.IntVar(&o.Versions, "versions", 0, "versions per entity, published round-robin (0: unversioned events)")
+	f.StringVar(&o.Ordering, "ordering", "entity", "the connector's ordering: entity or none")
+	f.Float64Var(&minRatio, "min-bridge-ratio", 0, "exit 1 when pipeline / bare bridge is below this (0: no floor; --quick: 0.1)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each pipeline phase to this file")
 	_ = f.MarkHidden("cpuprofile")
 	return cmd

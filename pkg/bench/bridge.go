@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// bridgeDurable is the bare bridge's consumer on the event stream; it
+// reads the same preloaded backlog as the pipeline's own consumer.
+const bridgeDurable = "bench-bridge"
+
+// bareBridge is the least a NATS-to-HTTP bridge does: one pull consumer
+// with a buffer (Consume), workers that PUT each message's body to the
+// sink and ack it. No decoding, mapping, ordering, retry, dead letters,
+// sync log or tracing: what extsync adds over this is the price of those.
+// It returns how long draining n messages took, from starting to consume
+// to the last ack.
+func bareBridge(ctx context.Context, natsURL, urlTemplate string, n, workers int) (time.Duration, error) {
+	nc, err := nats.Connect(natsURL, nats.Name("extsync-bench-bridge"))
+	if err != nil {
+		return 0, fmt.Errorf("bare bridge: connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, fmt.Errorf("bare bridge: %w", err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
+		Durable: bridgeDurable, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: Subject,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bare bridge: consumer: %w", err)
+	}
+	defer func() { _ = js.DeleteConsumer(context.WithoutCancel(ctx), streamName, bridgeDurable) }()
+
+	tr := newTransport(workers)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		acked    atomic.Int64
+		end      time.Time // written once, by the worker that acks the n-th
+		all      = make(chan struct{})
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
+	msgs := make(chan jetstream.Msg, workers)
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-msgs:
+					if err := put(ctx, client, urlTemplate, m); err != nil {
+						fail(err)
+						return
+					}
+					if err := m.Ack(); err != nil {
+						fail(fmt.Errorf("bare bridge: ack: %w", err))
+						return
+					}
+					if acked.Add(1) == int64(n) {
+						end = time.Now()
+						close(all)
+					}
+				}
+			}
+		})
+	}
+	// The workers end before this returns.
+	defer func() { cancel(); wg.Wait() }()
+	start := time.Now()
+	batch := min(max(2*workers, 64), 500)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrNoHeartbeat) {
+			fail(fmt.Errorf("bare bridge: %w", err))
+		}
+	}))
+	if err != nil {
+		cancel()
+		return 0, fmt.Errorf("bare bridge: consume: %w", err)
+	}
+	defer cc.Stop()
+	select {
+	case <-all:
+		return end.Sub(start), nil
+	case <-ctx.Done():
+		errOnce.Do(func() {}) // returns once a fail in progress has set firstErr
+		if firstErr != nil {
+			return 0, firstErr
+		}
+		return 0, ctx.Err()
+	}
+}
+
+// put sends one message's body to the sink, at the URL its Nats-Msg-Id
+// (the event id) names.
+func put(ctx context.Context, client *http.Client, urlTemplate string, m jetstream.Msg) error {
+	id := m.Headers().Get(jetstream.MsgIDHeader)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+		strings.Replace(urlTemplate, "{id}", id, 1), bytes.NewReader(m.Data()))
+	if err != nil {
+		return fmt.Errorf("bare bridge: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("bare bridge: %w", err)
+	}
+	discard(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("bare bridge: PUT %s: %s", req.URL.Path, resp.Status)
+	}
+	return nil
+}
+
+// bridgePhase drains the preloaded backlog again, through the bare bridge
+// this time, with the pipeline idle (its consumer has nothing left).
+func (t *trial) bridgePhase(ctx context.Context) error {
+	if t.snk != nil {
+		t.snk.expect(newTally(phaseThroughput, t.o.Events, false))
+	}
+	cpu0, natsCPU0 := cpuTime(), t.natsCPU()
+	took, err := bareBridge(ctx, t.svc.NATSURL(), t.url, t.o.Events, t.res.Concurrency)
+	if err != nil {
+		return err
+	}
+	cpu1, natsCPU1 := cpuTime(), t.natsCPU()
+	r := &t.res
+	r.BridgeSeconds = took.Seconds()
+	r.BridgePerSec = float64(t.o.Events) / r.BridgeSeconds
+	r.BridgeRatio = r.PipelinePerSec / r.BridgePerSec
+	r.BridgeCPUMicros = perEvent(cpu0, cpu1, t.o.Events)
+	r.BridgeNATSCPUMicros = perEvent(natsCPU0, natsCPU1, t.o.Events)
+	t.progress("bare bridge %.0f ev/s, CPU %.0f µs/event (NATS %.0f); pipeline %.2f of it",
+		r.BridgePerSec, r.BridgeCPUMicros, r.BridgeNATSCPUMicros, r.BridgeRatio)
+	return nil
+}
