@@ -79,7 +79,7 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			if err != nil {
 				return err
 			}
-			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal()})
+			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal(), ViewerToken: s.ViewerToken.Reveal()})
 			if err != nil {
 				return err
 			}
