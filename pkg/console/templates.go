@@ -53,11 +53,11 @@ var funcs = template.FuncMap{
 		}
 		return string(b)
 	},
-	"join":  strings.Join,
+	"join":   strings.Join,
 	"dlqURL": dlqURL,
-	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
-	"rate":  func(f float64) string { return fmt.Sprintf("%.1f/s", f) },
-	"ms":    func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
+	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"rate":   func(f float64) string { return fmt.Sprintf("%.1f/s", f) },
+	"ms":     func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
 }
 
 func prettyJSON(b []byte) string {
