@@ -1,11 +1,14 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/reconcile"
 )
@@ -41,6 +44,9 @@ func fieldRows(c reconcile.Conflict) []fieldRow {
 
 func (c *Console) conflicts(w http.ResponseWriter, r *http.Request) {
 	cs, err := reconcile.ListConflicts(r.Context(), c.o.JS, r.URL.Query().Get("connector"))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = nil // no connector has parked one yet
+	}
 	if err != nil {
 		c.fail(w, r, http.StatusBadGateway, "Conflicts", err)
 		return
