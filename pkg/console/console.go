@@ -41,6 +41,7 @@ type Console struct {
 	o     Options
 	auth  *auth
 	pages map[string]*template.Template
+	act   activityCache
 }
 
 // Mount adds the console's pages to s: / and the paths below it that the

@@ -25,6 +25,7 @@ type overviewData struct {
 	Rows     []connectorRow
 	Degraded int
 	At       time.Time
+	Activity activityData
 }
 
 func badges(st pipeline.ConnectorStatus) []badge {
@@ -71,6 +72,8 @@ func (c *Console) overviewData(ctx context.Context) overviewData {
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
+	d := c.overviewData(r.Context())
+	d.Activity = c.activity(r.Context())
 	c.render(w, r, http.StatusOK, "overview.html", page{Title: "Overview", Nav: "overview",
-		Refresh: int(c.o.Refresh / time.Second), Data: c.overviewData(r.Context())})
+		Refresh: int(c.o.Refresh / time.Second), Data: d})
 }

@@ -8,6 +8,9 @@
   var every = Number(main.getAttribute("data-refresh")) * 1000;
   function refresh() {
     if (document.hidden) return;
+    var old = document.getElementById("overview");
+    // Keep keyboard focus where it is: no swap while it is in the table.
+    if (old && old.contains(document.activeElement)) return;
     fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) {
         if (!r.ok) throw new Error(r.status);
@@ -16,8 +19,8 @@
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("overview");
-        var old = document.getElementById("overview");
-        if (fresh && old) old.replaceWith(document.importNode(fresh, true));
+        var cur = document.getElementById("overview");
+        if (fresh && cur) cur.replaceWith(document.importNode(fresh, true));
       })
       .catch(function () { /* keep what is shown; the next round tries again */ });
   }
