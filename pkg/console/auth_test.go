@@ -130,7 +130,7 @@ func TestWithoutTokensLoopbackIsAdminButPostsNeedCSRF(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	resp, body = b.post("/dlq/purge", url.Values{"connector": {"court"}, "csrf": {b.csrf}}, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	require.Contains(t, body, "Purged 1 dead letters.")
+	require.Contains(t, body, "Purged 1 dead letter.")
 }
 
 // Every console response carries the security headers, the login form

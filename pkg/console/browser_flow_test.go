@@ -72,13 +72,13 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	step(t, ctx, "dry run", chromedp.Navigate(base+"/dlq?connector=court"),
 		chromedp.Click(chromedp.CSS(`form.act button[value="replay"]`)), chromedp.WaitVisible(chromedp.CSS("#count")))
-	require.Contains(t, text(t, ctx, "#count"), "1 dead letters would be replayed")
+	require.Contains(t, text(t, ctx, "#count"), "1 dead letter would be replayed")
 	shot(t, ctx, "dry-run")
 
 	sys.up.Store(true) // the court is back
 	step(t, ctx, "replay", chromedp.SetValue(chromedp.CSS("#rate"), "10/s"),
 		chromedp.Click(chromedp.CSS(`form.act button.primary`)), chromedp.WaitVisible(chromedp.CSS("p.notice")))
-	require.Contains(t, text(t, ctx, "p.notice"), "Replayed 1 dead letters")
+	require.Contains(t, text(t, ctx, "p.notice"), "Replayed 1 dead letter;")
 	require.Eventually(t, func() bool { return sys.got("/wf-bad") == 1 }, 20*time.Second, 20*time.Millisecond,
 		"the replayed event reaches the court once")
 	require.Eventually(t, func() bool { return sys.got("/wf-1") == 1 }, 20*time.Second, 20*time.Millisecond)

@@ -108,7 +108,7 @@ func (c *Console) dlqReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := deadletter.RunReplay(r.Context(), c.o.JS, a)
 	d := doneData{Filter: filterValues(r.PostForm),
-		Message: fmt.Sprintf("Replayed %d dead letters; each goes through its connector again.", res.Sent())}
+		Message: "Replayed " + letters(res.Sent()) + "; each goes through its connector again."}
 	if res.Gone > 0 {
 		d.Message += fmt.Sprintf(" %d were replayed or purged by someone else meanwhile and not sent again.", res.Gone)
 	}
@@ -128,7 +128,7 @@ func (c *Console) dlqPurge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := deadletter.PurgeSelected(r.Context(), c.o.JS, deadletter.Action{Filter: f, Actor: whoOf(r).Actor})
-	d := doneData{Filter: filterValues(r.PostForm), Message: fmt.Sprintf("Purged %d dead letters.", n)}
+	d := doneData{Filter: filterValues(r.PostForm), Message: "Purged " + letters(n) + "."}
 	status := http.StatusOK
 	if err != nil {
 		status, d.Err = statusOf(err), err.Error()

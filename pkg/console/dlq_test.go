@@ -24,7 +24,7 @@ func TestDeadLetterFilteringAndPaging(t *testing.T) {
 	b := f.browser(t)
 
 	_, body := b.get("/dlq")
-	require.Contains(t, body, "125 dead letters parked")
+	require.Contains(t, body, "Parked: 125")
 	require.Len(t, rowRe.FindAllString(body, -1), 50)
 
 	pages, rows := 0, 0
@@ -74,7 +74,7 @@ func TestDryRunCountsTheWholeSelection(t *testing.T) {
 	b := f.browser(t)
 
 	_, body := b.get("/dlq/confirm?action=purge&connector=court&reason=bad+field")
-	require.Contains(t, body, "<strong>60</strong> dead letters would be purged")
+	require.Contains(t, body, "<strong>60 dead letters</strong> would be purged")
 	require.Contains(t, body, "The first 10 of 60")
 	require.Contains(t, body, "Purge 60 dead letters for good")
 	require.Contains(t, body, `name="until"`, "the selection is pinned to the dry run's time")
@@ -88,5 +88,5 @@ func TestDryRunCountsTheWholeSelection(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	require.Contains(t, body, "Purged 60 dead letters.")
 	_, body = b.get("/dlq")
-	require.Contains(t, body, "60 dead letters parked")
+	require.Contains(t, body, "Parked: 60")
 }

@@ -53,11 +53,12 @@ var funcs = template.FuncMap{
 		}
 		return string(b)
 	},
-	"join":   strings.Join,
-	"dlqURL": dlqURL,
-	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
-	"rate":   func(f float64) string { return fmt.Sprintf("%.1f/s", f) },
-	"ms":     func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
+	"join":    strings.Join,
+	"letters": letters,
+	"dlqURL":  dlqURL,
+	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"rate":    func(f float64) string { return fmt.Sprintf("%.1f/s", f) },
+	"ms":      func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
 }
 
 func prettyJSON(b []byte) string {
@@ -70,6 +71,14 @@ func prettyJSON(b []byte) string {
 		return string(b)
 	}
 	return string(out)
+}
+
+// letters says n dead letters in words: "1 dead letter", "3 dead letters".
+func letters(n int) string {
+	if n == 1 {
+		return "1 dead letter"
+	}
+	return fmt.Sprintf("%d dead letters", n)
 }
 
 var traceID = regexp.MustCompile(`^[0-9a-f]{32}$`)
