@@ -86,7 +86,7 @@ EXTSYNC_NATS_LISTEN, so other processes can publish to it.`,
 			}
 			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
-			console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Logger: log})
+			console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
 			return runAll(cmd.Context(), svc.Run, adm.Run)

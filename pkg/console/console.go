@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/admin"
+	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/pipeline"
 )
 
@@ -31,6 +32,12 @@ type Options struct {
 	// Replicas of the connector store bucket, should the console be the
 	// first to open it (EXTSYNC_REPLICAS).
 	Replicas int
+	// Check validates a connector's kind block with the kinds this
+	// instance knows, as serve and PUT /api/v1/connectors do (nil: no
+	// kind check); Env resolves ${VAR} for that validation (nil: this
+	// process's environment; unset variables are reported, not refused).
+	Check config.Checker
+	Env   config.LookupEnv
 	// Refresh is how often the overview reloads its table (default 5s).
 	Refresh time.Duration
 	Logger  *slog.Logger
@@ -80,6 +87,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /conflicts", c.auth.require(admin.RoleViewer, c.conflicts))
 	mux.Handle("POST /conflicts/resolve", c.auth.require(admin.RoleAdmin, c.resolve))
 	mux.Handle("GET /connectors", c.auth.require(admin.RoleViewer, c.connectors))
+	mux.Handle("POST /connectors/apply", c.auth.require(admin.RoleAdmin, c.applyConnector))
 	return secure(mux)
 }
 

@@ -55,6 +55,7 @@ var funcs = template.FuncMap{
 	},
 	"join":    strings.Join,
 	"letters": letters,
+	"lines":   func(s string) int { return min(max(strings.Count(s, "\n")+2, 6), 40) },
 	"dlqURL":  dlqURL,
 	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"rate":    func(f float64) string { return fmt.Sprintf("%.1f/s", f) },
