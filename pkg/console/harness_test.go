@@ -31,7 +31,9 @@ type fixture struct {
 
 func statuses(context.Context) []pipeline.ConnectorStatus {
 	return []pipeline.ConnectorStatus{
-		{Name: "clinic", Kind: "http", Subjects: []string{"hms.scheduling.created"}, Running: true, Breaker: "closed", Delivered: 7},
+		{Name: "clinic", Kind: "http", Subjects: []string{"hms.scheduling.created"}, Running: true, Breaker: "half-open", Delivered: 7,
+			Throttle: &pipeline.ThrottleStatus{Rate: 40, Share: 20, Replicas: 2}, RegistryError: "revision 3: ${CLINIC_KEY} is not set",
+			Batch: &pipeline.BatchStatus{NextRun: time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC), Waiting: 12}},
 		{Name: "court", Kind: "http", Subjects: []string{"hms.workflow.updated"}, Running: true, Breaker: "open",
 			Degraded: true, FailingSince: time.Now().Add(-time.Minute), Lag: 3, Failed: 4, LastError: "HTTP 503 from court",
 			LastErrorAt: time.Now(), DeadLetters: 2},

@@ -37,6 +37,10 @@ func TestOverviewShowsTroubleFirstAndTheDaysActivity(t *testing.T) {
 	require.Contains(t, body, "Attempts per hour: 3 delivered, 1 retried, 1 dead-lettered",
 		"a day back only; admin records are not attempts")
 	require.Contains(t, body, `<rect x=`)
+	for _, want := range []string{">breaker half-open<", ">registry error<", "${CLINIC_KEY} is not set",
+		"40.0/s (share 20.0/s, 2 replicas)", "2030-01-02 03:00:00Z", "12 waiting"} {
+		require.Contains(t, body, want)
+	}
 }
 
 func indexOf(s, sub string) int { return strings.Index(s, sub) }
