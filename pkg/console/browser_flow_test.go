@@ -61,6 +61,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	// The admin.
 	login(t, ctx, base, "adm-secret")
 	step(t, ctx, "degraded", chromedp.WaitVisible(chromedp.CSS(`tr.bad[data-connector="court"]`)))
+	step(t, ctx, "Tab reaches the skip link first", chromedp.KeyEvent("\t"))
+	require.Equal(t, "Skip to content", focused(t, ctx))
 	shot(t, ctx, "overview")
 	step(t, ctx, "dead letters", chromedp.Navigate(base+"/dlq?connector=court"),
 		chromedp.WaitVisible(chromedp.CSS(`a[aria-label^="Dead letter"]`)))
@@ -76,8 +78,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot(t, ctx, "dry-run")
 
 	sys.up.Store(true) // the court is back
-	step(t, ctx, "replay", chromedp.SetValue(chromedp.CSS("#rate"), "10/s"),
-		chromedp.Click(chromedp.CSS(`form.act button.primary`)), chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	// By keyboard: type the rate cap and press Enter, which submits the
+	// confirmation's one button.
+	step(t, ctx, "replay", chromedp.SendKeys(chromedp.CSS("#rate"), "10/s\r"), chromedp.WaitVisible(chromedp.CSS("p.notice")))
 	require.Contains(t, text(t, ctx, "p.notice"), "Replayed 1 dead letter;")
 	require.Eventually(t, func() bool { return sys.got("/wf-bad") == 1 }, 20*time.Second, 20*time.Millisecond,
 		"the replayed event reaches the court once")
@@ -109,6 +112,16 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot(t, ctx, "connectors")
 	step(t, ctx, "overview recovers", chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`tr.ok[data-connector="court"]`)))
+}
+
+// focused is the text of the element that has the keyboard focus.
+func focused(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`document.activeElement.textContent`))
+	require.NoError(t, err)
+	return s
 }
 
 // parkConflict parks a conflict of entity wf-7 for the conflicts page.
