@@ -111,6 +111,20 @@ func (a *auth) csrf(role admin.Role, session string) string {
 	return mac(a.key(role), "csrf", session)
 }
 
+// loopbackHost reports whether a Host header names this machine's
+// loopback: localhost or a loopback address, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func setSession(w http.ResponseWriter, r *http.Request, v string, maxAge int) {
 	// #nosec G124 -- Secure whenever served over TLS; the admin address is plain HTTP on loopback by default, where a Secure cookie would not come back
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/", MaxAge: maxAge,
@@ -131,6 +145,12 @@ func (a *auth) require(min admin.Role, h http.HandlerFunc) http.Handler {
 		if !a.adm.TokensSet() {
 			if !admin.FromLoopback(r) {
 				http.Error(w, "the console answers only on loopback when EXTSYNC_ADMIN_TOKEN is not set", http.StatusForbidden)
+				return
+			}
+			if !loopbackHost(r.Host) {
+				// A page of another site whose name now resolves to
+				// 127.0.0.1 (DNS rebinding) must not read or drive it.
+				http.Error(w, "without EXTSYNC_ADMIN_TOKEN, open the console as localhost or a loopback address", http.StatusForbidden)
 				return
 			}
 			if role == admin.RoleNone {

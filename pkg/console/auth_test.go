@@ -133,6 +133,24 @@ func TestWithoutTokensLoopbackIsAdminButPostsNeedCSRF(t *testing.T) {
 	require.Contains(t, body, "Purged 1 dead letter.")
 }
 
+// Without tokens, a page whose host name was rebound to 127.0.0.1 gets
+// nothing: the Host must name the loopback.
+func TestWithoutTokensAForeignHostIsRefused(t *testing.T) {
+	f := newFixture(t, "", "")
+	b := f.browser(t)
+	for host, want := range map[string]int{"evil.example:8080": http.StatusForbidden, "localhost:8080": http.StatusOK,
+		"127.0.0.1": http.StatusOK, "[::1]:8080": http.StatusOK} {
+		req, err := http.NewRequest("GET", f.base+"/", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, body := b.do(req)
+		require.Equal(t, want, resp.StatusCode, host)
+		if want != http.StatusOK {
+			require.NotContains(t, body, "court")
+		}
+	}
+}
+
 // Every console response carries the security headers, the login form
 // and the static files too.
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
