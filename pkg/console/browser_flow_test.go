@@ -50,6 +50,14 @@ func TestConsoleInABrowser(t *testing.T) {
 	step(t, ctx, "degraded connector stands out (the table refreshes by itself)",
 		chromedp.WaitVisible(chromedp.CSS(`tr.bad[data-connector="court"] .badge.bad`)))
 	require.Contains(t, text(t, ctx, `tr[data-connector="court"]`), "degraded")
+	before := text(t, ctx, "#status-line time")
+	require.Eventually(t, func() bool {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		now, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS("#status-line time")))
+		return err == nil && now != before
+	}, 10*time.Second, 100*time.Millisecond,
+		"the script reloads the table in place (CSP allows it)")
 	step(t, ctx, "dead letter listed", chromedp.Navigate(base+"/dlq"),
 		chromedp.WaitVisible(chromedp.CSS(`a[aria-label^="Dead letter"]`)))
 	require.Contains(t, text(t, ctx, "tbody"), "wf-bad")
