@@ -66,7 +66,8 @@ func TestCLIHelpListsEveryEnvironmentSetting(t *testing.T) {
 	require.Equal(t, 0, res.code)
 	for _, v := range []string{"EXTSYNC_NATS_URL", "EXTSYNC_NATS_SYNC", "EXTSYNC_DATA_DIR", "EXTSYNC_CONNECTORS",
 		"EXTSYNC_STREAM", "EXTSYNC_HTTP_ADDR", "EXTSYNC_ADMIN_TOKEN", "EXTSYNC_LOG_LEVEL", "EXTSYNC_LOG_FORMAT",
-		"EXTSYNC_NATS_CREDS", "EXTSYNC_NATS_NKEY", "EXTSYNC_NATS_TLS_CA", "serve", "demo", "publish"} {
+		"EXTSYNC_NATS_CREDS", "EXTSYNC_NATS_NKEY", "EXTSYNC_NATS_TLS_CA", "EXTSYNC_VIEWER_TOKEN", "EXTSYNC_TRACE_URL",
+		"serve", "demo", "publish"} {
 		require.Contains(t, res.stdout, v)
 	}
 }

@@ -74,6 +74,7 @@ func TestServeAndPublishCommands(t *testing.T) {
 	for path, want := range map[string]string{
 		"/healthz": "ok", "/readyz": "ready",
 		"/metrics": `extsync_deliveries_total{extsync_connector="court",extsync_outcome="delivered"`,
+		"/":        `data-connector="court"`, // the console, to loopback without a token
 	} {
 		body, code := serveGet(t, admin+path)
 		require.Equal(t, http.StatusOK, code, path)

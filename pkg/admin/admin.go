@@ -14,10 +14,11 @@ type Checker func(ctx context.Context) error
 
 // Server is the admin HTTP server.
 type Server struct {
-	srv   *http.Server
-	ln    net.Listener
-	mux   *http.ServeMux
-	token string
+	srv    *http.Server
+	ln     net.Listener
+	mux    *http.ServeMux
+	token  string
+	viewer string
 }
 
 // Options configure New.
@@ -27,6 +28,9 @@ type Options struct {
 	Ready   Checker
 	// Token guards /api/v1 (EXTSYNC_ADMIN_TOKEN); see Mount.
 	Token string
+	// ViewerToken (EXTSYNC_VIEWER_TOKEN) reads /api/v1 and the console
+	// but is refused (403) every change.
+	ViewerToken string
 }
 
 // New listens on o.Addr and serves the health, readiness and metrics
@@ -53,7 +57,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API on %s: %w", addr, err)
 	}
-	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, mux: mux, token: o.Token}, nil
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, mux: mux, token: o.Token, viewer: o.ViewerToken}, nil
 }
 
 // Handler is the server's whole handler chain.

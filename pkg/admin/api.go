@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,8 +9,8 @@ import (
 
 // Mount serves h at pattern (a net/http ServeMux pattern under /api/v1/)
 // behind the API's access rule: with a token configured every request must
-// carry `Authorization: Bearer <token>`; without one the API answers only
-// requests from loopback, so a forgotten token never opens it to the
+// carry `Authorization: Bearer <token>` (the viewer token only reads: any
+// other method is 403); without one the API answers only requests from loopback, so a forgotten token never opens it to the
 // network. /healthz, /readyz and /metrics stay open.
 func (s *Server) Mount(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, s.guard(h))
@@ -19,7 +18,7 @@ func (s *Server) Mount(pattern string, h http.Handler) {
 
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.token == "" {
+		if !s.TokensSet() {
 			if !fromLoopback(r) {
 				WriteError(w, http.StatusForbidden, "the admin API answers only on loopback when EXTSYNC_ADMIN_TOKEN is not set")
 				return
@@ -27,11 +26,17 @@ func (s *Server) guard(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		got, ok := bearer(r.Header.Get("Authorization"))
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		got, _ := bearer(r.Header.Get("Authorization"))
+		switch s.TokenRole(got) {
+		case RoleNone:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="extsync"`)
 			WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
+		case RoleViewer:
+			if !ReadOnly(r.Method) {
+				WriteError(w, http.StatusForbidden, "the viewer token reads; changes need the admin token")
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -43,6 +48,9 @@ func bearer(h string) (string, bool) {
 	scheme, token, ok := strings.Cut(h, " ")
 	return token, ok && strings.EqualFold(scheme, "Bearer")
 }
+
+// FromLoopback reports whether r came from a loopback address.
+func FromLoopback(r *http.Request) bool { return fromLoopback(r) }
 
 func fromLoopback(r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

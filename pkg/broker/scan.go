@@ -19,6 +19,9 @@ type ScanOptions struct {
 	// Since starts at the first message stored at or after it (zero: the
 	// first message).
 	Since time.Time
+	// StartSeq, when set, starts at this stream sequence instead (a page
+	// of a listing resumes after the last one it showed).
+	StartSeq uint64
 	// Follow keeps reading new messages until ctx ends; otherwise the scan
 	// ends at the last message stored when it started.
 	Follow bool
@@ -34,7 +37,10 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream string, o ScanOpti
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: o.Filters}
-	if !o.Since.IsZero() {
+	switch {
+	case o.StartSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, o.StartSeq
+	case !o.Since.IsZero():
 		since := o.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}

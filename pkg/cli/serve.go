@@ -12,6 +12,7 @@ import (
 
 	"github.com/hms/extsync/pkg/admin"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/console"
 	"github.com/hms/extsync/pkg/service"
 	"github.com/hms/extsync/pkg/telemetry"
 )
@@ -79,12 +80,13 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			if err != nil {
 				return err
 			}
-			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal()})
+			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal(), ViewerToken: s.ViewerToken.Reveal()})
 			if err != nil {
 				return err
 			}
 			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
+			console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", "http://"+adm.Addr())
 			report := readyReport{NATSURL: svc.NATSURL(), HTTPAddr: adm.Addr(), PID: os.Getpid()}

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,9 +30,11 @@ type Settings struct {
 	Connectors   string        `envconfig:"CONNECTORS" default:"connectors.yaml" desc:"connectors file"`
 	Stream       string        `envconfig:"STREAM" default:"HMS_EVENTS" desc:"stream that captures hms.> events"`
 	Replicas     int           `envconfig:"REPLICAS" default:"1" desc:"replicas of the streams and KV buckets extsync creates (3 on a clustered NATS)"`
-	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API address (port 0: any free port; see READY_FILE)"`
+	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API and console address (port 0: any free port; see READY_FILE)"`
 	ReadyFile    string        `envconfig:"READY_FILE" desc:"serve writes {nats_url, http_addr, pid} here as JSON once it delivers, and removes it at a clean exit"`
-	AdminToken   Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API"`
+	AdminToken   Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and the console (read and change)"`
+	ViewerToken  Secret        `envconfig:"VIEWER_TOKEN" desc:"read-only token for the admin API and the console (403 on any change)"`
+	TraceURL     string        `envconfig:"TRACE_URL" desc:"trace link template for the console, e.g. http://jaeger:16686/trace/{trace_id}"`
 	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat    string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	LogMaxAge    time.Duration `envconfig:"SYNCLOG_MAX_AGE" default:"168h" desc:"how long the sync log (EXTSYNC_LOG) keeps records"`
@@ -59,6 +62,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: EXTSYNC_STREAM is empty", ErrInvalid)
 	case s.Replicas < 1 || s.Replicas > 5:
 		return fmt.Errorf("%w: EXTSYNC_REPLICAS=%d: want 1 to 5 (JetStream's limit)", ErrInvalid, s.Replicas)
+	case s.TraceURL != "" && !strings.Contains(s.TraceURL, "{trace_id}"):
+		return fmt.Errorf("%w: EXTSYNC_TRACE_URL=%q: want a URL with {trace_id} in it", ErrInvalid, s.TraceURL)
 	case s.QueueBytes < 64<<10:
 		return fmt.Errorf("%w: EXTSYNC_QUEUE_BYTES=%d: want 64KiB or more", ErrInvalid, s.QueueBytes)
 	}

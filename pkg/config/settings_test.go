@@ -28,3 +28,20 @@ func TestQueueBytesSetting(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 }
+
+func TestConsoleSettings(t *testing.T) {
+	t.Setenv("EXTSYNC_VIEWER_TOKEN", "v-secret")
+	t.Setenv("EXTSYNC_TRACE_URL", "http://jaeger:16686/trace/{trace_id}")
+	s, err := config.LoadSettings()
+	require.NoError(t, err)
+	require.Equal(t, "v-secret", s.ViewerToken.Reveal())
+	require.Equal(t, "[redacted]", s.ViewerToken.String())
+	require.Equal(t, "http://jaeger:16686/trace/{trace_id}", s.TraceURL)
+
+	t.Setenv("EXTSYNC_TRACE_URL", "http://jaeger:16686/trace/")
+	_, err = config.LoadSettings()
+	require.ErrorIs(t, err, config.ErrInvalid)
+	require.ErrorContains(t, err, "{trace_id}")
+	require.Contains(t, config.Usage(), "EXTSYNC_VIEWER_TOKEN")
+	require.Contains(t, config.Usage(), "EXTSYNC_TRACE_URL")
+}

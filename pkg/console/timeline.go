@@ -1,0 +1,55 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+// maxTimeline bounds one timeline; an event or entity has far fewer
+// records, so reaching it means the search was too wide.
+const maxTimeline = 1000
+
+var errEnough = errors.New("enough records")
+
+type timelineRow struct {
+	synclog.Record
+	Trace trace
+}
+
+type timelineData struct {
+	Event, Entity, Connector string
+	Rows                     []timelineRow
+	Truncated                bool
+	Searched                 bool
+}
+
+// timeline shows every sync log record of one event or entity, across
+// connectors, attempts and replays, oldest first (synclog.Query, as
+// `extsync log --event/--entity`).
+func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := timelineData{Event: strings.TrimSpace(q.Get("event")), Entity: strings.TrimSpace(q.Get("entity")),
+		Connector: strings.TrimSpace(q.Get("connector"))}
+	if d.Event != "" || d.Entity != "" {
+		d.Searched = true
+		f := synclog.Filter{EventID: d.Event, Entity: d.Entity, Connector: d.Connector}
+		err := synclog.Query(r.Context(), c.o.JS, f, func(rec synclog.Record) error {
+			d.Rows = append(d.Rows, timelineRow{Record: rec, Trace: c.trace(rec.TraceID)})
+			if len(d.Rows) == maxTimeline {
+				return errEnough
+			}
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			d.Truncated, err = true, nil
+		}
+		if err != nil {
+			c.fail(w, r, http.StatusBadGateway, "Timeline", err)
+			return
+		}
+	}
+	c.render(w, r, http.StatusOK, "timeline.html", page{Title: "Timeline", Nav: "timeline", Data: d})
+}

@@ -1,0 +1,51 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+// The timeline finds every attempt for an event or an entity across
+// connectors and replays, oldest first, with trace links.
+func TestTimelineByEventAndEntity(t *testing.T) {
+	f := newFixture(t, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := synclog.NewWriter(f.js)
+	now := time.Now().UTC()
+	const tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for i, r := range []synclog.Record{
+		{Connector: "court", EventID: "ev-1", Entity: "wf-7", Attempt: 1, Outcome: "retry", Status: 503, TraceID: tid, Error: "maintenance"},
+		{Connector: "court", EventID: "ev-1", Entity: "wf-7", Attempt: 2, Outcome: "dead-lettered", Status: 422, TraceID: tid},
+		{Connector: "clinic", EventID: "ev-1", Entity: "wf-7", Attempt: 1, Outcome: "delivered", Status: 204, DurationMS: 12.5},
+		{Connector: "court", EventID: "ev-1", Entity: "wf-7", Attempt: 1, Outcome: "delivered", Status: 204, ReplayOf: 9, Actor: "console:admin@127.0.0.1"},
+		{Connector: "court", EventID: "ev-2", Entity: "wf-8", Attempt: 1, Outcome: "delivered", Status: 204},
+	} {
+		r.Time = now.Add(time.Duration(i) * time.Second)
+		require.NoError(t, w.Append(ctx, &r))
+	}
+	b := f.browser(t)
+	_, body := b.get("/timeline")
+	require.Contains(t, body, "Give an event id or an entity key")
+
+	resp, body := b.get("/timeline?event=ev-1")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, 4, strings.Count(body, "<td>ev-1</td>"))
+	require.NotContains(t, body, "ev-2")
+	require.Less(t, strings.Index(body, ">retry<"), strings.Index(body, ">dead-lettered<"), "oldest first")
+	require.Contains(t, body, `href="http://jaeger.test/trace/`+tid+`"`)
+	require.Contains(t, body, "replay of dead letter 9")
+	require.Contains(t, body, "12.5 ms")
+
+	_, body = b.get("/timeline?entity=wf-7&connector=clinic")
+	require.Equal(t, 1, strings.Count(body, "<td>ev-1</td>"))
+	_, body = b.get("/timeline?event=nope")
+	require.Contains(t, body, "Nothing in the sync log for this search.")
+}
