@@ -19,6 +19,7 @@ type Server struct {
 	mux    *http.ServeMux
 	token  string
 	viewer string
+	tls    bool
 }
 
 // Options configure New.
@@ -31,6 +32,9 @@ type Options struct {
 	// ViewerToken (EXTSYNC_VIEWER_TOKEN) reads /api/v1 and the console
 	// but is refused (403) every change.
 	ViewerToken string
+	// TLSCert and TLSKey, both set, serve HTTPS with this certificate,
+	// read again after the files change (EXTSYNC_HTTP_TLS_CERT, _KEY).
+	TLSCert, TLSKey string
 }
 
 // New listens on o.Addr and serves the health, readiness and metrics
@@ -53,11 +57,22 @@ func New(o Options) (*Server, error) {
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, errors.New("admin TLS needs both a certificate and a key (EXTSYNC_HTTP_TLS_CERT, EXTSYNC_HTTP_TLS_KEY)")
+	}
+	if o.TLSCert != "" {
+		certs, err := newCertFiles(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		srv.TLSConfig = certs.config()
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin API on %s: %w", addr, err)
 	}
-	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, mux: mux, token: o.Token, viewer: o.ViewerToken}, nil
+	return &Server{srv: srv, ln: ln, mux: mux, token: o.Token, viewer: o.ViewerToken, tls: o.TLSCert != ""}, nil
 }
 
 // Handler is the server's whole handler chain.
@@ -65,6 +80,14 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Addr is where the server listens.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL, https under TLS.
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
@@ -74,7 +97,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer cancel()
 		_ = s.srv.Shutdown(shutdownCtx)
 	}()
-	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := func() error { return s.srv.Serve(s.ln) }
+	if s.tls {
+		serve = func() error { return s.srv.ServeTLS(s.ln, "", "") }
+	}
+	if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -80,7 +80,8 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			if err != nil {
 				return err
 			}
-			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal(), ViewerToken: s.ViewerToken.Reveal()})
+			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal(), ViewerToken: s.ViewerToken.Reveal(),
+				TLSCert: s.HTTPTLSCert, TLSKey: s.HTTPTLSKey})
 			if err != nil {
 				return err
 			}
@@ -88,7 +89,7 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
 			console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
-				"stream", s.Stream, "admin", "http://"+adm.Addr())
+				"stream", s.Stream, "admin", adm.URL())
 			report := readyReport{NATSURL: svc.NATSURL(), HTTPAddr: adm.Addr(), PID: os.Getpid()}
 			if s.ReadyFile != "" {
 				defer func() { _ = os.Remove(s.ReadyFile) }()

@@ -35,6 +35,8 @@ type Settings struct {
 	AdminToken   Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and the console (read and change)"`
 	ViewerToken  Secret        `envconfig:"VIEWER_TOKEN" desc:"read-only token for the admin API and the console (403 on any change)"`
 	TraceURL     string        `envconfig:"TRACE_URL" desc:"trace link template for the console, e.g. http://jaeger:16686/trace/{trace_id}"`
+	HTTPTLSCert  string        `envconfig:"HTTP_TLS_CERT" desc:"PEM certificate: serve the admin API and console over HTTPS (with HTTP_TLS_KEY); read again when the file changes"`
+	HTTPTLSKey   string        `envconfig:"HTTP_TLS_KEY" desc:"PEM private key for HTTP_TLS_CERT"`
 	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat    string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	LogMaxAge    time.Duration `envconfig:"SYNCLOG_MAX_AGE" default:"168h" desc:"how long the sync log (EXTSYNC_LOG) keeps records"`
