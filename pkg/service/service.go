@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,6 +25,7 @@ type Service struct {
 	settings config.Settings
 	log      *slog.Logger
 	ns       *server.Server // nil with an external NATS
+	dirLock  *os.File       // EXTSYNC_DATA_DIR's lock while ns runs
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	pipeline *pipeline.Pipeline
@@ -78,10 +80,16 @@ func (svc *Service) connect(ctx context.Context) error {
 	s := svc.settings
 	url := s.NATSURL
 	if url == "" {
+		lock, err := lockDataDir(s.DataDir)
+		if err != nil {
+			return err
+		}
+		svc.dirLock = lock
 		ns, err := broker.StartEmbedded(broker.EmbeddedOptions{
 			Listen: s.NATSListen, StoreDir: s.DataDir, SyncAlways: s.NATSSync == "always",
 		})
 		if err != nil {
+			svc.close()
 			return err
 		}
 		svc.ns, url = ns, ns.ClientURL()
@@ -188,4 +196,6 @@ func (svc *Service) close() {
 		svc.ns.Shutdown()
 		svc.ns.WaitForShutdown()
 	}
+	unlockDataDir(svc.dirLock)
+	svc.dirLock = nil
 }
