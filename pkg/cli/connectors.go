@@ -36,13 +36,18 @@ same way at start.`,
 func newConnectorsApply(o *options) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:     "apply -f FILE",
+		Use:     "apply FILE | -f FILE",
 		Short:   "Validate a connectors file and store its connectors in the connector store",
-		Example: "  extsync connectors apply -f court.yaml",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return usageError{errors.New("-f FILE is required")}
+		Example: "  extsync connectors apply court.yaml\n  extsync connectors apply -f court.yaml",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && file != "":
+				return usageError{fmt.Errorf("give the connectors file once: %s or -f %s", args[0], file)}
+			case len(args) == 1:
+				file = args[0]
+			case file == "":
+				return usageError{errors.New("a connectors file is required: extsync connectors apply FILE")}
 			}
 			env := &config.LenientEnv{}
 			data, err := os.ReadFile(file) // #nosec G304 -- the operator names the file with -f

@@ -55,6 +55,16 @@ func (f *dlqFlags) filter() (deadletter.Filter, error) {
 		Status: f.status, Reason: f.reason}, nil
 }
 
+// checkConnector fails on a --connector that names no connector the
+// store holds and none with dead letters: a typo selects nothing, and
+// "0 dead letters" would read as all clear.
+func (f *dlqFlags) checkConnector(ctx context.Context, js jetstream.JetStream) error {
+	if f.connector == "" {
+		return nil
+	}
+	return deadletter.CheckConnector(ctx, js, f.connector)
+}
+
 // saying is where a sentence for people goes: stdout, or stderr when
 // stdout is --json for a script.
 func (f *dlqFlags) saying(cmd *cobra.Command) io.Writer {

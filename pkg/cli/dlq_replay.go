@@ -33,6 +33,9 @@ func newDLQReplay() *cobra.Command {
 				return usageError{fmt.Errorf("--mapping %q: want original or current", mapping)}
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				if err := f.checkConnector(ctx, js); err != nil {
+					return err
+				}
 				out := cmd.OutOrStdout()
 				a := deadletter.Action{Filter: filter, Every: every, Mapping: mapping}
 				if !dryRun {
@@ -121,6 +124,9 @@ func newDLQPurge() *cobra.Command {
 				return err
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				if err := f.checkConnector(ctx, js); err != nil {
+					return err
+				}
 				if dryRun {
 					entries, err := deadletter.Select(ctx, js, filter)
 					if err != nil {

@@ -201,3 +201,29 @@ const registryBucket = "extsync_connectors"
 
 // ErrNoConnector marks a replay to a connector that does not exist.
 var ErrNoConnector = errors.New("unknown connector")
+
+// CheckConnector returns ErrNoConnector when name is neither in the
+// connector store nor has a dead letter, so a misspelt --connector fails
+// rather than selecting nothing. A connector removed from the store whose
+// letters are still parked is known: its letters can be listed and purged.
+func CheckConnector(ctx context.Context, js jetstream.JetStream, name string) error {
+	if kv, err := js.KeyValue(ctx, registryBucket); err == nil {
+		if _, err := kv.Get(ctx, name); err == nil {
+			return nil
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("connector store: %w", err)
+		}
+	}
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Stream, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+name))
+	if err != nil {
+		return fmt.Errorf("%s: %w", Stream, err)
+	}
+	if info.State.Subjects[SubjectPrefix+name] > 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %q: not in the connector store (extsync connectors ls) and no dead letters", ErrNoConnector, name)
+}
