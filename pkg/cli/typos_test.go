@@ -42,9 +42,9 @@ func TestTyposDoNotSucceedSilently(t *testing.T) {
     subjects: [hms.scheduling.updated]
     http: {url: "http://127.0.0.1:1/{id}"}
 `), 0o600))
-	res := runCLI("connectors", "apply", conf)
+	res := runCLI("connectors", "apply", conf, "--wait", "0")
 	require.Equal(t, 0, res.code, res.stderr)
-	require.Contains(t, res.stdout, "applied 1 connector")
+	require.Contains(t, res.stdout, "stored clinic as revision 1")
 	reg, err := connstore.Open(context.Background(), js, 1)
 	require.NoError(t, err)
 	entries, err := reg.List(context.Background())

@@ -73,6 +73,10 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	svc.pipeline = p
+	if err := svc.answerStatus(); err != nil {
+		svc.close()
+		return nil, err
+	}
 	return svc, nil
 }
 
@@ -140,7 +144,8 @@ func (svc *Service) JetStream() jetstream.JetStream { return svc.js }
 func (svc *Service) NATSURL() string { return svc.nc.ConnectedUrlRedacted() }
 
 // Ready reports whether the service can deliver: connected to NATS, its
-// streams reachable, every connector consuming.
+// streams reachable, every connector consuming, and no connector of the
+// store left unrun here because this instance could not load it.
 func (svc *Service) Ready(ctx context.Context) error {
 	if !svc.nc.IsConnected() {
 		return fmt.Errorf("not connected to NATS (%s)", svc.nc.Status())
@@ -155,6 +160,9 @@ func (svc *Service) Ready(ctx context.Context) error {
 	}
 	if !svc.pipeline.Running() {
 		return errors.New("connectors not consuming yet (starting, or stopped: see the log)")
+	}
+	if svc.live != nil {
+		return svc.live.notRunnable()
 	}
 	return nil
 }
