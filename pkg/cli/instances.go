@@ -186,6 +186,11 @@ func names(changes []connstore.Change) string {
 	return strings.Join(out, ", ")
 }
 
+// count is n and the noun: "1 dead letter", "2 dead letters".
+func count(n int, one, many string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, one, many))
+}
+
 // plural is one when n is 1, else many.
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -41,8 +41,11 @@ type Entry struct {
 	Parked       time.Time   `json:"parked"`
 	FirstAttempt time.Time   `json:"first_attempt"`
 	LastAttempt  time.Time   `json:"last_attempt"`
-	Header       nats.Header `json:"header,omitempty"`
-	Body         []byte      `json:"body,omitempty"`
+	// ReplayOf is the dead letter this one's event was replayed from: the
+	// replay failed again and was parked anew.
+	ReplayOf uint64      `json:"replay_of,omitempty"`
+	Header   nats.Header `json:"header,omitempty"`
+	Body     []byte      `json:"body,omitempty"`
 }
 
 // List calls fn for every dead letter f selects, oldest first.
@@ -85,6 +88,7 @@ func entryOf(seq uint64, parked time.Time, h nats.Header, body []byte) Entry {
 	}
 	e.Attempts, _ = strconv.Atoi(h.Get(HeaderAttempts))
 	e.HTTPStatus, _ = strconv.Atoi(h.Get(HeaderHTTPStatus))
+	e.ReplayOf, _ = strconv.ParseUint(h.Get(HeaderReplayOf), 10, 64)
 	e.FirstAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderFirstAttempt))
 	e.LastAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderLastAttempt))
 	return e
