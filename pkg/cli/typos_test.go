@@ -101,3 +101,15 @@ func TestVersionNamesModuleCommitAndBuildDate(t *testing.T) {
 	require.Equal(t, 0, cli.Run(context.Background(), []string{"--version"}, &out, &out, cli.WithVersion("1.2.3")))
 	require.Contains(t, out.String(), "extsync version 1.2.3 (")
 }
+
+// TestNoServerHintNamesBothSettings: with nothing listening, a command
+// says where it looked and names both settings that say where to look.
+func TestNoServerHintNamesBothSettings(t *testing.T) {
+	t.Setenv("EXTSYNC_NATS_URL", "")
+	t.Setenv("EXTSYNC_NATS_LISTEN", "127.0.0.1:1")
+	res := runCLI("dlq", "ls")
+	require.Equal(t, 1, res.code, res.stderr)
+	for _, want := range []string{"127.0.0.1:1", "EXTSYNC_NATS_LISTEN", "EXTSYNC_NATS_URL", "extsync serve"} {
+		require.Contains(t, res.stderr, want)
+	}
+}

@@ -30,6 +30,8 @@ type Service struct {
 	js       jetstream.JetStream
 	pipeline *pipeline.Pipeline
 	live     *reloader // nil when the connectors are fixed at start
+	tallies  tallies
+	summary  time.Duration // 0: no summary lines
 }
 
 // Options beyond the settings.
@@ -44,12 +46,26 @@ type Options struct {
 	Sources map[string][]byte
 	Env     config.LookupEnv
 	Check   config.Checker
+	// SummaryEvery is how often each connector's summary line is logged
+	// (at info: delivered, retried, dead-lettered, lag); zero is
+	// DefaultSummaryEvery, negative logs none.
+	SummaryEvery time.Duration
 }
 
 // Start brings up the broker connection, streams and consumers. Call Run
 // to start delivering; Run also cleans up.
 func Start(ctx context.Context, s config.Settings, conns []config.Connector, o Options) (*Service, error) {
-	svc := &Service{settings: s, log: o.Logger}
+	svc := &Service{settings: s, log: o.Logger, summary: o.SummaryEvery}
+	if svc.summary == 0 {
+		svc.summary = DefaultSummaryEvery
+	}
+	onRecord := o.OnRecord
+	o.OnRecord = func(r synclog.Record) {
+		svc.tallies.record(r)
+		if onRecord != nil {
+			onRecord(r)
+		}
+	}
 	if err := svc.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -189,6 +205,15 @@ func (svc *Service) Run(ctx context.Context) error {
 		// Stopped and awaited before the connection closes, so a change
 		// being applied does not go on against a closed connection.
 		defer func() { stopWatch(); <-followed }()
+	}
+	if svc.summary > 0 {
+		sumCtx, stopSum := context.WithCancel(ctx)
+		summarized := make(chan struct{})
+		go func() {
+			defer close(summarized)
+			svc.summarize(sumCtx, svc.summary)
+		}()
+		defer func() { stopSum(); <-summarized }()
 	}
 	err := svc.pipeline.Run(ctx)
 	svc.log.Info("pipeline drained")
