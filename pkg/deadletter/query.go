@@ -30,17 +30,17 @@ type Filter struct {
 
 // Entry is one parked dead letter as the tools show it.
 type Entry struct {
-	Seq          uint64      `json:"seq"`
-	Connector    string      `json:"connector"`
-	Subject      string      `json:"subject"`
-	EventID      string      `json:"event_id"`
-	Attempts     int         `json:"attempts"`
-	Status       string      `json:"status"`
-	HTTPStatus   int         `json:"http_status,omitempty"`
-	Reason       string      `json:"reason"`
-	Parked       time.Time   `json:"parked"`
-	FirstAttempt time.Time   `json:"first_attempt"`
-	LastAttempt  time.Time   `json:"last_attempt"`
+	Seq          uint64    `json:"seq"`
+	Connector    string    `json:"connector"`
+	Subject      string    `json:"subject"`
+	EventID      string    `json:"event_id"`
+	Attempts     int       `json:"attempts"`
+	Status       string    `json:"status"`
+	HTTPStatus   int       `json:"http_status,omitempty"`
+	Reason       string    `json:"reason"`
+	Parked       time.Time `json:"parked"`
+	FirstAttempt time.Time `json:"first_attempt"`
+	LastAttempt  time.Time `json:"last_attempt"`
 	// ReplayOf is the dead letter this one's event was replayed from: the
 	// replay failed again and was parked anew.
 	ReplayOf uint64      `json:"replay_of,omitempty"`
