@@ -54,8 +54,9 @@ type entity struct {
 	// the settler releases with the outcome.
 	claimed bool
 	// ifMatch and base come from the entity's last sync; etag is the
-	// system's version after this delivery.
+	// system's version after this delivery, status its answer's code.
 	ifMatch, etag string
+	status        int
 	base          map[string]any
 }
 
