@@ -90,8 +90,8 @@ func (p *recordPrinter) print(r synclog.Record) error {
 	}
 	if !p.header {
 		p.header = true
-		fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %3s %-16s %4s %8s  %s\n",
-			"TIME", "CONNECTOR", "EVENT", "ENTITY", "ATT", "OUTCOME", "CODE", "MS", "ERROR / ACTION")
+		fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %-8s %3s %-16s %4s %8s  %s\n",
+			"TIME", "CONNECTOR", "EVENT", "ENTITY", "VERSION", "ATT", "OUTCOME", "CODE", "MS", "ERROR / ACTION")
 	}
 	detail := r.Error
 	switch {
@@ -100,8 +100,12 @@ func (p *recordPrinter) print(r synclog.Record) error {
 	case r.ReplayOf != 0:
 		detail = replayNote(r)
 	}
-	_, err := fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %3d %-16s %4d %8.1f  %s\n",
-		r.Time.Format("2006-01-02T15:04:05.000Z"), r.Connector, r.EventID, r.Entity, r.Attempt, r.Outcome,
+	version := r.Version
+	if version == "" {
+		version = "-"
+	}
+	_, err := fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %-8s %3d %-16s %4d %8.1f  %s\n",
+		r.Time.Format("2006-01-02T15:04:05.000Z"), r.Connector, r.EventID, r.Entity, version, r.Attempt, r.Outcome,
 		r.Status, r.DurationMS, shorten(detail, 100))
 	return err
 }

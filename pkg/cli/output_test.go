@@ -15,6 +15,7 @@ import (
 	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/reconcile"
+	"github.com/hms/extsync/pkg/synclog"
 )
 
 // TestOutputReadsWell checks what operators read: dead-letter headers in
@@ -102,4 +103,19 @@ func TestOutputReadsWell(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &c))
 	require.Equal(t, "wf-9", c["entity"])
 	_ = nc
+}
+
+// TestLogShowsTheVersion: the sync log table has a version column.
+func TestLogShowsTheVersion(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, ns)
+	brokertest.Provision(t, js)
+	t.Setenv("EXTSYNC_NATS_URL", ns.ClientURL())
+	w := synclog.NewWriter(js)
+	require.NoError(t, w.Append(context.Background(), &synclog.Record{Time: time.Now(), Connector: "court",
+		EventID: "ev-1", Entity: "wf-1", Version: "17", Attempt: 1, Outcome: "delivered", Status: 201}))
+	res := runCLI("log")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Regexp(t, `(?m)^TIME\s+CONNECTOR\s+EVENT\s+ENTITY\s+VERSION\s+ATT\s+OUTCOME\s+CODE`, res.stdout)
+	require.Regexp(t, `(?m)\s+ev-1\s+wf-1\s+17\s+1\s+delivered\s+201\s`, res.stdout)
 }
