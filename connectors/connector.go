@@ -43,6 +43,10 @@ type Delivery struct {
 	// ETag is set by the connector to the record's version the system
 	// answered with, when it gives one.
 	ETag string
+	// Status is set by the connector to the system's status code when it
+	// answered (HTTP status for http, webhook and soap), so the sync log
+	// keeps it for a success too; a failure carries it in DeliveryError.
+	Status int
 }
 
 // Remote is implemented by kinds that can read the external record, which

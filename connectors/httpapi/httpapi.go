@@ -118,7 +118,7 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 			Err: fmt.Errorf("%s %s: %w", c.cfg.Method, connectors.SafeURL(req.URL), connectors.HTTPCause(err))}
 	}
 	defer resp.Body.Close()
-	d.ETag = resp.Header.Get("ETag")
+	d.ETag, d.Status = resp.Header.Get("ETag"), resp.StatusCode
 	return c.outcome(req, resp)
 }
 

@@ -104,7 +104,33 @@ func (c *Config) validate() (ssh.HostKeyCallback, []ssh.AuthMethod, error) {
 	if c.Password != "" {
 		auth = append(auth, ssh.Password(c.Password.Reveal()))
 	}
-	return hostKeys, auth, nil
+	return explainHostKey(hostKeys, c.KnownHosts), auth, nil
+}
+
+// explainHostKey makes a refused host key say, as ssh does, which key the
+// server presented (type and SHA256 fingerprint) and what the known_hosts
+// file pins instead, so a person can check it with the server's operator.
+// The knownhosts error stays wrapped: it is what classify looks for.
+func explainHostKey(check ssh.HostKeyCallback, file string) ssh.HostKeyCallback {
+	return func(host string, remote net.Addr, key ssh.PublicKey) error {
+		err := check(host, remote, key)
+		var keyErr *knownhosts.KeyError
+		if err == nil || !errors.As(err, &keyErr) {
+			return err
+		}
+		presented := fmt.Sprintf("%s key %s", key.Type(), ssh.FingerprintSHA256(key))
+		if len(keyErr.Want) == 0 {
+			return fmt.Errorf("host %s is not in %s: the server presented %s; check it with the server's operator, "+
+				"then add it (ssh-keyscan): %w", host, file, presented, err)
+		}
+		pinned := make([]string, len(keyErr.Want))
+		for i, w := range keyErr.Want {
+			pinned[i] = fmt.Sprintf("%s key %s (%s:%d)", w.Key.Type(), ssh.FingerprintSHA256(w.Key), w.Filename, w.Line)
+		}
+		return fmt.Errorf("host key of %s has changed: the server presented %s, %s pins %s; "+
+			"someone may be intercepting the connection, or the key was replaced: check with the server's operator: %w",
+			host, presented, file, strings.Join(pinned, ", "), err)
+	}
 }
 
 func (c *Config) signer() (ssh.Signer, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pkg/sftp"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hms/extsync/connectors"
 	sftpconn "github.com/hms/extsync/connectors/sftp"
@@ -285,4 +286,32 @@ func TestReaderNeverSeesAPartialFile(t *testing.T) {
 		require.Equal(t, lines, n, "%s was visible with %d of %d lines", name, n, lines)
 	}
 	require.Len(t, s.names(t, "/incoming"), files)
+}
+
+// TestWrongHostKeyNamesThePresentedKey: the refusal says which key the
+// server presented, its type and SHA256 fingerprint, and which one the
+// known_hosts file pins, as ssh does, so a person can check it.
+func TestWrongHostKeyNamesThePresentedKey(t *testing.T) {
+	s := newServer(t)
+	imposter := newSigner(t).PublicKey()
+	kh := knownHosts(t, s.addr, imposter)
+	block := fmt.Sprintf("addr: %s\nuser: clerk\npassword: ${PW}\nknown_hosts: %s\ndir: /incoming", s.addr, kh)
+	c, err := build(t, block, map[string]string{"PW": s.password})
+	require.NoError(t, err)
+	err = c.Deliver(ctx(t), delivery("e1", 1, map[string]any{"id": "x"}))
+	require.ErrorIs(t, err, connectors.ErrPermanent)
+	presented := s.hostKey.PublicKey()
+	require.ErrorContains(t, err, presented.Type()+" key "+ssh.FingerprintSHA256(presented))
+	require.ErrorContains(t, err, ssh.FingerprintSHA256(imposter))
+	require.ErrorContains(t, err, kh+":1")
+
+	// A server the file does not know at all.
+	other := knownHosts(t, "127.0.0.1:1", presented)
+	block = fmt.Sprintf("addr: %s\nuser: clerk\npassword: ${PW}\nknown_hosts: %s\ndir: /incoming", s.addr, other)
+	c, err = build(t, block, map[string]string{"PW": s.password})
+	require.NoError(t, err)
+	err = c.Deliver(ctx(t), delivery("e2", 1, map[string]any{"id": "y"}))
+	require.ErrorIs(t, err, connectors.ErrPermanent)
+	require.ErrorContains(t, err, "is not in "+other)
+	require.ErrorContains(t, err, presented.Type()+" key "+ssh.FingerprintSHA256(presented))
 }

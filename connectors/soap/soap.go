@@ -157,6 +157,7 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 		return connectors.TransientError(0, err)
 	}
 	defer resp.Body.Close()
+	d.Status = resp.StatusCode
 	return c.outcome(resp)
 }
 

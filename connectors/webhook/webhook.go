@@ -136,6 +136,7 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 		return &connectors.DeliveryError{Class: auth.Classify(err), Err: fmt.Errorf("POST %s: %w", c.safeURL, connectors.HTTPCause(err))}
 	}
 	defer resp.Body.Close()
+	d.Status = resp.StatusCode
 	return c.outcome(resp)
 }
 

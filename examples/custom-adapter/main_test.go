@@ -96,7 +96,8 @@ func TestLedgerBinaryIsTheWholeCommandLine(t *testing.T) {
 	res := run(t, bin, []string{"EXTSYNC_CONNECTORS=" + conf, "EXTSYNC_DATA_DIR=" + t.TempDir()}, "serve")
 	require.Equal(t, 2, res.code, res.out)
 	require.Contains(t, res.out, conf+":5:11: connectors[0].kind: unknown kind \"ledgr\"")
-	require.Contains(t, res.out, "connectors[0].ledger:", "the ledger block no longer matches the kind")
+	require.Contains(t, res.out, `the connector has a block for "ledger"`, "one error at the kind names the block")
+	require.NotContains(t, res.out, "connectors[0].ledger:", "not a second, less clear error at the block")
 }
 
 // build compiles this example into a temporary directory.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -85,19 +86,52 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 	}
 	fmt.Fprintln(stderr, "extsync:", err)
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) || isCobraUsage(err) {
+	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) {
 		return exitUsage
 	}
 	return exitFailure
 }
 
-// isCobraUsage recognises cobra's own argument errors, which it returns
-// untyped.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
-		strings.HasPrefix(msg, "unknown shorthand flag") || strings.Contains(msg, "arg(s)") ||
-		strings.HasPrefix(msg, "invalid argument") || strings.HasPrefix(msg, "flag needs an argument")
+// typeUsage makes every argument mistake cobra can find a usageError:
+// each command's Args validator is wrapped (flag errors already are, by
+// the root's FlagErrorFunc), and a group of subcommands (dlq, connectors,
+// ...) refuses an unknown subcommand instead of printing its help and
+// succeeding.
+func typeUsage(c *cobra.Command) {
+	if !c.Runnable() && c.HasSubCommands() {
+		c.Args = unknownSubcommand
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	} else if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeUsage(sub)
+	}
+}
+
+// unknownSubcommand refuses any argument to a group of subcommands, with
+// cobra's suggestions for a near miss.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return usageError{fmt.Errorf("%s (commands: %s)", msg, strings.Join(names, ", "))}
 }
 
 func newRoot(stdout, stderr io.Writer, o *options) *cobra.Command {
@@ -111,15 +145,50 @@ stream and a sync log.
 
 Process settings (environment):
 ` + config.Usage(),
-		Version:       o.version,
+		Version:       versionString(o.version),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("extsync version {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServe(o), newDemo(), newPublish(o), newBench(o), newDLQ(), newLog(), newConnectors(o), newBatch(), newConflicts())
+	typeUsage(root)
 	return root
+}
+
+// versionString is version followed by what the binary knows of its
+// build: the module's version, the commit and its date, and the Go
+// release (runtime/debug.ReadBuildInfo; "unknown" where the build did not
+// record it, as in tests or a build outside a git checkout). Go records
+// the commit's time, not the build's: that is the date shown.
+func versionString(version string) string {
+	module, modVersion, commit, date, goVersion := "github.com/hms/extsync", "unknown", "unknown", "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if bi.Main.Path != "" {
+			module = bi.Main.Path
+		}
+		if bi.Main.Version != "" {
+			modVersion = bi.Main.Version
+		}
+		modified := false
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				commit = kv.Value
+			case "vcs.time":
+				date = kv.Value
+			case "vcs.modified":
+				modified = kv.Value == "true"
+			}
+		}
+		if modified && commit != "unknown" {
+			commit += "+modified"
+		}
+	}
+	return fmt.Sprintf("%s (module %s %s, commit %s of %s, %s)", version, module, modVersion, commit, date, goVersion)
 }
 
 // newLogger builds the process logger from the settings.

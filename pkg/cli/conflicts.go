@@ -2,8 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -67,8 +71,9 @@ func findConflict(ctx context.Context, js jetstream.JetStream, id string) (recon
 }
 
 func newConflictShow() *cobra.Command {
-	return &cobra.Command{
-		Use: "show SEQ|EVENT-ID", Short: "Show both versions, the base and the merge of a conflict", Args: cobra.ExactArgs(1),
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use: "show SEQ|EVENT-ID", Short: "Show both versions, the base and the merge of a conflict, field by field", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withJS(cmd, "extsync-conflicts", func(ctx context.Context, js jetstream.JetStream) error {
 				c, err := findConflict(ctx, js, args[0])
@@ -76,10 +81,72 @@ func newConflictShow() *cobra.Command {
 					return err
 				}
 				c.EventBody, c.EventHeader = nil, nil
-				return writeJSON(cmd.OutOrStdout(), c)
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), c)
+				}
+				showConflict(cmd.OutOrStdout(), c)
+				return nil
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "the conflict as one JSON object, for scripts")
+	return cmd
+}
+
+// showConflict prints a conflict with its four versions side by side, one
+// line per field (nested fields dotted), the colliding ones marked "!".
+func showConflict(w io.Writer, c reconcile.Conflict) {
+	fmt.Fprintf(w, "conflict %d: entity %s, version %s (connector %s, event %s)\n", c.Seq, c.Entity, c.Version, c.Connector, c.EventID)
+	fmt.Fprintf(w, "parked %s: %s\n\n", c.Parked.Format(time.RFC3339), c.Error)
+	sides := []map[string]string{flatten(c.Local), flatten(c.Remote), flatten(c.Base), flatten(c.Merged)}
+	fields := map[string]bool{}
+	for _, side := range sides {
+		for k := range side {
+			fields[k] = true
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FIELD\tOURS\tTHEIRS\tBASE\tMERGED")
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		mark := "  "
+		if slices.Contains(c.Fields, f) {
+			mark = "! "
+		}
+		row := []string{mark + f}
+		for _, side := range sides {
+			v, ok := side[f]
+			if !ok {
+				v = "-"
+			}
+			row = append(row, v)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\n! both sides changed it since the base. Resolve with\n  extsync conflicts resolve %d --take local|remote|merged\n", c.Seq)
+}
+
+// flatten renders a record's fields as dotted paths to JSON values.
+func flatten(m map[string]any) map[string]string {
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if obj, ok := v.(map[string]any); ok && len(obj) > 0 {
+			for k, sub := range obj {
+				walk(prefix+k+".", sub)
+			}
+			return
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte(fmt.Sprint(v))
+		}
+		out[strings.TrimSuffix(prefix, ".")] = string(b)
+	}
+	for k, v := range m {
+		walk(k+".", v)
+	}
+	return out
 }
 
 func newConflictResolve() *cobra.Command {

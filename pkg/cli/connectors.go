@@ -35,14 +35,20 @@ same way at start.`,
 
 func newConnectorsApply(o *options) *cobra.Command {
 	var file string
+	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:     "apply -f FILE",
+		Use:     "apply FILE | -f FILE",
 		Short:   "Validate a connectors file and store its connectors in the connector store",
-		Example: "  extsync connectors apply -f court.yaml",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return usageError{errors.New("-f FILE is required")}
+		Example: "  extsync connectors apply court.yaml\n  extsync connectors apply -f court.yaml",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && file != "":
+				return usageError{fmt.Errorf("give the connectors file once: %s or -f %s", args[0], file)}
+			case len(args) == 1:
+				file = args[0]
+			case file == "":
+				return usageError{errors.New("a connectors file is required: extsync connectors apply FILE")}
 			}
 			env := &config.LenientEnv{}
 			data, err := os.ReadFile(file) // #nosec G304 -- the operator names the file with -f
@@ -63,32 +69,29 @@ func newConnectorsApply(o *options) *cobra.Command {
 					return err
 				}
 				changes, err := reg.Apply(ctx, js, names, docs, connstore.ProcessActor("cli"))
-				printApplied(cmd.OutOrStdout(), changes)
-				return err
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if wait <= 0 {
+					for _, c := range changes {
+						fmt.Fprintf(out, "stored %s as revision %d (%s)\n", c.Name, c.Revision, map[bool]string{true: "changed", false: "unchanged"}[c.Changed])
+					}
+					fmt.Fprintln(out, "not waiting for the running instances (--wait 0): `extsync connectors ls` shows what each runs")
+					return nil
+				}
+				sts, err := awaitInstances(ctx, js.Conn(), changes, wait)
+				if err != nil {
+					return err
+				}
+				return reportApplied(out, changes, sts, wait)
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "connectors file (the format of EXTSYNC_CONNECTORS)")
+	cmd.Flags().DurationVar(&wait, "wait", 5*time.Second,
+		"how long to wait for the running instances to take the change and say what they did (0: store and return)")
 	return cmd
-}
-
-// printApplied says what an apply stored; an unchanged connector is named
-// apart, since no instance restarts it.
-func printApplied(w io.Writer, changes []connstore.Change) {
-	var changed, same []string
-	for _, c := range changes {
-		if c.Changed {
-			changed = append(changed, c.Name)
-		} else {
-			same = append(same, c.Name)
-		}
-	}
-	if len(changed) > 0 {
-		fmt.Fprintf(w, "applied %d connectors: %s\n", len(changed), strings.Join(changed, ", "))
-	}
-	if len(same) > 0 {
-		fmt.Fprintf(w, "unchanged, left running as they are: %s\n", strings.Join(same, ", "))
-	}
 }
 
 func newConnectorsRemove() *cobra.Command {
@@ -130,6 +133,22 @@ type connectorRow struct {
 	Batch *pipeline.BatchStatus `json:"batch,omitempty"`
 	// Throttle is the adaptive rate its replicas share now, when it has one.
 	Throttle *throttleRow `json:"throttle,omitempty"`
+	// Instances is what each running instance has of the connector.
+	Instances []instanceRow `json:"instances"`
+}
+
+// instanceRow is one instance's state of one connector.
+type instanceRow struct {
+	Instance string `json:"instance"`
+	Running  bool   `json:"running"`
+	// Revision is the store revision running there (0: none).
+	Revision uint64 `json:"revision,omitempty"`
+	// RegistryError says why the instance did not take a revision.
+	RegistryError string `json:"registry_error,omitempty"`
+	InFlight      int64  `json:"in_flight"`
+	Delivered     int64  `json:"delivered"`
+	Failed        int64  `json:"failed"`
+	LastError     string `json:"last_error,omitempty"`
 }
 
 type throttleRow struct {
@@ -180,8 +199,20 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 	if err != nil {
 		throttles = nil // no connector has run a throttle yet: rows show none
 	}
+	insts, err := askInstances(ctx, js.Conn())
+	if err != nil {
+		return nil, err
+	}
 	for _, e := range entries {
-		row := connectorRow{Name: e.Name, Revision: e.Revision}
+		row := connectorRow{Name: e.Name, Revision: e.Revision, Instances: []instanceRow{}}
+		for _, inst := range insts {
+			ir := instanceRow{Instance: inst.Instance}
+			if c, ok := instanceConnector(inst, e.Name); ok {
+				ir.Running, ir.Revision, ir.RegistryError = c.Running, c.Revision, c.RegistryError
+				ir.InFlight, ir.Delivered, ir.Failed, ir.LastError = c.InFlight, c.Delivered, c.Failed, c.LastError
+			}
+			row.Instances = append(row.Instances, ir)
+		}
 		if c, err := connstore.Load(e, (&config.LenientEnv{}).Lookup, nil); err != nil {
 			row.Error = err.Error()
 		} else {
@@ -210,18 +241,46 @@ func printConnectors(w io.Writer, rows []connectorRow) {
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Kind, strings.Join(r.Subjects, ","),
 			r.Revision, r.Pending, r.AckPending, r.Redelivered)
+	}
+	_ = tw.Flush()
+	// Details below the table: a line without tabs would break its columns.
+	for _, r := range rows {
+		fmt.Fprintf(w, "\n%s\n", r.Name)
 		if b := r.Batch; b != nil {
-			fmt.Fprintf(tw, "  batch: next run %s, %d waiting, %d sending; last run %s: %s (%d events)\n",
+			fmt.Fprintf(w, "  batch: next run %s, %d waiting, %d sending; last run %s: %s (%d events)\n",
 				b.NextRun.Format(time.RFC3339), b.Waiting, b.Sending, b.LastRun.Format(time.RFC3339), orNone(b.LastResult), b.LastEvents)
 		}
 		if t := r.Throttle; t != nil {
-			fmt.Fprintf(tw, "  throttle: %.1f/s of %.1f/s shared by %d replicas\n", t.Rate, t.Max, t.Replicas)
+			fmt.Fprintf(w, "  throttle: %.1f/s of %.1f/s shared by %d replicas\n", t.Rate, t.Max, t.Replicas)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(tw, "  ! %s\n", r.Error)
+			fmt.Fprintf(w, "  ! %s\n", r.Error)
+		}
+		for _, in := range r.Instances {
+			fmt.Fprintln(w, instanceLine(in))
+		}
+		if len(r.Instances) == 0 {
+			fmt.Fprintln(w, "  ! no running instance answered: nothing runs it")
 		}
 	}
-	_ = tw.Flush()
+}
+
+// instanceLine is one instance's state of a connector in `connectors ls`.
+func instanceLine(in instanceRow) string {
+	state := "not running it"
+	if in.Running || in.Revision > 0 {
+		state = fmt.Sprintf("running revision %d, %d in flight, %d delivered, %d failed", in.Revision, in.InFlight, in.Delivered, in.Failed)
+		if !in.Running {
+			state = fmt.Sprintf("revision %d loaded, not consuming", in.Revision)
+		}
+	}
+	switch {
+	case in.RegistryError != "" && (in.Running || in.Revision > 0):
+		return fmt.Sprintf("  ! %s: %s; %s", in.Instance, state, in.RegistryError)
+	case in.RegistryError != "":
+		return fmt.Sprintf("  ! %s: %s", in.Instance, in.RegistryError)
+	}
+	return fmt.Sprintf("  %s: %s", in.Instance, state)
 }
 
 // readThrottle is c's shared rate now, nil when the bucket cannot say.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,6 +55,16 @@ func (f *dlqFlags) filter() (deadletter.Filter, error) {
 	}
 	return deadletter.Filter{Connector: f.connector, Since: since, Until: until, IDs: f.ids,
 		Status: f.status, Reason: f.reason}, nil
+}
+
+// checkConnector fails on a --connector that names no connector the
+// store holds and none with dead letters: a typo selects nothing, and
+// "0 dead letters" would read as all clear.
+func (f *dlqFlags) checkConnector(ctx context.Context, js jetstream.JetStream) error {
+	if f.connector == "" {
+		return nil
+	}
+	return deadletter.CheckConnector(ctx, js, f.connector)
 }
 
 // saying is where a sentence for people goes: stdout, or stderr when
@@ -136,10 +148,14 @@ func printEntries(w io.Writer, entries []deadletter.Entry, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tCONNECTOR\tEVENT\tSTATUS\tATTEMPTS\tPARKED\tREASON")
 	for _, e := range entries {
+		reason := e.Reason
+		if e.ReplayOf != 0 {
+			reason = fmt.Sprintf("re-failure of dead letter %d: %s", e.ReplayOf, reason)
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.Connector, e.EventID, e.Status, e.Attempts,
-			e.Parked.Format(time.RFC3339), shorten(e.Reason, 80))
+			e.Parked.Format(time.RFC3339), shorten(reason, 100))
 	}
-	fmt.Fprintf(tw, "%d dead letters\n", len(entries))
+	fmt.Fprintln(tw, count(len(entries), "dead letter", "dead letters"))
 	return tw.Flush()
 }
 
@@ -187,12 +203,15 @@ func newDLQShow() *cobra.Command {
 
 func showEntry(w io.Writer, e deadletter.Entry) {
 	fmt.Fprintf(w, "dead letter %d (connector %s, event %s)\n", e.Seq, e.Connector, e.EventID)
-	fmt.Fprintf(w, "  status    %s after %d attempts\n  reason    %s\n", e.Status, e.Attempts, e.Reason)
+	fmt.Fprintf(w, "  status    %s after %s\n  reason    %s\n", e.Status, count(e.Attempts, "attempt", "attempts"), e.Reason)
+	if e.ReplayOf != 0 {
+		fmt.Fprintf(w, "  replay of dead letter %d, which failed again\n", e.ReplayOf)
+	}
 	fmt.Fprintf(w, "  attempts  %s .. %s\n  parked    %s\n  subject   %s\n",
 		e.FirstAttempt.Format(time.RFC3339), e.LastAttempt.Format(time.RFC3339), e.Parked.Format(time.RFC3339), e.Subject)
 	fmt.Fprintln(w, "  headers")
-	for k, vs := range e.Header {
-		fmt.Fprintf(w, "    %s: %s\n", k, strings.Join(vs, ", "))
+	for _, k := range slices.Sorted(maps.Keys(e.Header)) {
+		fmt.Fprintf(w, "    %s: %s\n", k, strings.Join(e.Header[k], ", "))
 	}
 	fmt.Fprintf(w, "  body\n    %s\n", e.Body)
 }

@@ -33,6 +33,9 @@ func newDLQReplay() *cobra.Command {
 				return usageError{fmt.Errorf("--mapping %q: want original or current", mapping)}
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				if err := f.checkConnector(ctx, js); err != nil {
+					return err
+				}
 				out := cmd.OutOrStdout()
 				a := deadletter.Action{Filter: filter, Every: every, Mapping: mapping}
 				if !dryRun {
@@ -42,7 +45,7 @@ func newDLQReplay() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(f.saying(cmd), "would replay %d dead letters (dry run: nothing sent)\n", len(entries))
+				fmt.Fprintf(f.saying(cmd), "would replay %s (dry run: nothing sent)\n", count(len(entries), "dead letter", "dead letters"))
 				return printEntries(out, entries, f.json)
 			})
 		},
@@ -96,10 +99,10 @@ func replay(ctx context.Context, js jetstream.JetStream, a deadletter.Action, ou
 		fmt.Fprintln(out, "no dead letter matches: nothing to replay")
 		return nil
 	}
-	fmt.Fprintf(out, "replayed %d dead letters in %s; each goes through its connector again (see `extsync log`)\n",
-		res.Sent(), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "replayed %s in %s; each goes through its connector again (see `extsync log`)\n",
+		count(res.Sent(), "dead letter", "dead letters"), time.Since(start).Round(time.Millisecond))
 	if res.Gone > 0 {
-		fmt.Fprintf(out, "%d were replayed or purged by someone else meanwhile and not sent again\n", res.Gone)
+		fmt.Fprintf(out, "%d %s replayed or purged by someone else meanwhile and not sent again\n", res.Gone, plural(res.Gone, "was", "were"))
 	}
 	return nil
 }
@@ -121,19 +124,22 @@ func newDLQPurge() *cobra.Command {
 				return err
 			}
 			return withJS(cmd, "extsync-dlq", func(ctx context.Context, js jetstream.JetStream) error {
+				if err := f.checkConnector(ctx, js); err != nil {
+					return err
+				}
 				if dryRun {
 					entries, err := deadletter.Select(ctx, js, filter)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(f.saying(cmd), "would purge %d dead letters (dry run: nothing deleted)\n", len(entries))
+					fmt.Fprintf(f.saying(cmd), "would purge %s (dry run: nothing deleted)\n", count(len(entries), "dead letter", "dead letters"))
 					return printEntries(cmd.OutOrStdout(), entries, f.json)
 				}
 				n, err := deadletter.PurgeSelected(ctx, js, deadletter.Action{Filter: filter, Actor: operator()})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "purged %d dead letters\n", n)
+				fmt.Fprintf(cmd.OutOrStdout(), "purged %s\n", count(n, "dead letter", "dead letters"))
 				return nil
 			})
 		},

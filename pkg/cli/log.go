@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/hms/extsync/pkg/policy"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -32,6 +35,9 @@ event, across attempts and replays; --follow keeps printing new records.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if f.Since, err = parseWhen("since", since, time.Now()); err != nil {
+				return err
+			}
+			if err := checkLogStatus(f.Status); err != nil {
 				return err
 			}
 			return withJS(cmd, "extsync-log", func(ctx context.Context, js jetstream.JetStream) error {
@@ -84,8 +90,8 @@ func (p *recordPrinter) print(r synclog.Record) error {
 	}
 	if !p.header {
 		p.header = true
-		fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %3s %-16s %4s %8s  %s\n",
-			"TIME", "CONNECTOR", "EVENT", "ENTITY", "ATT", "OUTCOME", "CODE", "MS", "ERROR / ACTION")
+		fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %-8s %3s %-16s %4s %8s  %s\n",
+			"TIME", "CONNECTOR", "EVENT", "ENTITY", "VERSION", "ATT", "OUTCOME", "CODE", "MS", "ERROR / ACTION")
 	}
 	detail := r.Error
 	switch {
@@ -94,8 +100,12 @@ func (p *recordPrinter) print(r synclog.Record) error {
 	case r.ReplayOf != 0:
 		detail = replayNote(r)
 	}
-	_, err := fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %3d %-16s %4d %8.1f  %s\n",
-		r.Time.Format("2006-01-02T15:04:05.000Z"), r.Connector, r.EventID, r.Entity, r.Attempt, r.Outcome,
+	version := r.Version
+	if version == "" {
+		version = "-"
+	}
+	_, err := fmt.Fprintf(p.w, "%-24s %-16s %-38s %-12s %-8s %3d %-16s %4d %8.1f  %s\n",
+		r.Time.Format("2006-01-02T15:04:05.000Z"), r.Connector, r.EventID, r.Entity, version, r.Attempt, r.Outcome,
 		r.Status, r.DurationMS, shorten(detail, 100))
 	return err
 }
@@ -111,4 +121,22 @@ func replayNote(r synclog.Record) string {
 		parts = append(parts, r.Error)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// logStatuses are the values --status takes besides a status code.
+func logStatuses() []string {
+	return append(slices.Clone(policy.Outcomes), synclog.OutcomeAdmin)
+}
+
+// checkLogStatus refuses a --status that no record can have, so a typo
+// is not answered with "no records match".
+func checkLogStatus(status string) error {
+	if status == "" || slices.Contains(logStatuses(), status) {
+		return nil
+	}
+	if code, err := strconv.Atoi(status); err == nil && code >= 100 && code <= 599 {
+		return nil
+	}
+	return usageError{fmt.Errorf("--status %q: want an outcome (%s) or a status code (100-599, e.g. 503)",
+		status, strings.Join(logStatuses(), ", "))}
 }

@@ -30,7 +30,12 @@ func connectJS(ctx context.Context, s config.Settings, name string) (*nats.Conn,
 		TLSCert: s.NATSTLSCert, TLSKey: s.NATSTLSKey, CA: s.NATSTLSCA,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (is `extsync serve` running, or EXTSYNC_NATS_URL set?)", err)
+		if s.NATSURL != "" {
+			return nil, nil, fmt.Errorf("%w (EXTSYNC_NATS_URL=%s: is that NATS up and reachable from here?)", err, s.NATSURL)
+		}
+		return nil, nil, fmt.Errorf("%w (is `extsync serve` running? Commands reach its embedded server at "+
+			"EXTSYNC_NATS_LISTEN=%s; set EXTSYNC_NATS_LISTEN to where it listens, or EXTSYNC_NATS_URL for another NATS)",
+			err, s.NATSListen)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

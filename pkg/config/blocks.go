@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -26,7 +25,13 @@ func yamlKeys(t reflect.Type) map[string]bool {
 // every other key that holds a mapping as a kind block under its name.
 // The set of kinds is open (a custom binary registers its own), so which
 // block names are valid is decided later, against Kind and the Checker.
+// It returns the first problem; Parse reports them all (decodeConnector).
 func (c *Connector) UnmarshalYAML(n ast.Node) error {
+	return firstError(c.decodeConnector(n))
+}
+
+// decodeConnector is UnmarshalYAML returning every problem found.
+func (c *Connector) decodeConnector(n ast.Node) []error {
 	var values []*ast.MappingValueNode
 	switch m := n.(type) {
 	case *ast.MappingNode:
@@ -34,7 +39,7 @@ func (c *Connector) UnmarshalYAML(n ast.Node) error {
 	case *ast.MappingValueNode:
 		values = []*ast.MappingValueNode{m}
 	default:
-		return errAt(n, "a connector must be a mapping, got %s", n.Type())
+		return []error{errAt(n, "a connector must be a mapping, got %s", n.Type())}
 	}
 	own := &ast.MappingNode{BaseNode: &ast.BaseNode{}}
 	if m, ok := n.(*ast.MappingNode); ok {
@@ -55,12 +60,11 @@ func (c *Connector) UnmarshalYAML(n ast.Node) error {
 	// does not come back here.
 	type plain Connector
 	var p plain
-	if err := yaml.NodeToValue(own, &p, yaml.Strict()); err != nil {
-		return err
-	}
+	errs := decodeAll(own, reflect.ValueOf(&p))
 	*c = Connector(p)
 	c.blocks = blocks
-	return nil
+	c.jitterSet = hasKey(own, "retry", "jitter")
+	return errs
 }
 
 // isBlock reports a value that can be a kind block: a mapping, maybe

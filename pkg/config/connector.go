@@ -48,6 +48,9 @@ type Connector struct {
 	blocks map[string]Block
 	// decode fills a kind's settings from its block, with positions.
 	decode func(v any) error
+	// jitterSet: retry.jitter was written, so 0 means no jitter rather
+	// than the default.
+	jitterSet bool
 }
 
 // Mode is how a connector sends: one event at a time, or collected
@@ -194,7 +197,7 @@ func (c *Connector) setDefaults() {
 	if r.Multiplier == 0 {
 		r.Multiplier = 2
 	}
-	if r.Jitter == 0 {
+	if r.Jitter == 0 && !c.jitterSet {
 		r.Jitter = 0.2
 	}
 	if c.Mode == ModeBatch {
@@ -290,11 +293,6 @@ func (c *Connector) validate() []fieldErr {
 	}
 	if c.DegradedAfter < 0 {
 		bad("degraded_after", "must be positive")
-	}
-	for _, kind := range sortedKeys(c.blocks) {
-		if kind != c.Kind {
-			bad(kind, "unknown field, or a block given for kind %q but the connector's kind is %q", kind, c.Kind)
-		}
 	}
 	return errs
 }

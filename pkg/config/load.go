@@ -1,10 +1,14 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -48,48 +52,149 @@ func Parse(name string, data []byte, env LookupEnv, check Checker) (*File, error
 }
 
 func decodeAndCheck(name string, root ast.Node, check Checker) (*File, error) {
-	var f File
-	if err := yaml.NodeToValue(root, &f, yaml.Strict()); err != nil {
-		return nil, locate(name, root, err)
-	}
-	if len(f.Connectors) == 0 {
+	f, errs := decodeFile(name, root)
+	if len(errs) == 0 && len(f.Connectors) == 0 {
 		return nil, &Error{File: name, Line: 1, Col: 1, Field: "connectors", Msg: "no connectors are defined"}
 	}
-	var errs []error
 	seen := map[string]int{}
 	for i := range f.Connectors {
 		c := &f.Connectors[i]
+		base := fmt.Sprintf("connectors[%d]", i)
 		at := func(field, msg string) {
-			errs = append(errs, errorAt(name, root, fmt.Sprintf("connectors[%d]", i), field, msg))
+			errs = append(errs, errorAt(name, root, base, field, msg))
 		}
 		c.setDefaults()
 		for _, fe := range c.validate() {
 			at(fe.field, fe.msg)
 		}
-		if j, dup := seen[c.Name]; dup {
+		if j, dup := seen[c.Name]; dup && c.Name != "" {
 			at("name", fmt.Sprintf("duplicate connector name %q (also connectors[%d])", c.Name, j))
 		}
 		seen[c.Name] = i
 		block := c.Block()
 		c.decode = func(v any) error { return block.Decode(name, root, v) }
+		var kindErr error
 		if check != nil && c.Kind != "" {
 			if err := check(c); err != nil {
 				var ce *Error
-				if !errors.As(err, &ce) {
-					field := "kind" // an unknown kind, or a kind whose block is missing
-					if block.IsSet() {
-						field = c.Kind
+				switch {
+				case errors.As(err, &ce):
+				case !block.IsSet():
+					// An unknown kind, or a kind whose block is missing: one
+					// error at the kind, naming the blocks the connector has.
+					msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("connector %q: ", c.Name))
+					if others := c.otherBlocks(); len(others) > 0 {
+						msg += fmt.Sprintf("; the connector has a block for %s", quoteAll(others))
 					}
-					err = errorAt(name, root, fmt.Sprintf("connectors[%d]", i), field, err.Error())
+					err = errorAt(name, root, base, "kind", msg)
+					kindErr = err
+				default:
+					field, msg := kindField(c.Kind, strings.TrimPrefix(err.Error(), fmt.Sprintf("connector %q: ", c.Name)))
+					err = errorAt(name, root, base, field, msg)
 				}
 				errs = append(errs, err)
 			}
 		}
+		if kindErr == nil {
+			for _, other := range c.otherBlocks() {
+				at(other, fmt.Sprintf("unknown field, or a block given for kind %q but the connector's kind is %q", other, c.Kind))
+			}
+		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errors.Join(sortErrors(errs)...)
 	}
-	return &f, nil
+	return f, nil
+}
+
+// decodeFile decodes the connectors file, every connector field by field,
+// and returns every problem found with its position.
+func decodeFile(name string, root ast.Node) (*File, []error) {
+	var f File
+	values, ok := mappingValues(root)
+	if !ok {
+		if err := yaml.NodeToValue(root, &f, yaml.Strict()); err != nil {
+			return &f, []error{locate(name, root, err)}
+		}
+		return &f, nil
+	}
+	var errs []error
+	for _, mv := range values {
+		key := mv.Key.GetToken().Value
+		if key != "connectors" {
+			errs = append(errs, locate(name, root, errAt(mv.Key, "unknown field %q (the file holds connectors:)", key)))
+			continue
+		}
+		seq, ok := mv.Value.(*ast.SequenceNode)
+		if !ok {
+			if err := yaml.NodeToValue(mv.Value, &f.Connectors, yaml.Strict()); err != nil {
+				errs = append(errs, locate(name, root, err))
+			}
+			continue
+		}
+		f.Connectors = make([]Connector, len(seq.Values))
+		for i, item := range seq.Values {
+			for _, err := range f.Connectors[i].decodeConnector(item) {
+				errs = append(errs, locate(name, root, err))
+			}
+		}
+	}
+	return &f, errs
+}
+
+// kindPath is a field path at the start of a kind's error message, as in
+// `http.method "PUTT": want PUT, POST, PATCH or DELETE`.
+var kindPath = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*):? `)
+
+// kindField places a kind's error: at the field its message starts with
+// when that is a field of the kind's block (the message then goes on
+// without it), else at the block.
+func kindField(kind, msg string) (string, string) {
+	m := kindPath.FindStringSubmatch(msg)
+	if m == nil || !strings.HasPrefix(m[1], kind+".") {
+		return kind, msg
+	}
+	return m[1], strings.TrimPrefix(msg, m[0])
+}
+
+// otherBlocks are the blocks given for kinds other than the connector's.
+func (c *Connector) otherBlocks() []string {
+	var out []string
+	for _, kind := range sortedKeys(c.blocks) {
+		if kind != c.Kind {
+			out = append(out, kind)
+		}
+	}
+	return out
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// sortErrors orders positioned problems by line and column, as they
+// appear in the file; others keep their place at the end.
+func sortErrors(errs []error) []error {
+	pos := func(err error) (int, int) {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Line > 0 {
+			return ce.Line, ce.Col
+		}
+		return math.MaxInt, 0
+	}
+	slices.SortStableFunc(errs, func(a, b error) int {
+		la, ca := pos(a)
+		lb, cb := pos(b)
+		if la != lb {
+			return cmp.Compare(la, lb)
+		}
+		return cmp.Compare(ca, cb)
+	})
+	return errs
 }
 
 // errorAt places a problem at the deepest node of base.field that exists.

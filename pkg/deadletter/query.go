@@ -30,19 +30,22 @@ type Filter struct {
 
 // Entry is one parked dead letter as the tools show it.
 type Entry struct {
-	Seq          uint64      `json:"seq"`
-	Connector    string      `json:"connector"`
-	Subject      string      `json:"subject"`
-	EventID      string      `json:"event_id"`
-	Attempts     int         `json:"attempts"`
-	Status       string      `json:"status"`
-	HTTPStatus   int         `json:"http_status,omitempty"`
-	Reason       string      `json:"reason"`
-	Parked       time.Time   `json:"parked"`
-	FirstAttempt time.Time   `json:"first_attempt"`
-	LastAttempt  time.Time   `json:"last_attempt"`
-	Header       nats.Header `json:"header,omitempty"`
-	Body         []byte      `json:"body,omitempty"`
+	Seq          uint64    `json:"seq"`
+	Connector    string    `json:"connector"`
+	Subject      string    `json:"subject"`
+	EventID      string    `json:"event_id"`
+	Attempts     int       `json:"attempts"`
+	Status       string    `json:"status"`
+	HTTPStatus   int       `json:"http_status,omitempty"`
+	Reason       string    `json:"reason"`
+	Parked       time.Time `json:"parked"`
+	FirstAttempt time.Time `json:"first_attempt"`
+	LastAttempt  time.Time `json:"last_attempt"`
+	// ReplayOf is the dead letter this one's event was replayed from: the
+	// replay failed again and was parked anew.
+	ReplayOf uint64      `json:"replay_of,omitempty"`
+	Header   nats.Header `json:"header,omitempty"`
+	Body     []byte      `json:"body,omitempty"`
 }
 
 // List calls fn for every dead letter f selects, oldest first.
@@ -85,6 +88,7 @@ func entryOf(seq uint64, parked time.Time, h nats.Header, body []byte) Entry {
 	}
 	e.Attempts, _ = strconv.Atoi(h.Get(HeaderAttempts))
 	e.HTTPStatus, _ = strconv.Atoi(h.Get(HeaderHTTPStatus))
+	e.ReplayOf, _ = strconv.ParseUint(h.Get(HeaderReplayOf), 10, 64)
 	e.FirstAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderFirstAttempt))
 	e.LastAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderLastAttempt))
 	return e
@@ -201,3 +205,29 @@ const registryBucket = "extsync_connectors"
 
 // ErrNoConnector marks a replay to a connector that does not exist.
 var ErrNoConnector = errors.New("unknown connector")
+
+// CheckConnector returns ErrNoConnector when name is neither in the
+// connector store nor has a dead letter, so a misspelt --connector fails
+// rather than selecting nothing. A connector removed from the store whose
+// letters are still parked is known: its letters can be listed and purged.
+func CheckConnector(ctx context.Context, js jetstream.JetStream, name string) error {
+	if kv, err := js.KeyValue(ctx, registryBucket); err == nil {
+		if _, err := kv.Get(ctx, name); err == nil {
+			return nil
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("connector store: %w", err)
+		}
+	}
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Stream, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+name))
+	if err != nil {
+		return fmt.Errorf("%s: %w", Stream, err)
+	}
+	if info.State.Subjects[SubjectPrefix+name] > 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %q: not in the connector store (extsync connectors ls) and no dead letters", ErrNoConnector, name)
+}

@@ -148,17 +148,25 @@ func play(ctx context.Context, p *printer, pub *publish.Publisher, w *waiter, co
 		if s.version != "" {
 			opts = append(opts, publish.WithVersion(s.version))
 		}
+		p.stepTitle(i+1, s)
 		res, err := pub.Publish(ctx, s.subject, s.data, opts...)
 		if err != nil {
+			p.stepPublished(s, nil)
 			return err
 		}
-		p.stepLine(i+1, s, res)
+		afterPublish(ctx, w, res.ID)
+		p.stepPublished(s, &res)
 		if err := w.await(ctx, res.ID, 15*time.Second); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// afterPublish runs between a step's publish and its narration; tests
+// set it to let the pipeline settle the event first, the interleaving
+// that a fast court makes likely.
+var afterPublish = func(context.Context, *waiter, string) {}
 
 func showDeadLetter(ctx context.Context, p *printer, svc *service.Service) error {
 	st, err := svc.JetStream().Stream(ctx, deadletter.Stream)

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,12 +21,43 @@ import (
 type printer struct {
 	mu sync.Mutex
 	w  io.Writer
+	// held collects what the court and the pipeline say between a step's
+	// title and its publish line (holding), so a fast court's answer never
+	// prints before the event it answers.
+	held    bytes.Buffer
+	holding bool
 }
 
 func (p *printer) printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.holding {
+		fmt.Fprintf(&p.held, format, args...)
+		return
+	}
 	fmt.Fprintf(p.w, format, args...)
+}
+
+// stepTitle prints step n's title before its event is published, and
+// holds what the court and the pipeline report until stepPublished.
+func (p *printer) stepTitle(n int, s step) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "\n%d. %s\n", n, s.title)
+	p.holding = true
+}
+
+// stepPublished prints the publish line of the step begun by stepTitle,
+// then what was held meanwhile, and stops holding. A nil res (the
+// publish failed) only stops holding.
+func (p *printer) stepPublished(s step, res *publish.Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if res != nil {
+		fmt.Fprintf(p.w, "   publish  %s  event %s  (stream %s #%d)\n", s.subject, res.ID, res.Stream, res.Seq)
+	}
+	_, _ = p.held.WriteTo(p.w)
+	p.holding = false
 }
 
 func (p *printer) intro(natsURL, courtURL, dir string) {
@@ -39,10 +71,6 @@ The connectors file in use (${COURT_URL} and ${COURT_TOKEN} come from the enviro
 
 %s
 `, natsURL, dir, courtURL, indent(Connectors, "    "))
-}
-
-func (p *printer) stepLine(n int, s step, res publish.Result) {
-	p.printf("\n%d. %s\n   publish  %s  event %s  (stream %s #%d)\n", n, s.title, s.subject, res.ID, res.Stream, res.Seq)
 }
 
 func (p *printer) courtLine(r Request) {

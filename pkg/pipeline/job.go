@@ -57,8 +57,9 @@ type entity struct {
 	// is the settler's to write with the outcome.
 	pending bool
 	// ifMatch and base come from the entity's last sync (last); etag is
-	// the system's version after this delivery.
+	// the system's version after this delivery, status its answer's code.
 	ifMatch, etag string
+	status        int
 	base          map[string]any
 	last          reconcile.State
 }

@@ -23,8 +23,8 @@ func record(connector string, o *outcome) *synclog.Record {
 		Time:           o.at.UTC(),
 		Connector:      connector,
 		Subject:        j.subject,
-		StreamSeq:      j.meta.Sequence.Stream,
-		Attempt:        j.attempt,
+		StreamSeq:      originalSeq(j),
+		Attempt:        attemptOf(j),
 		Outcome:        d.Outcome,
 		DurationMS:     float64(o.took.Microseconds()) / 1000,
 		MappingVersion: j.route.version,
@@ -36,9 +36,17 @@ func record(connector string, o *outcome) *synclog.Record {
 	} else {
 		rec.EventID = fallbackID(j)
 	}
-	if o.err != nil {
+	switch {
+	case o.err != nil:
 		de := connectors.AsDeliveryError(o.err)
 		rec.Status, rec.Error = de.Status, de.Error()
+		if d.Action == policy.Ack && de.Err != nil {
+			// Superseded, parked, skipped: settled, not failed; the
+			// class ("transient: ...") would misread as a failure.
+			rec.Error = de.Err.Error()
+		}
+	default:
+		rec.Status = j.entity.status
 	}
 	if d.Action == policy.Retry || d.Action == policy.Hold {
 		rec.RetryInMS = d.Delay.Milliseconds()
@@ -70,6 +78,19 @@ func letter(connector string, j *job, err error, d policy.Decision, first time.T
 	}
 	carryOver(l, j)
 	return l
+}
+
+// attemptOf is j's attempt as the event's story counts it: for a
+// replayed dead letter, the attempts it had before it was parked
+// (Extsync-Attempts) and this one, as its dead letter would count them.
+func attemptOf(j *job) int {
+	if j.meta.Stream != deadletter.ReplayStream {
+		return j.attempt
+	}
+	if prior, err := strconv.Atoi(j.msg.Headers().Get(deadletter.HeaderAttempts)); err == nil && prior > 0 {
+		return prior + j.attempt
+	}
+	return j.attempt
 }
 
 // carryOver makes a replayed event that fails again count every attempt

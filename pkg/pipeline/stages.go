@@ -62,7 +62,7 @@ func deliver(c connectors.Connector) handler {
 		// transport (telemetry.Transport), from the client span it starts
 		// under this attempt's span.
 		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, IfMatch: j.entity.ifMatch, JSON: j.bodyJSON()}
-		defer func() { j.entity.etag = d.ETag }()
+		defer func() { j.entity.etag, j.entity.status = d.ETag, d.Status }()
 		err := c.Deliver(ctx, d)
 		if err != nil && ctx.Err() != nil && connectors.Classify(err) != connectors.Permanent {
 			return connectors.TransientError(0, fmt.Errorf("delivery did not finish within %s: %w", c.Timeout(), err))

@@ -41,6 +41,11 @@ const (
 	OutcomeUnchanged = "unchanged"
 )
 
+// Outcomes lists every outcome an attempt's record can have, for tools
+// that filter on them; keep it in step with the constants above.
+var Outcomes = []string{OutcomeDelivered, OutcomeRetry, OutcomeDeadLettered, OutcomeConflictSkipped,
+	OutcomeSuperseded, OutcomeConflictParked}
+
 // Statuses of a dead letter (Extsync-Status).
 const (
 	StatusPermanent = "permanent"

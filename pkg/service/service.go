@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,10 +25,13 @@ type Service struct {
 	settings config.Settings
 	log      *slog.Logger
 	ns       *server.Server // nil with an external NATS
+	dirLock  *os.File       // EXTSYNC_DATA_DIR's lock while ns runs
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	pipeline *pipeline.Pipeline
 	live     *reloader // nil when the connectors are fixed at start
+	tallies  tallies
+	summary  time.Duration // 0: no summary lines
 }
 
 // Options beyond the settings.
@@ -42,12 +46,26 @@ type Options struct {
 	Sources map[string][]byte
 	Env     config.LookupEnv
 	Check   config.Checker
+	// SummaryEvery is how often each connector's summary line is logged
+	// (at info: delivered, retried, dead-lettered, lag); zero is
+	// DefaultSummaryEvery, negative logs none.
+	SummaryEvery time.Duration
 }
 
 // Start brings up the broker connection, streams and consumers. Call Run
 // to start delivering; Run also cleans up.
 func Start(ctx context.Context, s config.Settings, conns []config.Connector, o Options) (*Service, error) {
-	svc := &Service{settings: s, log: o.Logger}
+	svc := &Service{settings: s, log: o.Logger, summary: o.SummaryEvery}
+	if svc.summary == 0 {
+		svc.summary = DefaultSummaryEvery
+	}
+	onRecord := o.OnRecord
+	o.OnRecord = func(r synclog.Record) {
+		svc.tallies.record(r)
+		if onRecord != nil {
+			onRecord(r)
+		}
+	}
 	if err := svc.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -71,6 +89,10 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	svc.pipeline = p
+	if err := svc.answerStatus(); err != nil {
+		svc.close()
+		return nil, err
+	}
 	return svc, nil
 }
 
@@ -78,10 +100,16 @@ func (svc *Service) connect(ctx context.Context) error {
 	s := svc.settings
 	url := s.NATSURL
 	if url == "" {
+		lock, err := lockDataDir(s.DataDir)
+		if err != nil {
+			return err
+		}
+		svc.dirLock = lock
 		ns, err := broker.StartEmbedded(broker.EmbeddedOptions{
 			Listen: s.NATSListen, StoreDir: s.DataDir, SyncAlways: s.NATSSync == "always",
 		})
 		if err != nil {
+			svc.close()
 			return err
 		}
 		svc.ns, url = ns, ns.ClientURL()
@@ -132,7 +160,8 @@ func (svc *Service) JetStream() jetstream.JetStream { return svc.js }
 func (svc *Service) NATSURL() string { return svc.nc.ConnectedUrlRedacted() }
 
 // Ready reports whether the service can deliver: connected to NATS, its
-// streams reachable, every connector consuming.
+// streams reachable, every connector consuming, and no connector of the
+// store left unrun here because this instance could not load it.
 func (svc *Service) Ready(ctx context.Context) error {
 	if !svc.nc.IsConnected() {
 		return fmt.Errorf("not connected to NATS (%s)", svc.nc.Status())
@@ -147,6 +176,9 @@ func (svc *Service) Ready(ctx context.Context) error {
 	}
 	if !svc.pipeline.Running() {
 		return errors.New("connectors not consuming yet (starting, or stopped: see the log)")
+	}
+	if svc.live != nil {
+		return svc.live.notRunnable()
 	}
 	return nil
 }
@@ -174,6 +206,15 @@ func (svc *Service) Run(ctx context.Context) error {
 		// being applied does not go on against a closed connection.
 		defer func() { stopWatch(); <-followed }()
 	}
+	if svc.summary > 0 {
+		sumCtx, stopSum := context.WithCancel(ctx)
+		summarized := make(chan struct{})
+		go func() {
+			defer close(summarized)
+			svc.summarize(sumCtx, svc.summary)
+		}()
+		defer func() { stopSum(); <-summarized }()
+	}
 	err := svc.pipeline.Run(ctx)
 	svc.log.Info("pipeline drained")
 	return err
@@ -188,4 +229,6 @@ func (svc *Service) close() {
 		svc.ns.Shutdown()
 		svc.ns.WaitForShutdown()
 	}
+	unlockDataDir(svc.dirLock)
+	svc.dirLock = nil
 }
