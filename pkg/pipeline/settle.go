@@ -132,19 +132,19 @@ func (s *settler) record(o *outcome) {
 
 // ack acks, naks or terminates a message whose record is stored.
 func (s *settler) ack(o outcome) {
-	j, d, rec := o.j, o.d, o.rec
+	j, d := o.j, o.d
 	var err error
 	switch d.Action {
 	case policy.Ack:
 		if j.attempt > 1 {
-			s.firsts.forget(rec.StreamSeq)
+			s.firsts.forget(j.meta.Sequence.Stream)
 		}
 		err = j.msg.Ack()
 	case policy.Retry:
 		err = j.msg.NakWithDelay(d.Delay)
 	case policy.DeadLetter:
 		if j.attempt > 1 {
-			s.firsts.forget(rec.StreamSeq)
+			s.firsts.forget(j.meta.Sequence.Stream)
 		}
 		err = j.msg.TermWithReason("dead-lettered: " + d.Status)
 	}
