@@ -44,6 +44,15 @@ func newConnectorsApply(o *options) *cobra.Command {
 			if file == "" {
 				return usageError{errors.New("-f FILE is required")}
 			}
+			s, err := config.LoadSettings()
+			if err != nil {
+				return err
+			}
+			release, err := useFiles(s, file)
+			if err != nil {
+				return err
+			}
+			defer release()
 			env := &config.LenientEnv{}
 			data, err := os.ReadFile(file) // #nosec G304 -- the operator names the file with -f
 			if err != nil {

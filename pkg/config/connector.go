@@ -42,6 +42,8 @@ type Connector struct {
 	blocks map[string]Block
 	// decode fills a kind's settings from its block, with positions.
 	decode func(v any) error
+	// files are the directories the connector may read files from.
+	files *Files
 }
 
 // Mode is how a connector sends: one event at a time, or collected
@@ -116,6 +118,10 @@ func (c *Connector) Decode(v any) error {
 	}
 	return c.decode(v)
 }
+
+// Files are the directories the connector may read files from (see
+// Files); its kind gets them through Decode when it is a FileUser.
+func (c *Connector) Files() *Files { return c.files }
 
 // Block returns the block named after the connector's kind.
 func (c *Connector) Block() Block {
