@@ -63,7 +63,7 @@ func recordViolation(log *slog.Logger, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Error("NATS refused an operation: "+pe.Error()+"; see deploy/nats/permissions.json",
+	log.Error("NATS refused an operation: "+pe.Error()+"; deploy/nats lists the permissions each user needs",
 		"op", pe.Op, "subject", pe.Subject)
 }
 
