@@ -52,6 +52,11 @@ func (s Settings) Files() (*Files, error) {
 	dir := s.ConfigDir
 	if dir == "" {
 		dir = filepath.Dir(s.Connectors)
+		// The connectors file's directory: if it is not there, the
+		// connectors file is what to report.
+		if _, err := os.Stat(dir); err != nil {
+			return nil, &Error{File: s.Connectors, Msg: fmt.Sprintf("cannot read the connectors file: %v", pathCause(err))}
+		}
 	}
 	if s.SecretsDir != "" && !filepath.IsAbs(s.SecretsDir) {
 		return nil, fmt.Errorf("%w: %s_SECRETS_DIR=%s: want an absolute path", ErrInvalid, Prefix, s.SecretsDir)
