@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/hms/extsync/pkg/config"
 )
 
 // Config is an `auth:` block; set at most one of Bearer, Basic, APIKey,
@@ -16,6 +18,18 @@ type Config struct {
 	APIKey *APIKey    `yaml:"api_key"`
 	OAuth2 *OAuth2    `yaml:"oauth2"`
 	TLS    *TLS       `yaml:"tls"`
+
+	// files are the directories the TLS files may be in; see UseFiles.
+	files *config.Files
+}
+
+// UseFiles confines the files the block names (the TLS PEM files) to
+// files (EXTSYNC_CONFIG_DIR); a kind's settings call it from their own
+// UseFiles (config.FileUser). Without it paths are opened as named.
+func (c *Config) UseFiles(files *config.Files) {
+	if c != nil {
+		c.files = files
+	}
 }
 
 // BasicAuth is HTTP basic authentication.
@@ -81,7 +95,7 @@ func (c *Config) NewClient(base *http.Transport, timeout time.Duration) (*http.C
 	}
 	t.TLSClientConfig.MinVersion = max(t.TLSClientConfig.MinVersion, tls.VersionTLS12)
 	if c != nil && c.TLS != nil {
-		if err := c.TLS.apply(t.TLSClientConfig); err != nil {
+		if err := c.TLS.apply(t.TLSClientConfig, c.files); err != nil {
 			return nil, err
 		}
 	}

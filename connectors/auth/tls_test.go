@@ -118,7 +118,10 @@ func TestNewClientTransport(t *testing.T) {
 	require.EqualValues(t, tls.VersionTLS12, tr.TLSClientConfig.MinVersion)
 	require.Equal(t, "court.example", tr.TLSClientConfig.ServerName)
 	require.False(t, tr.TLSClientConfig.InsecureSkipVerify)
-	require.Len(t, tr.TLSClientConfig.Certificates, 1)
+	require.NotNil(t, tr.TLSClientConfig.GetClientCertificate, "the client certificate is loaded per handshake")
+	got, err := tr.TLSClientConfig.GetClientCertificate(&tls.CertificateRequestInfo{})
+	require.NoError(t, err)
+	require.NotNil(t, got.Leaf)
 	require.True(t, tr.TLSClientConfig.RootCAs.Equal(ca.pool), "RootCAs is not exactly the configured CA")
 
 	// base is as it was.

@@ -124,3 +124,7 @@ func (b *Bulk) validate() error {
 	}
 	return nil
 }
+
+// UseFiles confines the files the block names (auth.tls) to files
+// (config.FileUser).
+func (c *Config) UseFiles(files *config.Files) { c.Auth.UseFiles(files) }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -45,6 +44,10 @@ type Config struct {
 	// body. Required for csv.
 	Columns []string        `yaml:"columns"`
 	Timeout config.Duration `yaml:"timeout"`
+
+	// files are the directories known_hosts and private_key may be in;
+	// see UseFiles.
+	files *config.Files
 }
 
 func (c *Config) setDefaults() {
@@ -89,7 +92,11 @@ func (c *Config) validate() (ssh.HostKeyCallback, []ssh.AuthMethod, error) {
 	if err := checkTemplate(c.Filename); err != nil {
 		return nil, nil, err
 	}
-	hostKeys, err := knownhosts.New(c.KnownHosts)
+	known, err := c.files.Path(c.KnownHosts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sftp.known_hosts: %w", err)
+	}
+	hostKeys, err := knownhosts.New(known)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sftp.known_hosts: %w", err)
 	}
@@ -134,7 +141,7 @@ func explainHostKey(check ssh.HostKeyCallback, file string) ssh.HostKeyCallback 
 }
 
 func (c *Config) signer() (ssh.Signer, error) {
-	pem, err := os.ReadFile(c.PrivateKey)
+	pem, err := c.files.ReadFile(c.PrivateKey)
 	if err != nil {
 		return nil, fmt.Errorf("sftp.private_key: %w", err)
 	}
@@ -173,3 +180,7 @@ func checkTemplate(t string) error {
 	}
 	return nil
 }
+
+// UseFiles confines the files the block names (known_hosts, private_key)
+// to files (config.FileUser).
+func (c *Config) UseFiles(files *config.Files) { c.files = files }

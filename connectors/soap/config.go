@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -46,6 +45,9 @@ type Config struct {
 	Timeout      config.Duration   `yaml:"timeout"`
 	Auth         *auth.Config      `yaml:"auth"`
 	WSSE         *WSSE             `yaml:"wsse"`
+
+	// files are the directories template_file may be in; see UseFiles.
+	files *config.Files
 }
 
 // WSSE is an OASIS WS-Security 1.0 UsernameToken sent in the SOAP Header.
@@ -145,7 +147,7 @@ func (c *Config) loadTemplate() (text, name string, err error) {
 	if c.TemplateFile == "" {
 		return c.Template, "soap.template", nil
 	}
-	b, err := os.ReadFile(c.TemplateFile)
+	b, err := c.files.ReadFile(c.TemplateFile)
 	if err != nil {
 		return "", "", fmt.Errorf("soap.template_file: %w", err)
 	}
@@ -202,4 +204,11 @@ func sensitiveHeader(name string) bool {
 		}
 	}
 	return false
+}
+
+// UseFiles confines the files the block names (template_file, auth.tls)
+// to files (config.FileUser).
+func (c *Config) UseFiles(files *config.Files) {
+	c.files = files
+	c.Auth.UseFiles(files)
 }

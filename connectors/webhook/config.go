@@ -142,3 +142,7 @@ func decodeSecret(s string) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// UseFiles confines the files the block names (auth.tls) to files
+// (config.FileUser).
+func (c *Config) UseFiles(files *config.Files) { c.Auth.UseFiles(files) }

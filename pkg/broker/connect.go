@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/hms/extsync/pkg/config"
 )
 
 // Auth holds the ways to authenticate to an external NATS.
@@ -16,6 +19,13 @@ type Auth struct {
 	User, Password, Token string
 	CredsFile, NKeyFile   string
 	TLSCert, TLSKey, CA   string
+	// PasswordFile, when set, holds the password (EXTSYNC_NATS_PASSWORD_FILE):
+	// it is read again at each reconnect, so a rotated password takes
+	// effect without a restart.
+	PasswordFile string
+	// Log receives asynchronous errors, such as a permission NATS refused
+	// (see Explain); nil is slog.Default().
+	Log *slog.Logger
 }
 
 // Connect dials the servers in urls (comma-separated) and keeps
@@ -27,8 +37,11 @@ func Connect(ctx context.Context, urls, name string, a Auth) (*nats.Conn, error)
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(5 * time.Second),
+		nats.ErrorHandler(errorHandler(a.Log)),
 	}
 	switch {
+	case a.User != "" && a.PasswordFile != "":
+		opts = append(opts, nats.UserInfoHandler(passwordFromFile(a.User, a.Password, a.PasswordFile, a.Log)))
 	case a.User != "":
 		opts = append(opts, nats.UserInfo(a.User, a.Password))
 	case a.Token != "":
@@ -98,4 +111,21 @@ func Redact(urls string) string {
 		parts[i] = scheme + "redacted" + p[at:]
 	}
 	return strings.Join(parts, ",")
+}
+
+// passwordFromFile reads the password file at each connect; if the file
+// cannot be read then, the password read at start is used.
+func passwordFromFile(user, atStart, path string, log *slog.Logger) nats.UserInfoCB {
+	f := config.NewSecretFile(path)
+	return func() (string, string) {
+		p, err := f.Value()
+		if err != nil {
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Warn("NATS password file unreadable; using the password read at start", "err", err)
+			return user, atStart
+		}
+		return user, p
+	}
 }

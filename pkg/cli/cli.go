@@ -16,6 +16,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/catalog"
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/telemetry"
 )
@@ -80,7 +81,7 @@ func Main(opts ...Option) int {
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
 	root := newRoot(stdout, stderr, newOptions(opts))
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := broker.Explain(root.ExecuteContext(ctx))
 	if err == nil {
 		return exitOK
 	}

@@ -50,6 +50,15 @@ func newConnectorsApply(o *options) *cobra.Command {
 			case file == "":
 				return usageError{errors.New("a connectors file is required: extsync connectors apply FILE")}
 			}
+			s, err := config.LoadSettings()
+			if err != nil {
+				return err
+			}
+			release, err := useFiles(s, file)
+			if err != nil {
+				return err
+			}
+			defer release()
 			env := &config.LenientEnv{}
 			data, err := os.ReadFile(file) // #nosec G304 -- the operator names the file with -f
 			if err != nil {

@@ -28,6 +28,7 @@ func connectJS(ctx context.Context, s config.Settings, name string) (*nats.Conn,
 		User: s.NATSUser, Password: s.NATSPassword.Reveal(), Token: s.NATSToken.Reveal(),
 		CredsFile: s.NATSCreds, NKeyFile: s.NATSNKey,
 		TLSCert: s.NATSTLSCert, TLSKey: s.NATSTLSKey, CA: s.NATSTLSCA,
+		PasswordFile: s.NATSPasswordFile,
 	})
 	if err != nil {
 		if s.NATSURL != "" {

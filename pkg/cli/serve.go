@@ -64,6 +64,11 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			if err != nil {
 				return err
 			}
+			release, err := useFiles(s, s.Connectors)
+			if err != nil {
+				return err
+			}
+			defer release()
 			reg := o.kinds
 			file, sources, err := loadSources(s.Connectors, nil, checkWith(reg))
 			if err != nil {

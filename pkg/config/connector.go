@@ -51,6 +51,8 @@ type Connector struct {
 	// jitterSet: retry.jitter was written, so 0 means no jitter rather
 	// than the default.
 	jitterSet bool
+	// files are the directories the connector may read files from.
+	files *Files
 }
 
 // Mode is how a connector sends: one event at a time, or collected
@@ -156,6 +158,10 @@ func (c *Connector) Decode(v any) error {
 	}
 	return c.decode(v)
 }
+
+// Files are the directories the connector may read files from (see
+// Files); its kind gets them through Decode when it is a FileUser.
+func (c *Connector) Files() *Files { return c.files }
 
 // Block returns the block named after the connector's kind.
 func (c *Connector) Block() Block {

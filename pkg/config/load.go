@@ -43,15 +43,16 @@ func Parse(name string, data []byte, env LookupEnv, check Checker) (*File, error
 		return nil, &Error{File: name, Msg: "is empty; it must list connectors"}
 	}
 	root := doc.Docs[0].Body
-	secrets, err := expand(name, root, env)
+	files := DefaultFiles()
+	secrets, err := expand(name, root, env, files)
 	if err != nil {
 		return nil, err
 	}
-	f, err := decodeAndCheck(name, root, check)
+	f, err := decodeAndCheck(name, root, check, files)
 	return f, secrets.scrub(err)
 }
 
-func decodeAndCheck(name string, root ast.Node, check Checker) (*File, error) {
+func decodeAndCheck(name string, root ast.Node, check Checker, files *Files) (*File, error) {
 	f, errs := decodeFile(name, root)
 	if len(errs) == 0 && len(f.Connectors) == 0 {
 		return nil, &Error{File: name, Line: 1, Col: 1, Field: "connectors", Msg: "no connectors are defined"}
@@ -72,7 +73,16 @@ func decodeAndCheck(name string, root ast.Node, check Checker) (*File, error) {
 		}
 		seen[c.Name] = i
 		block := c.Block()
-		c.decode = func(v any) error { return block.Decode(name, root, v) }
+		c.files = files
+		c.decode = func(v any) error {
+			if err := block.Decode(name, root, v); err != nil {
+				return err
+			}
+			if u, ok := v.(FileUser); ok {
+				u.UseFiles(files)
+			}
+			return nil
+		}
 		var kindErr error
 		if check != nil && c.Kind != "" {
 			if err := check(c); err != nil {
@@ -213,7 +223,8 @@ func errorAt(file string, root ast.Node, base, field, msg string) error {
 	}
 }
 
-var varRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+// varRE matches ${VAR}, ${VAR:-default} and ${file:PATH}.
+var varRE = regexp.MustCompile(`\$\{(file:[^}]*|[A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 // expanded remembers which values came from the environment, so that no
 // error message repeats one: a token put in the wrong field must not be
@@ -246,9 +257,11 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// expand replaces ${VAR} and ${VAR:-default} in string values. It runs on
-// parsed values, not on the text, so a value can never inject YAML.
-func expand(file string, root ast.Node, env LookupEnv) (expanded, error) {
+// expand replaces ${VAR}, ${VAR:-default} and ${file:PATH} (the file's
+// content without its trailing newline, read through files) in string
+// values. It runs on parsed values, not on the text, so a value can never
+// inject YAML.
+func expand(file string, root ast.Node, env LookupEnv, files *Files) (expanded, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -261,6 +274,20 @@ func expand(file string, root ast.Node, env LookupEnv) (expanded, error) {
 		}
 		s.Value = varRE.ReplaceAllStringFunc(s.Value, func(ref string) string {
 			m := varRE.FindStringSubmatch(ref)
+			if path, ok := strings.CutPrefix(m[1], fileRef); ok {
+				v, err := readSecretFile(files, env, path)
+				if err != nil {
+					tok := s.GetToken()
+					errs = append(errs, &Error{
+						File: file, Line: tok.Position.Line, Col: tok.Position.Column,
+						Field: displayPath(s.GetPath()),
+						Msg:   fmt.Sprintf("${%s}: %v", m[1], err),
+					})
+					return ""
+				}
+				secrets[v] = ref
+				return v
+			}
 			if v, ok := env(m[1]); ok && v != "" {
 				secrets[v] = "${" + m[1] + "}"
 				return v

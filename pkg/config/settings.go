@@ -42,6 +42,7 @@ type Settings struct {
 	LogMaxAge    time.Duration `envconfig:"SYNCLOG_MAX_AGE" default:"168h" desc:"how long the sync log (EXTSYNC_LOG) keeps records"`
 	Drain        time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"how long shutdown waits for in-flight deliveries"`
 	QueueBytes   ByteSize      `envconfig:"QUEUE_BYTES" default:"32MiB" desc:"bytes of events each connector holds waiting for a worker (per consumer); the rest wait in JetStream"`
+	FileSettings
 }
 
 // LoadSettings reads the process settings from the environment.
@@ -49,6 +50,9 @@ func LoadSettings() (Settings, error) {
 	var s Settings
 	if err := envconfig.Process(Prefix, &s); err != nil {
 		return s, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := s.resolveFiles(); err != nil {
+		return s, err
 	}
 	return s, s.Validate()
 }

@@ -119,6 +119,7 @@ func (svc *Service) connect(ctx context.Context) error {
 		User: s.NATSUser, Password: s.NATSPassword.Reveal(), Token: s.NATSToken.Reveal(),
 		CredsFile: s.NATSCreds, NKeyFile: s.NATSNKey,
 		TLSCert: s.NATSTLSCert, TLSKey: s.NATSTLSKey, CA: s.NATSTLSCA,
+		PasswordFile: s.NATSPasswordFile, Log: svc.log,
 	})
 	if err != nil {
 		svc.close()
