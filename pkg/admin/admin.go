@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/hms/extsync/pkg/config"
 )
 
 // Checker reports whether the service can do its work; nil means ready.
@@ -17,7 +20,7 @@ type Server struct {
 	srv    *http.Server
 	ln     net.Listener
 	mux    *http.ServeMux
-	token  string
+	token  func() string // the admin token now: a file's is read again when it changes
 	viewer string
 	tls    bool
 }
@@ -29,6 +32,10 @@ type Options struct {
 	Ready   Checker
 	// Token guards /api/v1 (EXTSYNC_ADMIN_TOKEN); see Mount.
 	Token string
+	// TokenFile, instead of Token, holds the admin token
+	// (EXTSYNC_ADMIN_TOKEN_FILE); a changed file takes effect on the
+	// next request, without a restart.
+	TokenFile string
 	// ViewerToken (EXTSYNC_VIEWER_TOKEN) reads /api/v1 and the console
 	// but is refused (403) every change.
 	ViewerToken string
@@ -72,7 +79,27 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API on %s: %w", addr, err)
 	}
-	return &Server{srv: srv, ln: ln, mux: mux, token: o.Token, viewer: o.ViewerToken, tls: o.TLSCert != ""}, nil
+	return &Server{srv: srv, ln: ln, mux: mux, token: tokenOf(o), viewer: o.ViewerToken, tls: o.TLSCert != ""}, nil
+}
+
+// tokenOf is the admin token as o gives it. A token file that cannot be
+// read keeps the last token it held: a renewal half written should not
+// lock every operator out.
+func tokenOf(o Options) func() string {
+	if o.TokenFile == "" {
+		return func() string { return o.Token }
+	}
+	f := config.NewSecretFile(o.TokenFile)
+	var mu sync.Mutex
+	last := o.Token
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if v, err := f.Value(); err == nil {
+			last = v
+		}
+		return last
+	}
 }
 
 // Handler is the server's whole handler chain.

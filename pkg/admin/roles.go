@@ -28,7 +28,7 @@ func (r Role) String() string {
 // TokensSet reports whether an admin or a viewer token is configured;
 // without either, the API and the console answer loopback callers only,
 // as admins.
-func (s *Server) TokensSet() bool { return s.token != "" || s.viewer != "" }
+func (s *Server) TokensSet() bool { return s.token() != "" || s.viewer != "" }
 
 // TokenRole is the role token grants: the admin token RoleAdmin, the
 // viewer token RoleViewer, anything else (and "") RoleNone. Comparisons
@@ -37,7 +37,7 @@ func (s *Server) TokenRole(token string) Role {
 	if token == "" {
 		return RoleNone
 	}
-	if s.token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) == 1 {
+	if admin := s.token(); admin != "" && subtle.ConstantTimeCompare([]byte(token), []byte(admin)) == 1 {
 		return RoleAdmin
 	}
 	if s.viewer != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.viewer)) == 1 {
@@ -52,7 +52,7 @@ func (s *Server) TokenRole(token string) Role {
 func (s *Server) RoleToken(role Role) string {
 	switch role {
 	case RoleAdmin:
-		return s.token
+		return s.token()
 	case RoleViewer:
 		return s.viewer
 	}

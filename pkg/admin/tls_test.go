@@ -88,3 +88,21 @@ func TestAdminTLSNeedsBothFilesThatLoad(t *testing.T) {
 	_, err = admin.New(admin.Options{Addr: "127.0.0.1:0", TLSCert: "/nowhere/tls.crt", TLSKey: "/nowhere/tls.key"})
 	require.ErrorContains(t, err, "/nowhere/tls.crt")
 }
+
+// A token from a file (EXTSYNC_ADMIN_TOKEN_FILE) is read again when the
+// file changes: a rotated token works at once, the old one no more.
+func TestAdminTokenFileIsReadAgainWhenItChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin-token")
+	require.NoError(t, os.WriteFile(path, []byte("first\n"), 0o600))
+	s, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Ready: func(context.Context) error { return nil },
+		TokenFile: path})
+	require.NoError(t, err)
+	require.Equal(t, admin.RoleAdmin, s.TokenRole("first"))
+	later := time.Now().Add(time.Second)
+	require.NoError(t, os.WriteFile(path, []byte("second\n"), 0o600))
+	require.NoError(t, os.Chtimes(path, later, later))
+	require.Equal(t, admin.RoleAdmin, s.TokenRole("second"), "the rotated token")
+	require.Equal(t, admin.RoleNone, s.TokenRole("first"), "the old token no more")
+	require.NoError(t, os.Remove(path))
+	require.Equal(t, admin.RoleAdmin, s.TokenRole("second"), "a file gone keeps the last token")
+}

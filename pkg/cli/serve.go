@@ -85,7 +85,7 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			if err != nil {
 				return err
 			}
-			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal(), ViewerToken: s.ViewerToken.Reveal(),
+			adm, err := admin.New(admin.Options{Addr: s.HTTPAddr, Metrics: tel.Metrics, Ready: svc.Ready, Token: s.AdminToken.Reveal(), TokenFile: s.AdminTokenFile, ViewerToken: s.ViewerToken.Reveal(),
 				TLSCert: s.HTTPTLSCert, TLSKey: s.HTTPTLSKey})
 			if err != nil {
 				return err
