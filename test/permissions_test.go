@@ -93,13 +93,13 @@ func TestNATSPermissionsAreEnough(t *testing.T) {
 		"a dead letter; serve's log:\n%s", log.String())
 
 	sink.down.Store(false)
-	require.Contains(t, operator.ok("dlq", "replay", "--connector", "court"), "replayed 1 dead letters")
+	require.Contains(t, operator.ok("dlq", "replay", "--connector", "court"), "replayed 1 dead letter ")
 	require.Eventually(t, func() bool { return len(operator.story("--connector", "court", "--status", "delivered")) == 1 },
 		30*time.Second, 100*time.Millisecond)
 	require.Len(t, sink.keys(), 1)
 
 	other := binWriteFile(t, "clinic.yaml", connectorDoc("clinic", "hms.scheduling.updated", srv.URL))
-	require.Contains(t, operator.ok("connectors", "apply", "-f", other), "applied 1 connectors: clinic")
+	require.Contains(t, operator.ok("connectors", "apply", "-f", other), "applied 1 connector: clinic")
 	require.Eventually(t, func() bool {
 		return strings.Contains(log.String(), `msg="connector applied from the connector store" connector=clinic`)
 	}, 30*time.Second, 50*time.Millisecond)
