@@ -19,7 +19,7 @@ import (
 	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/service"
+	"github.com/hms/extsync/pkg/internal/service"
 )
 
 // syncBuffer is an instance's log, safe to read while it runs.

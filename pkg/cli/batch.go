@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/pipeline"
+	"github.com/hms/extsync/pkg/internal/pipeline"
 )
 
 func newBatch() *cobra.Command {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/bench"
+	"github.com/hms/extsync/pkg/internal/bench"
 	"github.com/hms/extsync/pkg/telemetry"
 )
 

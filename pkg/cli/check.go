@@ -6,7 +6,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/connstore"
+	"github.com/hms/extsync/pkg/internal/connstore"
 )
 
 // checkWith validates a connector's kind block by building the connector,

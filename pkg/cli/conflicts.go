@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/reconcile"
+	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 func newConflicts() *cobra.Command {

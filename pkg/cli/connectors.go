@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/connstore"
-	"github.com/hms/extsync/pkg/pipeline"
-	"github.com/hms/extsync/pkg/throttle"
+	"github.com/hms/extsync/pkg/internal/connstore"
+	"github.com/hms/extsync/pkg/internal/pipeline"
+	"github.com/hms/extsync/pkg/internal/throttle"
 )
 
 func newConnectors(o *options) *cobra.Command {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/demo"
+	"github.com/hms/extsync/pkg/internal/demo"
 )
 
 func newDemo() *cobra.Command {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hms/extsync/pkg/connstore"
-	"github.com/hms/extsync/pkg/service"
+	"github.com/hms/extsync/pkg/internal/connstore"
+	"github.com/hms/extsync/pkg/internal/service"
 )
 
 // askInstances gathers the answers of every running instance to a status

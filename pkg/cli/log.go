@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/policy"
+	"github.com/hms/extsync/pkg/internal/policy"
 	"github.com/hms/extsync/pkg/synclog"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/broker/brokertest"
-	"github.com/hms/extsync/pkg/reconcile"
+	"github.com/hms/extsync/pkg/internal/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 

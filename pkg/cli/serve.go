@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hms/extsync/pkg/admin"
 	"github.com/hms/extsync/pkg/config"
-	"github.com/hms/extsync/pkg/console"
-	"github.com/hms/extsync/pkg/service"
+	"github.com/hms/extsync/pkg/internal/admin"
+	"github.com/hms/extsync/pkg/internal/console"
+	"github.com/hms/extsync/pkg/internal/service"
 	"github.com/hms/extsync/pkg/telemetry"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/cli"
-	"github.com/hms/extsync/pkg/connstore"
+	"github.com/hms/extsync/pkg/internal/connstore"
 )
 
 // run is one in-process run of the command line.

@@ -1,0 +1,86 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/broker/brokertest"
+	"github.com/hms/extsync/pkg/internal/reconcile"
+)
+
+// Instances racing to record versions of one entity leave the newest:
+// every write is a compare-and-set that re-reads on a lost race.
+func TestVersionRaceLeavesTheNewest(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stores []*reconcile.Store
+	for range 3 {
+		st, err := reconcile.Open(ctx, js, 1)
+		require.NoError(t, err)
+		stores = append(stores, st)
+	}
+	var wg sync.WaitGroup
+	for v := 1; v <= 30; v++ {
+		wg.Go(func() {
+			st := stores[v%3]
+			require.NoError(t, st.Release(ctx, "court", "wf-1", fmt.Sprint(v), uint64(v),
+				&reconcile.Synced{ETag: fmt.Sprint(v)}))
+		})
+	}
+	wg.Wait()
+	_, err := stores[0].Acquire(ctx, "court", "wf-1", "30", 30, time.Second)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "30 was recorded: 30 itself is not newer")
+	got, err := stores[0].Acquire(ctx, "court", "wf-1", "31", 31, time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "30", got.Version)
+	require.Equal(t, "30", got.ETag)
+}
+
+func TestClaimHeldElsewhereMakesOlderSupersededAndNewerWait(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.NoError(t, err)
+	_, err = st.Acquire(ctx, "court", "wf-1", "4", 4, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "an older version while 5 is being sent")
+	done := make(chan error, 1)
+	go func() { _, err := st.Acquire(ctx, "court", "wf-1", "6", 6, time.Minute); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("6 must wait for 5 to finish, got %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
+	require.NoError(t, <-done, "6 goes once 5 is done")
+}
+
+// A repair may send the version last delivered once more; an older one
+// stays superseded.
+func TestAcquireAgainLetsTheDeliveredVersionThroughOnce(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
+	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "a plain redelivery of 5 is stale")
+	_, err = st.AcquireAgain(ctx, "court", "wf-1", "4", 4, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "an older version stays stale")
+	_, err = st.AcquireAgain(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.NoError(t, err, "the repair of 5 goes through")
+}
