@@ -17,11 +17,25 @@ import (
 // the claim is one compare-and-set; it reads first only when that fails,
 // or when the remembered state shows another sender's claim.
 func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
+	return s.acquire(ctx, connector, entity, v, seq, hold, false)
+}
+
+// AcquireRepair is Acquire for a repair: sending again the version the
+// entity was last delivered with (same version, same stream seq), because
+// verification found the system's record differing. That version is
+// claimed like a newer one; an older one is still superseded, and so is
+// this one once a newer version was delivered.
+func (s *Store) AcquireRepair(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
+	return s.acquire(ctx, connector, entity, v, seq, hold, true)
+}
+
+func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {
 	k := key(connector, entity)
 	st, rev, fresh := s.known.get(k)
 	fresh = !fresh // not remembered: try it as absent; Create fails if it exists
 	for {
-		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) {
+		same := again && st.Version == v && st.Seq == seq
+		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) && !same {
 			return st, ErrSuperseded // versions only grow: true of any state read
 		}
 		if c := st.Claim; c != nil && time.Now().Before(c.Until) && c.Seq != seq {
@@ -122,6 +136,10 @@ func released(st State, v string, seq uint64, synced *Synced) State {
 	case st.Version == "" || newer(v, seq, st.Version, st.Seq):
 		st.Version, st.Seq, st.ETag, st.Snapshot, st.Mapping = v, seq, synced.ETag, synced.Snapshot, synced.Mapping
 		st.Drifted = false
+	case v == st.Version && seq == st.Seq:
+		// The same version sent again (a repair, see AcquireRepair): the
+		// system's record is the one sent, as it answered now.
+		st.ETag, st.Snapshot, st.Mapping, st.Drifted = synced.ETag, synced.Snapshot, synced.Mapping, false
 	}
 	return st
 }
