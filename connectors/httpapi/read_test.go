@@ -93,9 +93,9 @@ func TestFetchRefusalIsClassifiedWithItsStatus(t *testing.T) {
 func TestHTTPReadIsChecked(t *testing.T) {
 	for read, want := range map[Read]string{
 		{URL: "https://x.example/r/{id}", Method: "PUT"}: `http.read.method "PUT": want GET or POST`,
-		{Method: "GET"}:                        "http.read.url is required",
-		{URL: "/r/{id}"}:                       "http.read.url must be an absolute",
-		{URL: "https://{host}/r"}:              "is in the scheme or host",
+		{Method: "GET"}:           "http.read.url is required",
+		{URL: "/r/{id}"}:          "http.read.url must be an absolute",
+		{URL: "https://{host}/r"}: "is in the scheme or host",
 	} {
 		_, err := build(Config{URL: "https://x.example/w/{id}", Read: &read})
 		require.ErrorContains(t, err, want, "%+v", read)
