@@ -42,6 +42,8 @@ type Connector struct {
 	// the system last confirmed; nil: on where it costs nothing (see
 	// SkipsUnchanged).
 	SkipUnchanged *bool `yaml:"skip_unchanged"`
+	// Verify schedules verification rounds; nil: none.
+	Verify *Verify `yaml:"verify"`
 
 	// blocks are the kind blocks given (http:, ledger:, ...) by name;
 	// only the one named by Kind may be set. See UnmarshalYAML.
