@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/hms/extsync/pkg/coherence"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/connstore"
 	"github.com/hms/extsync/pkg/pipeline"
@@ -130,6 +131,8 @@ type connectorRow struct {
 	Batch *pipeline.BatchStatus `json:"batch,omitempty"`
 	// Throttle is the adaptive rate its replicas share now, when it has one.
 	Throttle *throttleRow `json:"throttle,omitempty"`
+	// Verify is the last verification round (extsync verify, or verify:).
+	Verify *coherence.Round `json:"verify,omitempty"`
 }
 
 type throttleRow struct {
@@ -195,6 +198,7 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 				}
 			}
 		}
+		row.Verify, _ = coherence.LastRound(ctx, js, e.Name)
 		if cons, err := js.Consumer(ctx, stream, "extsync-"+e.Name); err == nil {
 			info := cons.CachedInfo()
 			row.Pending, row.AckPending, row.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
@@ -217,6 +221,7 @@ func printConnectors(w io.Writer, rows []connectorRow) {
 		if t := r.Throttle; t != nil {
 			fmt.Fprintf(tw, "  throttle: %.1f/s of %.1f/s shared by %d replicas\n", t.Rate, t.Max, t.Replicas)
 		}
+		printRound(tw, r.Verify)
 		if r.Error != "" {
 			fmt.Fprintf(tw, "  ! %s\n", r.Error)
 		}
