@@ -13,6 +13,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/broker"
+	"github.com/hms/extsync/pkg/coherence"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/pipeline"
@@ -28,6 +29,7 @@ type Service struct {
 	js       jetstream.JetStream
 	pipeline *pipeline.Pipeline
 	live     *reloader // nil when the connectors are fixed at start
+	verify   *coherence.Scheduler
 }
 
 // Options beyond the settings.
@@ -71,6 +73,7 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	svc.pipeline = p
+	svc.verify = svc.scheduler(o, conns)
 	return svc, nil
 }
 
@@ -174,6 +177,15 @@ func (svc *Service) Run(ctx context.Context) error {
 		// being applied does not go on against a closed connection.
 		defer func() { stopWatch(); <-followed }()
 	}
+	verifyCtx, stopVerify := context.WithCancel(ctx)
+	verified := make(chan struct{})
+	go func() {
+		defer close(verified)
+		if err := svc.verify.Run(verifyCtx); err != nil {
+			svc.log.Error("scheduled verification not running", "err", err)
+		}
+	}()
+	defer func() { stopVerify(); <-verified }() // before the connection closes
 	err := svc.pipeline.Run(ctx)
 	svc.log.Info("pipeline drained")
 	return err
