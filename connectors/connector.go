@@ -44,16 +44,19 @@ type Delivery struct {
 	// answered with, when it gives one.
 	ETag string
 	// Status is set by the connector to the system's status code when it
-	// answered (HTTP status for http, webhook and soap), so the sync log
-	// keeps it for a success too; a failure carries it in DeliveryError.
+	// answered (HTTP status for http, webhook and soap; Deliver and Fetch
+	// alike), so the sync log keeps it for a success too; 0 otherwise.
 	Status int
 }
 
 // Remote is implemented by kinds that can read the external record, which
-// the overwrite and merge conflict rules need.
+// the overwrite and merge conflict rules and verification need.
 type Remote interface {
 	// Fetch returns the system's current record for d's entity and its
-	// version (ETag), "" when it has none.
+	// version (ETag), "" when it has none. A system that has no record
+	// of the entity gives an empty body (nil or no fields), not an error.
+	// d carries the entity as the last delivery sent it: Event (Key,
+	// Data) and Body, the mapped record.
 	Fetch(ctx context.Context, d *Delivery) (body map[string]any, etag string, err error)
 }
 

@@ -24,6 +24,9 @@ type Config struct {
 	Auth    *Auth             `yaml:"auth"`
 	// Bulk is where mode: batch sends a whole batch in one request.
 	Bulk *Bulk `yaml:"bulk"`
+	// Read is where a record is read back (conflict rules, verify);
+	// default: GET on URL.
+	Read *Read `yaml:"read"`
 	// ConflictMatch makes a refusal whose JSON body matches a conflict,
 	// e.g. '$.error.code == "OVERLAPPING_ASSIGNMENT"' (409 and 412 always are).
 	ConflictMatch string `yaml:"conflict_match"`
@@ -96,6 +99,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Bulk.validate(); err != nil {
+		return err
+	}
+	if err := c.Read.validate(); err != nil {
 		return err
 	}
 	return c.Auth.Validate("http.auth")

@@ -47,8 +47,12 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 		return nil, err
 	}
 	match, _ := parseMatch(cfg.ConflictMatch) // validated above
-	return &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client,
-		conflictMatch: match}, nil
+	c := &Connector{name: spec.Name, cfg: cfg, url: tmpl, header: staticHeader(cfg), client: client,
+		conflictMatch: match}
+	if cfg.Read != nil {
+		c.read, _ = parseTemplate(cfg.Read.URL) // validated above
+	}
+	return c, nil
 }
 
 func staticHeader(cfg Config) http.Header {
@@ -66,6 +70,7 @@ type Connector struct {
 	name   string
 	cfg    Config
 	url    *template
+	read   *template // http.read.url; nil: read from url
 	header http.Header
 	client *http.Client
 	// conflictMatch classifies other refusals as conflicts by their body.

@@ -63,6 +63,7 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	}
 	c.secrets = secrets(cfg.DSN, conn.Password)
 	c.op = "upsert into " + table.Sanitize()
+	c.read = "read from " + table.Sanitize()
 	return c, nil
 }
 
@@ -106,6 +107,7 @@ type Connector struct {
 	plan    *plan
 	db      *sql.DB
 	op      string
+	read    string // what a Fetch is called in errors
 	attrs   []attribute.KeyValue
 	secrets []string // the DSN and its password, scrubbed from messages
 }

@@ -86,6 +86,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "extsync:", err)
+	var coded exitError // a command's own code, e.g. verify's 3
+	if errors.As(err, &coded) {
+		return coded.code
+	}
 	var ue usageError
 	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) {
 		return exitUsage
@@ -154,7 +158,7 @@ Process settings (environment):
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServe(o), newDemo(), newPublish(o), newBench(o), newDLQ(), newLog(), newConnectors(o), newBatch(), newConflicts())
+	root.AddCommand(newServe(o), newDemo(), newPublish(o), newBench(o), newDLQ(), newLog(), newConnectors(o), newBatch(), newConflicts(), newVerify(o))
 	typeUsage(root)
 	return root
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/internal/coherence"
 	"github.com/hms/extsync/pkg/internal/connstore"
 	"github.com/hms/extsync/pkg/internal/pipeline"
 	"github.com/hms/extsync/pkg/internal/throttle"
@@ -144,6 +145,8 @@ type connectorRow struct {
 	Throttle *throttleRow `json:"throttle,omitempty"`
 	// Instances is what each running instance has of the connector.
 	Instances []instanceRow `json:"instances"`
+	// Verify is the last verification round (extsync verify, or verify:).
+	Verify *coherence.Round `json:"verify,omitempty"`
 }
 
 // instanceRow is one instance's state of one connector.
@@ -235,6 +238,7 @@ func connectorRows(ctx context.Context, js jetstream.JetStream, stream string) (
 				}
 			}
 		}
+		row.Verify, _ = coherence.LastRound(ctx, js, e.Name)
 		if cons, err := js.Consumer(ctx, stream, "extsync-"+e.Name); err == nil {
 			info := cons.CachedInfo()
 			row.Pending, row.AckPending, row.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
@@ -262,6 +266,7 @@ func printConnectors(w io.Writer, rows []connectorRow) {
 		if t := r.Throttle; t != nil {
 			fmt.Fprintf(w, "  throttle: %.1f/s of %.1f/s shared by %d replicas\n", t.Rate, t.Max, t.Replicas)
 		}
+		printRound(tw, r.Verify)
 		if r.Error != "" {
 			fmt.Fprintf(w, "  ! %s\n", r.Error)
 		}

@@ -42,6 +42,8 @@ type Connector struct {
 	// the system last confirmed; nil: on where it costs nothing (see
 	// SkipsUnchanged).
 	SkipUnchanged *bool `yaml:"skip_unchanged"`
+	// Verify schedules verification rounds; nil: none.
+	Verify *Verify `yaml:"verify"`
 
 	// blocks are the kind blocks given (http:, ledger:, ...) by name;
 	// only the one named by Kind may be set. See UnmarshalYAML.
@@ -101,11 +103,12 @@ func (c *Connector) SkipsUnchanged(versioned bool) bool {
 }
 
 // KeepsRecords says whether the entity state keeps the record of every
-// delivered unversioned event (one state write each), for skip unchanged
-// and verification; versioned events under ordering entity keep theirs
-// with the claim's release at no extra cost.
+// delivered unversioned event (one state write each): when the connector
+// is verified on a schedule or skips unchanged records for them. Versioned
+// events under ordering entity keep theirs with the claim's release at
+// no extra cost.
 func (c *Connector) KeepsRecords() bool {
-	return c.SkipUnchanged != nil && *c.SkipUnchanged
+	return c.Verify != nil || (c.SkipUnchanged != nil && *c.SkipUnchanged)
 }
 
 // Retry configures backoff for transient failures.

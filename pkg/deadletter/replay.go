@@ -264,3 +264,11 @@ func (r *Replayer) replayMsg(it ReplayItem) *nats.Msg {
 	}
 	return m
 }
+
+// HeaderRepair marks a replay sent by verification to put an entity's
+// record back (`extsync verify --repair`): the event is the version last
+// delivered, sent again because the system's record drifted from it. Its
+// value names the verification run. The pipeline lets such a replay
+// through ordering although its version is the one delivered (see
+// reconcile.Store.AcquireRepair).
+const HeaderRepair = "Extsync-Repair"

@@ -24,9 +24,9 @@ type entityClaims interface {
 	Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
 	// Release ends the claim; synced, when set, records v as delivered.
 	Release(ctx context.Context, connector, entity, v string, seq uint64, synced *reconcile.Synced) error
-	// AcquireAgain is Acquire that lets the version last delivered
+	// AcquireRepair is Acquire that lets the version last delivered
 	// through once more.
-	AcquireAgain(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
+	AcquireRepair(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
 	// ReleaseAsync is Release started now and confirmed by Wait.
 	ReleaseAsync(connector, entity, v string, seq uint64, synced *reconcile.Synced) reconcile.Pending
 	// Stale reports, without claiming, whether v is not newer than what
@@ -80,7 +80,7 @@ func (o *entityOrder) records(j *job) bool {
 func (o *entityOrder) claim(ctx context.Context, j *job) error {
 	acquire := o.claims.Acquire
 	if j.route.repair {
-		acquire = o.claims.AcquireAgain
+		acquire = o.claims.AcquireRepair
 	}
 	st, err := acquire(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold)
 	if err != nil {

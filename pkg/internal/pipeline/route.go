@@ -35,7 +35,7 @@ func (r *router) choose(j *job) {
 	}
 	h := j.msg.Headers()
 	j.route.take = h.Get(reconcile.HeaderTake)
-	j.route.repair = h.Get(reconcile.HeaderRepair) == "true"
+	j.route.repair = h.Get(deadletter.HeaderRepair) != ""
 	if h.Get(deadletter.HeaderReplayMapping) != deadletter.MappingOriginal {
 		return
 	}

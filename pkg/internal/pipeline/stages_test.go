@@ -91,7 +91,7 @@ func (f *fakeClaims) Acquire(_ context.Context, _, entity, v string, _ uint64, _
 	return st, f.acquireErr
 }
 
-func (f *fakeClaims) AcquireAgain(ctx context.Context, c, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error) {
+func (f *fakeClaims) AcquireRepair(ctx context.Context, c, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error) {
 	f.calls = append(f.calls, "again "+entity+"@"+v)
 	return f.Acquire(ctx, c, entity, v, seq, hold)
 }

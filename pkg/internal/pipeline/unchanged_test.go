@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/deadletter"
-	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 // An update whose mapped fields did not change sends nothing and is
@@ -81,7 +80,7 @@ func TestARepairSendsTheDeliveredVersionAgain(t *testing.T) {
 		e.publishRaw(deadletter.ReplaySubjectPrefix+"court", body, nats.Header{
 			deadletter.HeaderSubject:   {"hms.workflow.updated"},
 			deadletter.HeaderStreamSeq: {fmt.Sprint(ack.Sequence)},
-			reconcile.HeaderRepair:     {repair},
+			deadletter.HeaderRepair:    {repair},
 		})
 	}
 	recs := e.recordsWhenStored("court", 3)

@@ -20,10 +20,10 @@ func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq ui
 	return s.acquire(ctx, connector, entity, v, seq, hold, false)
 }
 
-// AcquireAgain is Acquire for sending the version last delivered once
+// AcquireRepair is Acquire for sending the version last delivered once
 // more (a repair after the system lost or changed it): that very version
 // (same v and seq) is not superseded; an older one still is.
-func (s *Store) AcquireAgain(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
+func (s *Store) AcquireRepair(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
 	return s.acquire(ctx, connector, entity, v, seq, hold, true)
 }
 
@@ -134,6 +134,10 @@ func released(st State, v string, seq uint64, synced *Synced) State {
 	case st.Version == "" || newer(v, seq, st.Version, st.Seq):
 		st.Version, st.Seq, st.ETag, st.Snapshot, st.Mapping = v, seq, synced.ETag, synced.Snapshot, synced.Mapping
 		st.Drifted = false
+	case v == st.Version && seq == st.Seq:
+		// The same version sent again (a repair, see AcquireRepair): the
+		// system's record is the one sent, as it answered now.
+		st.ETag, st.Snapshot, st.Mapping, st.Drifted = synced.ETag, synced.Snapshot, synced.Mapping, false
 	}
 	return st
 }

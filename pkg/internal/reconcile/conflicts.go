@@ -18,11 +18,6 @@ import (
 const (
 	ConflictStream        = "EXTSYNC_CONFLICTS"
 	ConflictSubjectPrefix = "extsync.conflicts."
-	// HeaderRepair, on an event sent back through its connector's replay
-	// subject, asks for the version last delivered to be sent once more
-	// (verify --repair): ordering lets that version through, and it is
-	// sent even if unchanged.
-	HeaderRepair = "Extsync-Repair"
 	// HeaderTake, on a resolved conflict's event sent back through its
 	// connector, is the side the person chose: local or merged.
 	HeaderTake = "Extsync-Conflict-Take"

@@ -67,7 +67,7 @@ func TestClaimHeldElsewhereMakesOlderSupersededAndNewerWait(t *testing.T) {
 
 // A repair may send the version last delivered once more; an older one
 // stays superseded.
-func TestAcquireAgainLetsTheDeliveredVersionThroughOnce(t *testing.T) {
+func TestAcquireRepairLetsTheDeliveredVersionThroughOnce(t *testing.T) {
 	s := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -79,8 +79,8 @@ func TestAcquireAgainLetsTheDeliveredVersionThroughOnce(t *testing.T) {
 	require.NoError(t, st.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
 	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
 	require.ErrorIs(t, err, reconcile.ErrSuperseded, "a plain redelivery of 5 is stale")
-	_, err = st.AcquireAgain(ctx, "court", "wf-1", "4", 4, time.Minute)
+	_, err = st.AcquireRepair(ctx, "court", "wf-1", "4", 4, time.Minute)
 	require.ErrorIs(t, err, reconcile.ErrSuperseded, "an older version stays stale")
-	_, err = st.AcquireAgain(ctx, "court", "wf-1", "5", 5, time.Minute)
+	_, err = st.AcquireRepair(ctx, "court", "wf-1", "5", 5, time.Minute)
 	require.NoError(t, err, "the repair of 5 goes through")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/internal/coherence"
 	"github.com/hms/extsync/pkg/internal/pipeline"
 	"github.com/hms/extsync/pkg/synclog"
 )
@@ -32,6 +33,7 @@ type Service struct {
 	live     *reloader // nil when the connectors are fixed at start
 	tallies  tallies
 	summary  time.Duration // 0: no summary lines
+	verify   *coherence.Scheduler
 }
 
 // Options beyond the settings.
@@ -93,6 +95,7 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		svc.close()
 		return nil, err
 	}
+	svc.verify = svc.scheduler(o, conns)
 	return svc, nil
 }
 
@@ -216,6 +219,15 @@ func (svc *Service) Run(ctx context.Context) error {
 		}()
 		defer func() { stopSum(); <-summarized }()
 	}
+	verifyCtx, stopVerify := context.WithCancel(ctx)
+	verified := make(chan struct{})
+	go func() {
+		defer close(verified)
+		if err := svc.verify.Run(verifyCtx); err != nil {
+			svc.log.Error("scheduled verification not running", "err", err)
+		}
+	}()
+	defer func() { stopVerify(); <-verified }() // before the connection closes
 	err := svc.pipeline.Run(ctx)
 	svc.log.Info("pipeline drained")
 	return err

@@ -1,0 +1,176 @@
+package coherence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/internal/reconcile"
+)
+
+// Checker verifies one connector's entities against its system.
+type Checker struct {
+	Connector *config.Connector
+	// Remote reads the system's records: the connector built from
+	// Connector, when its kind can read back (see Readable).
+	Remote connectors.Remote
+	States *reconcile.Store
+	JS     jetstream.JetStream
+	// Stream is the event stream (HMS_EVENTS): hashed entity keys are
+	// recovered from it, and repairs read their event there.
+	Stream string
+	// Rate caps the system reads per second; 0: no cap.
+	Rate float64
+	// Workers is how many reads run at once (default 8).
+	Workers int
+	// Repair sends the version last delivered of each entity not in step
+	// through the connector again.
+	Repair bool
+	// Actor names who asked, for the sync log and the repairs.
+	Actor string
+	// Progress, when set, is told every ProgressEvery (default 5 s) how
+	// many of the selected entities were done.
+	Progress      func(done, total int)
+	ProgressEvery time.Duration
+}
+
+// Selection says which entities a check reads.
+type Selection struct {
+	// Entities names entity keys; empty: every entity of the connector.
+	Entities []string
+	// Sample is the share of every entity checked, in percent, chosen at
+	// random; 0 or 100: all. Ignored with Entities.
+	Sample float64
+}
+
+// maxFailedInARow stops a check whose reads keep failing: the system is
+// down or refuses, and going on would only repeat it.
+const maxFailedInARow = 20
+
+// target is one entity to check: its state key, its key when known, and
+// whether it was named (--entity) rather than listed.
+type target struct {
+	stateKey, entity string
+	named            bool
+}
+
+// Run checks the selected entities and returns what it found. An error
+// means the check as a whole failed or was cut short; the result then
+// holds what was done.
+func (c *Checker) Run(ctx context.Context, sel Selection) (*Result, error) {
+	res := &Result{Connector: c.Connector.Name, Entities: []Entity{}}
+	targets, err := c.targets(ctx, sel)
+	if err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w := &work{c: c, events: newEvents(c.JS, c.Stream, c.Connector), rec: newRecorder(c.JS), cancel: cancel,
+		limit: rate.NewLimiter(rate.Inf, 1)}
+	if c.Rate > 0 {
+		w.limit = rate.NewLimiter(rate.Limit(c.Rate), 1)
+	}
+	w.rep = &repairer{js: c.JS, events: w.events, connector: c.Connector.Name, actor: c.Actor,
+		run: fmt.Sprintf("%s-%d", c.Connector.Name, time.Now().UnixNano())}
+
+	in := make(chan target)
+	out := make(chan Entity)
+	var wg sync.WaitGroup
+	for range max(c.Workers, 1) {
+		wg.Go(func() {
+			for t := range in {
+				out <- w.check(ctx, t)
+			}
+		})
+	}
+	go func() {
+		defer close(in)
+		for _, t := range targets {
+			select {
+			case in <- t:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(out) }()
+	stop := c.report(len(targets), &w.done)
+	for e := range out {
+		res.add(e)
+		w.done.Add(1)
+	}
+	stop()
+	res.sort()
+	var runErr error
+	if ctx.Err() != nil {
+		runErr = context.Cause(ctx) // interrupted, or too many reads failed in a row
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer closeCancel()
+	return res, errors.Join(runErr, w.rec.close(closeCtx))
+}
+
+// targets lists the entities to check.
+func (c *Checker) targets(ctx context.Context, sel Selection) ([]target, error) {
+	name := c.Connector.Name
+	if len(sel.Entities) > 0 {
+		out := make([]target, len(sel.Entities))
+		for i, e := range sel.Entities {
+			out[i] = target{stateKey: reconcile.Key(name, e), entity: e, named: true}
+		}
+		return out, nil
+	}
+	keys, err := c.States.Keys(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if sel.Sample > 0 && sel.Sample < 100 {
+		n := int(math.Ceil(float64(len(keys)) * sel.Sample / 100))
+		for i := range n { // a partial Fisher-Yates shuffle: n keys at random
+			j := i + rand.IntN(len(keys)-i) // #nosec G404 -- a sample, not a secret
+			keys[i], keys[j] = keys[j], keys[i]
+		}
+		keys = keys[:n]
+	}
+	out := make([]target, len(keys))
+	for i, k := range keys {
+		out[i] = target{stateKey: k, entity: reconcile.EntityOf(name, k)}
+	}
+	return out, nil
+}
+
+// report calls Progress every ProgressEvery until the returned stop.
+func (c *Checker) report(total int, done *atomic.Int64) (stop func()) {
+	if c.Progress == nil {
+		return func() {}
+	}
+	every := c.ProgressEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-t.C:
+				c.Progress(int(done.Load()), total)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { t.Stop(); close(quit); <-finished }
+}

@@ -1,0 +1,90 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Key is the bucket key of connector's entity: connector.entity, or
+// connector.h-<hash> for an entity key with characters a KV key cannot
+// hold (see HashedKey).
+func Key(connector, entity string) string { return key(connector, entity) }
+
+// HashedKey says whether bucket key k names its entity by a hash: the
+// entity key's text cannot be read from it.
+func HashedKey(connector, k string) bool {
+	return strings.HasPrefix(k, connector+".h-")
+}
+
+// EntityOf is the entity key a bucket key of connector names, "" for a
+// hashed key or a key of another connector.
+func EntityOf(connector, k string) string {
+	e, ok := strings.CutPrefix(k, connector+".")
+	if !ok || HashedKey(connector, k) {
+		return ""
+	}
+	return e
+}
+
+// Keys lists the bucket keys of connector's entities, in no set order.
+// Keys only: a large connector's state is read one entity at a time.
+func (s *Store) Keys(ctx context.Context, connector string) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, connector+".>")
+	if err != nil {
+		return nil, fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
+	}
+	defer func() { _ = l.Stop() }()
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("KV %s: list %s: %w", Bucket, connector, ctx.Err())
+	}
+	return keys, nil
+}
+
+// Read is the state at bucket key k and its revision; revision 0 when
+// the key is absent.
+func (s *Store) Read(ctx context.Context, k string) (State, uint64, error) {
+	st, rev, err := s.get(ctx, k)
+	if err != nil {
+		return st, rev, fmt.Errorf("KV %s: %s: %w", Bucket, k, err)
+	}
+	return st, rev, nil
+}
+
+// ErrMoved says the entity's state moved on (a newer delivery) since the
+// state a caller judged: the judgement is not recorded.
+var ErrMoved = errors.New("the entity was delivered again since it was verified")
+
+// SetDrifted records at bucket key k whether verification found the
+// system's record differing from the snapshot of seq, the state verified.
+// Compare-and-set: when the entity was delivered again since (its seq
+// moved), nothing is written and ErrMoved returned, because that delivery
+// made the verdict stale; a claim taken or released meanwhile is kept.
+func (s *Store) SetDrifted(ctx context.Context, k string, seq uint64, drifted bool) error {
+	for range 10 {
+		st, rev, err := s.get(ctx, k)
+		if err != nil {
+			return fmt.Errorf("KV %s: %s: %w", Bucket, k, err)
+		}
+		switch {
+		case rev == 0 || st.Seq != seq:
+			return ErrMoved
+		case st.Drifted == drifted:
+			return nil
+		}
+		st.Drifted = drifted
+		_, ok, err := s.put(ctx, k, st, rev)
+		if err != nil {
+			return fmt.Errorf("KV %s: %s: mark drifted: %w", Bucket, k, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("KV %s: %s: mark drifted: the entry kept changing", Bucket, k)
+}

@@ -1,0 +1,83 @@
+package reconcile_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/broker/brokertest"
+	"github.com/hms/extsync/pkg/internal/reconcile"
+)
+
+func openStore(t *testing.T) (*reconcile.Store, context.Context) {
+	t.Helper()
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	st, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	return st, ctx
+}
+
+func TestKeysListsOneConnectorsEntitiesAndNamesHashedOnes(t *testing.T) {
+	st, ctx := openStore(t)
+	for _, e := range []string{"wf-1", "wf-2", "case 7/a"} {
+		require.NoError(t, st.Release(ctx, "court", e, "1", 1, &reconcile.Synced{Snapshot: map[string]any{"a": 1}}))
+	}
+	require.NoError(t, st.Release(ctx, "court-x", "wf-9", "1", 1, &reconcile.Synced{}))
+	keys, err := st.Keys(ctx, "court")
+	require.NoError(t, err)
+	slices.Sort(keys)
+	hashed := reconcile.Key("court", "case 7/a")
+	require.Equal(t, slices.Sorted(slices.Values([]string{"court.wf-1", "court.wf-2", hashed})), keys)
+	require.True(t, reconcile.HashedKey("court", hashed))
+	require.Empty(t, reconcile.EntityOf("court", hashed))
+	require.Equal(t, "wf-1", reconcile.EntityOf("court", "court.wf-1"))
+}
+
+func TestSetDriftedWritesOnlyWhileTheVerifiedDeliveryIsTheLast(t *testing.T) {
+	st, ctx := openStore(t)
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "1", 10, &reconcile.Synced{Snapshot: map[string]any{"a": 1}}))
+	k := reconcile.Key("court", "wf-1")
+	require.NoError(t, st.SetDrifted(ctx, k, 10, true))
+	got, _, err := st.Read(ctx, k)
+	require.NoError(t, err)
+	require.True(t, got.Drifted)
+	require.Equal(t, map[string]any{"a": float64(1)}, got.Snapshot, "the rest of the state is kept")
+
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "2", 11, &reconcile.Synced{Snapshot: map[string]any{"a": 2}}))
+	require.ErrorIs(t, st.SetDrifted(ctx, k, 10, true), reconcile.ErrMoved)
+	got, _, err = st.Read(ctx, k)
+	require.NoError(t, err)
+	require.False(t, got.Drifted, "a delivery clears the mark; a stale verdict does not set it again")
+}
+
+func TestAcquireRepairClaimsTheDeliveredVersionAgainAndRecordsIt(t *testing.T) {
+	st, ctx := openStore(t)
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 30, &reconcile.Synced{ETag: "e3", Snapshot: map[string]any{"a": 3}}))
+	k := reconcile.Key("court", "wf-1")
+	require.NoError(t, st.SetDrifted(ctx, k, 30, true))
+
+	_, err := st.Acquire(ctx, "court", "wf-1", "3", 30, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "a plain replay of the delivered version is superseded")
+	_, err = st.AcquireRepair(ctx, "court", "wf-1", "2", 20, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "a repair never sends an older version")
+
+	got, err := st.AcquireRepair(ctx, "court", "wf-1", "3", 30, time.Minute)
+	require.NoError(t, err)
+	require.True(t, got.Drifted, "the claim sees the mark, so skip unchanged does not hide the repair")
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 30, &reconcile.Synced{ETag: "e3b", Snapshot: map[string]any{"a": 3}}))
+	after, _, err := st.Read(ctx, k)
+	require.NoError(t, err)
+	require.False(t, after.Drifted)
+	require.Equal(t, "e3b", after.ETag)
+	require.Nil(t, after.Claim)
+
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "4", 40, &reconcile.Synced{}))
+	_, err = st.AcquireRepair(ctx, "court", "wf-1", "3", 30, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "once 4 is delivered, repairing 3 would go back")
+}
