@@ -92,7 +92,9 @@ type verifyReport struct {
 // lets through only for a replay marked Extsync-Repair. Unversioned
 // events are sent again because the entity is marked drifted.
 func TestVerifyFindsTamperedAndDeletedRecordsAndRepairsThem(t *testing.T) {
-	for name, versionPath := range map[string]string{"versioned": "version: version", "unversioned": ""} {
+	// Unversioned events keep their records where the connector asks for
+	// verification (a verify: block).
+	for name, versionPath := range map[string]string{"versioned": "version: version", "unversioned": "verify: {every: 24h}"} {
 		t.Run(name, func(t *testing.T) { verifyAndRepair(t, versionPath) })
 	}
 }
