@@ -92,14 +92,15 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			}
 			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
-			console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
+			con := console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", adm.URL())
 			report := readyReport{NATSURL: svc.NATSURL(), HTTPAddr: adm.Addr(), PID: os.Getpid()}
 			if s.ReadyFile != "" {
 				defer func() { _ = os.Remove(s.ReadyFile) }()
 			}
-			return runAll(cmd.Context(), svc.Run, adm.Run, func(ctx context.Context) error {
+			// The console's replays stop with the server (con.Run closes it).
+			return runAll(cmd.Context(), svc.Run, adm.Run, con.Run, func(ctx context.Context) error {
 				return announceReady(ctx, svc.Ready, report, s.ReadyFile, log)
 			})
 		},

@@ -20,6 +20,8 @@ type Action struct {
 	// Actor is who asked, for the audit record in the sync log.
 	Actor    string
 	Progress func(done, total int)
+	// Published is told of each replay published (Replayer.Published).
+	Published func(published, total int)
 	// Mapping is MappingOriginal or MappingCurrent ("": current).
 	Mapping string
 }
@@ -44,7 +46,7 @@ func RunReplay(ctx context.Context, js jetstream.JetStream, a Action) (Result, e
 		return Result{}, err
 	}
 	r := NewReplayer(js)
-	r.Every, r.Progress, r.Actor = a.Every, a.Progress, a.Actor
+	r.Every, r.Progress, r.Published, r.Actor = a.Every, a.Progress, a.Published, a.Actor
 	r.Prefix, r.Selected = a.Filter.prefix(), selected
 	res, err := r.Run(ctx, ReplayItems(entries, a.Mapping))
 	aerr := audit(ctx, js, res.Replayed, a.Actor, "dlq replay")

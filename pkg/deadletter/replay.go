@@ -65,6 +65,11 @@ type Replayer struct {
 	Every time.Duration
 	// Progress, if set, is told after each window of dead letters is done.
 	Progress func(done, total int)
+	// Published, if set, is told once before the first send (0 of total)
+	// and after each replay is published, before JetStream confirms it
+	// (Progress follows per window): how many were published, of total.
+	// A progress page reads it; a paced window can last seconds.
+	Published func(published, total int)
 	// Actor names who asked; each replay carries it (HeaderReplayedBy) so
 	// the sync log says who sent the event again.
 	Actor string
@@ -132,7 +137,8 @@ func (r *Replayer) Run(ctx context.Context, items []ReplayItem) (Result, error) 
 	if selected.IsZero() {
 		selected = time.Now()
 	}
-	w := &sender{r: r, dlq: dlq, res: &res}
+	w := &sender{r: r, dlq: dlq, res: &res, total: len(items)}
+	w.published(0)
 	if r.Every > 0 {
 		t := time.NewTicker(r.Every)
 		defer t.Stop()
@@ -170,6 +176,15 @@ type sender struct {
 	res     *Result
 	pace    <-chan time.Time
 	started bool
+	sent    int // published so far
+	total   int
+}
+
+func (w *sender) published(n int) {
+	w.sent += n
+	if w.r.Published != nil {
+		w.r.Published(w.sent, w.total)
+	}
 }
 
 type pendingReplay struct {
@@ -198,6 +213,7 @@ func (w *sender) send(ctx context.Context, items []ReplayItem) error {
 			break
 		}
 		pending = append(pending, pendingReplay{it, f})
+		w.published(1)
 	}
 	// What was sent is settled even when ctx ended (an interrupted
 	// replay): its dead letters are removed, not left to be sent twice.

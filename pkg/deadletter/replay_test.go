@@ -263,3 +263,19 @@ func benchReplay(b *testing.B, f deadletter.Filter) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// Published tells the selection's size before the first send and then
+// each replay as it is published, also within one paced window.
+func TestReplayReportsEachPublish(t *testing.T) {
+	ctx, js := setup(t)
+	replayConsumer(t, ctx, js, "court")
+	for i := range 5 {
+		park(t, ctx, js, "court", uint64(i+1), "permanent", "a")
+	}
+	var got []string
+	res, err := deadletter.RunReplay(ctx, js, deadletter.Action{Filter: deadletter.Filter{Connector: "court"},
+		Every: time.Millisecond, Published: func(n, total int) { got = append(got, fmt.Sprintf("%d/%d", n, total)) }})
+	require.NoError(t, err)
+	require.Equal(t, 5, res.Sent())
+	require.Equal(t, []string{"0/5", "1/5", "2/5", "3/5", "4/5", "5/5"}, got)
+}

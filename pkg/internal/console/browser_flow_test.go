@@ -87,9 +87,12 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	sys.up.Store(true) // the court is back
 	// By keyboard: type the rate cap and press Enter, which submits the
-	// confirmation's one button.
-	step(t, ctx, "replay", chromedp.SendKeys(chromedp.CSS("#rate"), "10/s\r"), chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	// confirmation's one button. The replay runs in the background; its
+	// progress page reloads itself until it is done.
+	step(t, ctx, "replay", chromedp.SendKeys(chromedp.CSS("#rate"), "10/s\r"),
+		chromedp.WaitVisible(chromedp.CSS(`#replay[data-state="done"] p.notice`)))
 	require.Contains(t, text(t, ctx, "p.notice"), "Replayed 1 dead letter;")
+	require.Equal(t, "1", text(t, ctx, "#replay-sent"))
 	require.Eventually(t, func() bool { return sys.got("/wf-bad") == 1 }, 20*time.Second, 20*time.Millisecond,
 		"the replayed event reaches the court once")
 	require.Eventually(t, func() bool { return sys.got("/wf-1") == 1 }, 20*time.Second, 20*time.Millisecond)
@@ -120,6 +123,14 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot(t, ctx, "connectors")
 	step(t, ctx, "overview recovers", chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`tr.ok[data-connector="court"]`)))
+
+	step(t, ctx, "remove asks first", chromedp.Navigate(base+"/connectors"),
+		chromedp.Click(chromedp.CSS(`form.remove button`)), chromedp.WaitVisible(chromedp.CSS("#remove-what")))
+	require.Contains(t, text(t, ctx, "main"), "durable consumer is kept")
+	step(t, ctx, "remove", chromedp.Click(chromedp.CSS(`form.act button.danger`)), chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	require.Contains(t, text(t, ctx, "p.notice"), "court: removed from the connector store")
+	step(t, ctx, "gone from the store", chromedp.Navigate(base+"/connectors"), chromedp.WaitVisible(chromedp.CSS("main p")))
+	require.Contains(t, text(t, ctx, "main"), "The connector store is empty")
 }
 
 // focused is the text of the element that has the keyboard focus.

@@ -86,13 +86,15 @@ func serveAll(t *testing.T, ns *server.Server, doc string) string {
 	adm, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Token: "adm-secret", ViewerToken: "view-secret", Ready: svc.Ready})
 	require.NoError(t, err)
 	adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: func(context.Context) []admin.ConnectorView { return nil }})
-	console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, Refresh: time.Second,
+	con := console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, Refresh: time.Second,
 		TraceURL: "http://jaeger.local:16686/trace/{trace_id}", Logger: log})
-	done := make(chan error, 2)
+	done := make(chan error, 3)
 	go func() { done <- svc.Run(ctx) }()
 	go func() { done <- adm.Run(ctx) }()
+	go func() { done <- con.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		require.NoError(t, <-done)
 		require.NoError(t, <-done)
 		require.NoError(t, <-done)
 	})

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/internal/connstore"
@@ -106,4 +108,64 @@ func (c *Console) applyConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "connector_applied.html", page{Title: "Connector applied", Nav: "connectors", Data: v})
+}
+
+type removeView struct {
+	Name     string
+	Revision uint64
+	Updated  time.Time
+	Done     bool
+	Err      string
+}
+
+// removeConnector removes a connector from the connector store, as
+// `extsync connectors rm` and DELETE /api/v1/connectors/{name} do
+// (connstore.Delete): every instance drains and stops it. The first POST
+// shows what happens and asks to confirm; the second, with confirm set,
+// removes it.
+func (c *Console) removeConnector(w http.ResponseWriter, r *http.Request) {
+	name := r.PostFormValue("name")
+	v := removeView{Name: name}
+	show := func(status int, title string) {
+		c.render(w, r, status, "connector_remove.html", page{Title: title, Nav: "connectors", Data: v})
+	}
+	fail := func(err error) {
+		status := http.StatusBadGateway
+		if errors.Is(err, connstore.ErrUnknown) {
+			status = http.StatusNotFound
+		}
+		v.Err = err.Error()
+		show(status, "Remove a connector")
+	}
+	if name == "" {
+		v.Err = "name: which connector to remove is missing"
+		show(http.StatusBadRequest, "Remove a connector")
+		return
+	}
+	st, err := connstore.Open(r.Context(), c.o.JS, c.o.Replicas)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		es, err := st.List(r.Context())
+		if err != nil {
+			fail(err)
+			return
+		}
+		i := slices.IndexFunc(es, func(e connstore.Entry) bool { return e.Name == name })
+		if i < 0 {
+			fail(fmt.Errorf("%w %q in the connector store", connstore.ErrUnknown, name))
+			return
+		}
+		v.Revision, v.Updated = es[i].Revision, es[i].Updated
+		show(http.StatusOK, "Remove "+name+"?")
+		return
+	}
+	if err := st.Delete(r.Context(), c.o.JS, name, whoOf(r).Actor); err != nil {
+		fail(err)
+		return
+	}
+	v.Done = true
+	show(http.StatusOK, "Connector removed")
 }

@@ -49,13 +49,29 @@ type Console struct {
 	auth  *auth
 	pages map[string]*template.Template
 	act   activityCache
+	// replays run in the background, owned by the console: Close stops them.
+	replays *replays
 }
 
 // Mount adds the console's pages to s: / and the paths below it that the
-// API, health and metrics endpoints do not take.
-func Mount(s *admin.Server, o Options) {
+// API, health and metrics endpoints do not take. The caller closes the
+// console when it stops serving (Close, or Run).
+func Mount(s *admin.Server, o Options) *Console {
 	c := New(s, o)
 	s.Handle("/", c.Handler())
+	return c
+}
+
+// Close stops the replays under way and waits until each has settled what
+// it sent (the rest stay parked); no replay starts after it.
+func (c *Console) Close() { c.replays.close() }
+
+// Run waits for ctx to end, then closes the console: it ties the
+// console's replays to the serving process's lifetime.
+func (c *Console) Run(ctx context.Context) error {
+	<-ctx.Done()
+	c.Close()
+	return nil
 }
 
 // New builds a console whose access rule is s's tokens.
@@ -66,7 +82,7 @@ func New(s *admin.Server, o Options) *Console {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Console{o: o, auth: newAuth(s), pages: parsePages()}
+	return &Console{o: o, auth: newAuth(s), pages: parsePages(), replays: newReplays()}
 }
 
 // Handler is the console with its security headers on every response.
@@ -82,12 +98,14 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /dlq/{seq}", c.auth.require(admin.RoleViewer, c.dlqShow))
 	mux.Handle("GET /dlq/confirm", c.auth.require(admin.RoleAdmin, c.dlqConfirm))
 	mux.Handle("POST /dlq/replay", c.auth.require(admin.RoleAdmin, c.dlqReplay))
+	mux.Handle("GET /dlq/replays/{id}", c.auth.require(admin.RoleViewer, c.replayProgress))
 	mux.Handle("POST /dlq/purge", c.auth.require(admin.RoleAdmin, c.dlqPurge))
 	mux.Handle("GET /timeline", c.auth.require(admin.RoleViewer, c.timeline))
 	mux.Handle("GET /conflicts", c.auth.require(admin.RoleViewer, c.conflicts))
 	mux.Handle("POST /conflicts/resolve", c.auth.require(admin.RoleAdmin, c.resolve))
 	mux.Handle("GET /connectors", c.auth.require(admin.RoleViewer, c.connectors))
 	mux.Handle("POST /connectors/apply", c.auth.require(admin.RoleAdmin, c.applyConnector))
+	mux.Handle("POST /connectors/remove", c.auth.require(admin.RoleAdmin, c.removeConnector))
 	return secure(mux)
 }
 
@@ -117,7 +135,8 @@ type page struct {
 	Nav     string
 	Who     who
 	CSRF    string
-	Refresh int // seconds; 0: no refresh
+	Refresh int    // seconds; 0: no refresh
+	Swap    string // the element id the script reloads ("": the overview's table)
 	Data    any
 }
 

@@ -71,6 +71,7 @@ type dlqListData struct {
 	Depth      []depthRow
 	Total      uint64
 	Connectors []string
+	Replays    []replayView // under way on this instance
 }
 
 type depthRow struct {
@@ -91,7 +92,7 @@ func (c *Console) dlqList(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadGateway, "Dead letters", err)
 		return
 	}
-	d := dlqListData{Filter: filterValues(q), Entries: entries}
+	d := dlqListData{Filter: filterValues(q), Entries: entries, Replays: c.replays.running()}
 	if next > 0 {
 		nq := filterValues(q)
 		nq.Set("after", strconv.FormatUint(next, 10))

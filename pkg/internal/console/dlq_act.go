@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -82,8 +83,10 @@ type doneData struct {
 	Err     string
 }
 
-// dlqReplay replays the confirmed selection through deadletter.RunReplay,
-// as `extsync dlq replay` and POST /api/v1/dlq/replay do.
+// dlqReplay starts a replay of the confirmed selection through
+// deadletter.RunReplay, as `extsync dlq replay` and POST /api/v1/dlq/replay
+// do, in the background: it runs on when the request ends, and the
+// browser is sent to its progress page.
 func (c *Console) dlqReplay(w http.ResponseWriter, r *http.Request) {
 	f, err := dlqFilter(r.PostForm, time.Now())
 	if err != nil {
@@ -106,17 +109,19 @@ func (c *Console) dlqReplay(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, "Replay", fmt.Errorf("mapping %q: want original or current", m))
 		return
 	}
-	res, err := deadletter.RunReplay(r.Context(), c.o.JS, a)
-	d := doneData{Filter: filterValues(r.PostForm),
-		Message: "Replayed " + letters(res.Sent()) + "; each goes through its connector again."}
-	if res.Gone > 0 {
-		d.Message += fmt.Sprintf(" %d were replayed or purged by someone else meanwhile and not sent again.", res.Gone)
+	j := &replayJob{actor: a.Actor, summary: summary(filterValues(r.PostForm)), filter: filterValues(r.PostForm),
+		rate: r.PostFormValue("rate"), mapping: a.Mapping}
+	if j.mapping == "" {
+		j.mapping = deadletter.MappingCurrent
 	}
-	status := http.StatusOK
-	if err != nil {
-		status, d.Err = statusOf(err), err.Error()
+	run := func(ctx context.Context, a deadletter.Action) (deadletter.Result, error) {
+		return deadletter.RunReplay(ctx, c.o.JS, a)
 	}
-	c.render(w, r, status, "dlq_done.html", page{Title: "Replay", Nav: "dlq", Data: d})
+	if err := c.replays.start(run, a, j); err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "Replay", err)
+		return
+	}
+	http.Redirect(w, r, "/dlq/replays/"+j.id, http.StatusSeeOther)
 }
 
 // dlqPurge deletes the confirmed selection through

@@ -27,6 +27,7 @@ import (
 type fixture struct {
 	base string
 	js   jetstream.JetStream
+	con  *console.Console
 }
 
 func statuses(context.Context) []pipeline.ConnectorStatus {
@@ -49,12 +50,12 @@ func newFixture(t testing.TB, adminToken, viewerToken string) *fixture {
 		Ready: func(context.Context) error { return nil }})
 	require.NoError(t, err)
 	s.MountOps(admin.Ops{JS: js, Connectors: func(context.Context) []admin.ConnectorView { return nil }})
-	console.Mount(s, console.Options{JS: js, Status: statuses, TraceURL: "http://jaeger.test/trace/{trace_id}"})
+	con := console.Mount(s, console.Options{JS: js, Status: statuses, TraceURL: "http://jaeger.test/trace/{trace_id}"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	return &fixture{base: "http://" + s.Addr(), js: js}
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done); con.Close() })
+	return &fixture{base: "http://" + s.Addr(), js: js, con: con}
 }
 
 // park stores n dead letters of connector, reasons alternating between
