@@ -39,9 +39,9 @@ func decodeAll(n ast.Node, ptr reflect.Value) []error {
 			v := reflect.New(fv.Type().Elem())
 			errs = append(errs, decodeAll(mv.Value, v)...)
 			fv.Set(v)
-		case fv.Kind() == reflect.Pointer && fv.Type().Implements(nodeUnmarshaler):
-			// The decoder leaves a nil pointer to a self-decoding block
-			// nil: give it a value to decode into.
+		case fv.Kind() == reflect.Pointer:
+			// The decoder leaves a nil pointer nil (a *bool, a block that
+			// decodes itself): give it a value to decode into.
 			v := reflect.New(fv.Type().Elem())
 			if err := yaml.NodeToValue(mv.Value, v.Interface(), yaml.Strict()); err != nil {
 				errs = append(errs, err)

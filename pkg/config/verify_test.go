@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -50,5 +51,16 @@ func TestVerifyBlockErrorsArePlaced(t *testing.T) {
 		require.ErrorIs(t, err, config.ErrInvalid, block)
 		require.ErrorContains(t, err, "c.yaml:5:", block)
 		require.ErrorContains(t, err, want, block)
+	}
+}
+
+// A setting held by a pointer, to tell "not set" from false, is read.
+func TestSkipUnchangedIsRead(t *testing.T) {
+	for _, v := range []bool{true, false} {
+		doc := fmt.Sprintf("connectors:\n  - name: court\n    kind: http\n    subjects: [hms.x]\n    skip_unchanged: %t\n", v)
+		f, err := config.Parse("c.yaml", []byte(doc), envOf(nil), nil)
+		require.NoError(t, err)
+		require.NotNil(t, f.Connectors[0].SkipUnchanged)
+		require.Equal(t, v, *f.Connectors[0].SkipUnchanged)
 	}
 }

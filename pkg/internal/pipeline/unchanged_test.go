@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 // An update whose mapped fields did not change sends nothing and is
@@ -87,4 +89,31 @@ func TestARepairSendsTheDeliveredVersionAgain(t *testing.T) {
 	require.Equal(t, []string{"delivered", "superseded", "delivered"},
 		[]string{recs[0].Outcome, recs[1].Outcome, recs[2].Outcome})
 	require.Equal(t, 2, s.count(), "the repair reached the court")
+}
+
+// With skip_unchanged: true, unversioned events keep the record they
+// were delivered with, and an update that maps to it is not sent.
+func TestUnversionedEventsKeepTheirRecordWhenAsked(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    skip_unchanged: true
+    mapping: {name: title}
+    http: {url: "%s/workflows/{id}"}
+`, s.URL), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","name":"Rotation"}`), nil)
+	e.recordsWhenStored("court", 1)
+	e.waitFor("acked, its record kept", func() bool { a, p := e.pending("court"); return a == 0 && p == 0 })
+	state, err := reconcile.Open(context.Background(), e.js, 1)
+	require.NoError(t, err)
+	st, err := state.Recall(context.Background(), "court", "wf-1")
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"title": "Rotation"}, st.Snapshot)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","name":"Rotation","clerk":"b"}`), nil)
+	recs := e.recordsWhenStored("court", 2)
+	require.Equal(t, "unchanged", recs[1].Outcome)
+	require.Equal(t, 1, s.count())
 }
