@@ -1,0 +1,219 @@
+//go:build fault
+
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/broker"
+)
+
+// orderSink accepts every request at once and records, per entity, the
+// versions it received in the order it received them.
+type orderSink struct {
+	mu       sync.Mutex
+	received map[string][]int
+	total    int
+}
+
+func (s *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ev struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+	}
+	raw, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(raw, &ev)
+	s.mu.Lock()
+	s.received[ev.ID] = append(s.received[ev.ID], ev.Version)
+	s.total++
+	s.mu.Unlock()
+}
+
+func (s *orderSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// newest counts entities whose newest version was received.
+func (s *orderSink) newest(last int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, vs := range s.received {
+		for _, v := range vs {
+			if v == last {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// instanceDelivered is the connector's delivered counter of the serve
+// whose admin API is at addr (this instance's deliveries since it
+// started), -1 while it cannot be read.
+func instanceDelivered(addr string) int64 {
+	resp, err := http.Get("http://" + addr + "/api/v1/connectors")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var st []struct {
+		Name      string
+		Delivered int64
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st) != 1 {
+		return -1
+	}
+	return st[0].Delivered
+}
+
+// TestFaultScaleOutAndIn scales out and in while a backlog drains, as
+// KEDA does: 1 instance, then 3 at a quarter delivered, then back to 1
+// (SIGTERM, as Kubernetes scales in) at two thirds. The instances share
+// the stream on an external NATS; the connector keeps entity order.
+// Every entity ends at its newest version, no entity ever receives a
+// lower version after a higher one, nothing is lost. The instances run
+// the binary built without -race, as in the load test: three race
+// binaries with the race-built NATS and sink would not fit 2 cores.
+// EXTSYNC_FAULT_SCALE sets the number of events (default 200,000).
+func TestFaultScaleOutAndIn(t *testing.T) {
+	events := 200_000
+	if v, err := strconv.Atoi(os.Getenv("EXTSYNC_FAULT_SCALE")); err == nil && v > 0 {
+		events = v
+	}
+	const versions = 10
+	entities := events / versions
+	events = entities * versions
+
+	natsAddr := "127.0.0.1:" + strconv.Itoa(binFreePort(t))
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: natsAddr, StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(ns.Shutdown)
+	sink := &orderSink{received: map[string][]int{}}
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	// ordering is left at its default, entity.
+	doc := fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    concurrency: 64
+    version: version
+    retry: {max_attempts: 20, initial: 100ms, max: 1s, multiplier: 2, jitter: 0.2}
+    http: {url: "%s/workflows/{id}", timeout: 5s}
+`, srv.URL)
+	conf := "EXTSYNC_CONNECTORS=" + binWriteFile(t, "c.yaml", doc)
+
+	type instance struct {
+		cmd       *exec.Cmd
+		env       []string
+		started   time.Time
+		stopped   time.Time
+		delivered int64
+	}
+	start := func() *instance {
+		env := append(binBaseEnv(t), "EXTSYNC_NATS_URL=nats://"+natsAddr, conf, "EXTSYNC_LOG_LEVEL=warn")
+		cmd := exec.Command(plainBinary(t), "serve")
+		cmd.Env = env
+		log := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = log, log
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("instance pid %d's log:\n%s", cmd.Process.Pid, log.String())
+			}
+		})
+		serveReady(t, env, cmd)
+		return &instance{cmd: cmd, env: env, started: time.Now()}
+	}
+	// stop reads the instance's delivered counter, then SIGTERMs it and
+	// expects a clean exit; deliveries it finishes while draining come
+	// after the read.
+	stop := func(in *instance) {
+		in.delivered = instanceDelivered(envValue(in.env, "EXTSYNC_HTTP_ADDR="))
+		require.GreaterOrEqual(t, in.delivered, int64(0), "the instance's connector status")
+		stopServe(t, in.cmd, time.Minute)
+		in.stopped = time.Now()
+	}
+
+	first := start()
+	began := time.Now()
+	publishVersions(t, "nats://"+natsAddr, entities, versions)
+	published := time.Since(began)
+
+	require.Eventually(t, func() bool { return sink.count() >= events/4 }, 5*time.Minute, 20*time.Millisecond,
+		"a quarter delivered by one instance")
+	outAt, outTime := sink.count(), time.Now()
+	second, third := start(), start()
+	require.Eventually(t, func() bool { return sink.count() >= 2*events/3 }, 5*time.Minute, 20*time.Millisecond,
+		"two thirds delivered")
+	inAt, inTime := sink.count(), time.Now()
+	stop(second)
+	stop(third)
+	require.Eventually(t, func() bool { return sink.newest(versions) == entities }, 5*time.Minute, 100*time.Millisecond,
+		"every entity reaches its newest version with one instance left")
+	took := time.Since(began)
+	stop(first)
+	// Deliveries the two instances finished while draining, after their
+	// counters were read.
+	drained := int64(sink.count()) - first.delivered - second.delivered - third.delivered
+
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	distinct, dups, lost, regressions := 0, 0, 0, 0
+	for e := range entities {
+		id := fmt.Sprintf("e-%d", e)
+		vs := sink.received[id]
+		seen, high := map[int]bool{}, 0
+		for _, v := range vs {
+			if v < high {
+				regressions++
+				if regressions <= 10 {
+					t.Errorf("%s: version %d received after %d (all: %v)", id, v, high, vs)
+				}
+			}
+			high = max(high, v)
+			if seen[v] {
+				dups++
+			}
+			seen[v] = true
+		}
+		distinct += len(seen)
+		// A version not received is superseded only if a newer one was.
+		lost += versions - high
+	}
+	require.Zero(t, regressions, "no entity received a lower version after a higher one")
+
+	rate := func(in *instance) string {
+		return fmt.Sprintf("%d (%.0f/s)", in.delivered, float64(in.delivered)/in.stopped.Sub(in.started).Seconds())
+	}
+	reportFault(t, faultRow{Fault: "instances join and leave (1 → 3 → 1)",
+		Injection: fmt.Sprintf("%d events (%d entities × %d versions) on an external NATS, entity ordering; 2 instances start at a quarter delivered, SIGTERMed at two thirds",
+			events, entities, versions),
+		Published: events, Delivered: distinct, Superseded: events - distinct - lost, Duplicated: dups, Lost: lost,
+		Note: fmt.Sprintf("scaled out at %d, in at %d delivered; sink rate %.0f/s with 1, %.0f/s with 3, %.0f/s back at 1; "+
+			"delivered per instance (API counter read before SIGTERM): %s, %d more finished in the two drains; "+
+			"%.0f events/s end to end (published in %s); no version received after a newer one; each exit clean",
+			outAt, inAt, float64(outAt)/outTime.Sub(began).Seconds(), float64(inAt-outAt)/inTime.Sub(outTime).Seconds(),
+			float64(events-inAt)/began.Add(took).Sub(inTime).Seconds(),
+			strings.Join([]string{rate(first), rate(second), rate(third)}, " / "), drained,
+			float64(events)/took.Seconds(), published.Round(time.Second))})
+}
