@@ -161,6 +161,26 @@ func verifyAndRepair(t *testing.T, versionPath string) {
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "verify: ")
 	require.Contains(t, r.stdout, "drifted 3, missing 2")
+	// The admin API and the console's overview show the same round.
+	resp, err := http.Get("http://" + envValue(env, "EXTSYNC_HTTP_ADDR=") + "/api/v1/connectors")
+	require.NoError(t, err)
+	api, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	var views []struct {
+		Name   string
+		Verify *struct{ Checked, Drifted, Missing int }
+	}
+	require.NoError(t, json.Unmarshal(api, &views), string(api))
+	require.Equal(t, "court", views[0].Name)
+	require.NotNil(t, views[0].Verify, string(api))
+	require.Equal(t, [3]int{20, 3, 2}, [3]int{views[0].Verify.Checked, views[0].Verify.Drifted, views[0].Verify.Missing})
+	resp, err = http.Get("http://" + envValue(env, "EXTSYNC_HTTP_ADDR=") + "/")
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(page), "15 of 20 in step, 3 drifted, 2 missing")
 
 	r = binRun(t, env, "verify", "hooks", "--all")
 	require.Equal(t, 2, r.code, "a kind that cannot read back is a wrong request")

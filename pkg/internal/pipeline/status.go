@@ -52,6 +52,21 @@ type ConnectorStatus struct {
 	// later one (a variable it lacks, say) and keeps running this one.
 	Revision      uint64 `json:"revision,omitempty"`
 	RegistryError string `json:"registry_error,omitempty"`
+	// Verify is the connector's last verification round (extsync
+	// verify, or a verify: block), across instances; nil before any.
+	Verify *VerifyResult `json:"verify,omitempty"`
+}
+
+// VerifyResult is what a verification round found.
+type VerifyResult struct {
+	Trigger  string    `json:"trigger"` // "schedule" or "cli"
+	Finished time.Time `json:"finished"`
+	Checked  int       `json:"checked"`
+	InStep   int       `json:"in_step"`
+	Drifted  int       `json:"drifted"`
+	Missing  int       `json:"missing"`
+	Repaired int       `json:"repaired"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // ThrottleStatus is the adaptive rate a connector's replicas share.

@@ -193,6 +193,12 @@ func (svc *Service) Status(ctx context.Context) []pipeline.ConnectorStatus {
 	if svc.live != nil {
 		sts = svc.live.annotate(sts)
 	}
+	for i := range sts {
+		if r, err := coherence.LastRound(ctx, svc.js, sts[i].Name); err == nil && r != nil {
+			sts[i].Verify = &pipeline.VerifyResult{Trigger: r.Trigger, Finished: r.Finished, Checked: r.Checked,
+				InStep: r.InStep, Drifted: r.Drifted, Missing: r.Missing, Repaired: r.Repaired, Error: r.Error}
+		}
+	}
 	return sts
 }
 
