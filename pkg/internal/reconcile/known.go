@@ -22,9 +22,10 @@ type entry struct {
 	releasing chan struct{}
 }
 
-// maxKnown bounds the memory: past it, entries without a pending claim
-// are forgotten (they cost one read when next seen).
-const maxKnown = 1 << 16
+// maxKnown bounds the memory (an entry holds the entity's last record,
+// about a kilobyte for a 512-byte event): past it, entries without a
+// pending claim are forgotten, and cost one read when next seen.
+const maxKnown = 1 << 14
 
 func (k *known) get(key string) (State, uint64, bool) {
 	k.mu.Lock()

@@ -193,8 +193,15 @@ func (svc *Service) Status(ctx context.Context) []pipeline.ConnectorStatus {
 	if svc.live != nil {
 		sts = svc.live.annotate(sts)
 	}
+	// The last verification rounds are shown when they can be read at
+	// once; a status answer never waits on them.
+	vctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	for i := range sts {
-		if r, err := coherence.LastRound(ctx, svc.js, sts[i].Name); err == nil && r != nil {
+		if vctx.Err() != nil {
+			break
+		}
+		if r, err := coherence.LastRound(vctx, svc.js, sts[i].Name); err == nil && r != nil {
 			sts[i].Verify = &pipeline.VerifyResult{Trigger: r.Trigger, Finished: r.Finished, Checked: r.Checked,
 				InStep: r.InStep, Drifted: r.Drifted, Missing: r.Missing, Repaired: r.Repaired, Error: r.Error}
 		}
