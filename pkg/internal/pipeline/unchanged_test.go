@@ -12,19 +12,23 @@ import (
 	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
+// courtWith is a connectors document for one http connector with extra
+// settings (indented as connector fields).
+func courtWith(url, extra string) string {
+	return fmt.Sprintf(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+%s    http: {url: "%s/workflows/{id}"}
+`, extra, url)
+}
+
 // An update whose mapped fields did not change sends nothing and is
 // logged unchanged; a change to a mapped field is sent.
 func TestAnUpdateWithUnchangedMappedFieldsIsNotSent(t *testing.T) {
 	s := newSink(t, nil)
 	e := newEnv(t)
-	e.start(fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    version: version
-    mapping: {name: title}
-    http: {url: "%s/workflows/{id}"}
-`, s.URL), nil)
+	e.start(courtWith(s.URL, "    version: version\n    mapping: {name: title}\n"), nil)
 	for v, body := range []string{
 		`{"id":"wf-1","version":1,"name":"Rotation","clerk":"a"}`,
 		`{"id":"wf-1","version":2,"name":"Rotation","clerk":"b"}`, // only an unmapped field changed
@@ -48,13 +52,7 @@ func TestStartNowSkipsTheHistory(t *testing.T) {
 	s := newSink(t, nil)
 	e := newEnv(t)
 	e.publishRaw("hms.workflow.updated", []byte(`{"id":"old"}`), nil)
-	e.start(fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    start: now
-    http: {url: "%s/workflows/{id}"}
-`, s.URL), nil)
+	e.start(courtWith(s.URL, "    start: now\n"), nil)
 	e.publishRaw("hms.workflow.updated", []byte(`{"id":"new"}`), nil)
 	e.waitFor("the new event", func() bool { return s.count() >= 1 })
 	e.waitFor("settled", func() bool { a, p := e.pending("court"); return a == 0 && p == 0 })
@@ -68,13 +66,7 @@ func TestStartNowSkipsTheHistory(t *testing.T) {
 func TestARepairSendsTheDeliveredVersionAgain(t *testing.T) {
 	s := newSink(t, nil)
 	e := newEnv(t)
-	e.start(fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    version: version
-    http: {url: "%s/workflows/{id}"}
-`, s.URL), nil)
+	e.start(courtWith(s.URL, "    version: version\n"), nil)
 	body := []byte(`{"id":"wf-1","version":1,"name":"Rotation"}`)
 	ack := e.publishRaw("hms.workflow.updated", body, nil)
 	e.recordsWhenStored("court", 1)
@@ -96,14 +88,7 @@ func TestARepairSendsTheDeliveredVersionAgain(t *testing.T) {
 func TestUnversionedEventsKeepTheirRecordWhenAsked(t *testing.T) {
 	s := newSink(t, nil)
 	e := newEnv(t)
-	e.start(fmt.Sprintf(`connectors:
-  - name: court
-    kind: http
-    subjects: [hms.workflow.updated]
-    skip_unchanged: true
-    mapping: {name: title}
-    http: {url: "%s/workflows/{id}"}
-`, s.URL), nil)
+	e.start(courtWith(s.URL, "    skip_unchanged: true\n    mapping: {name: title}\n"), nil)
 	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","name":"Rotation"}`), nil)
 	e.recordsWhenStored("court", 1)
 	e.waitFor("acked, its record kept", func() bool { a, p := e.pending("court"); return a == 0 && p == 0 })
