@@ -92,7 +92,7 @@ EXTSYNC_HTTP_ADDR that is how a supervisor or test learns the ports.`,
 			}
 			adm.MountOps(admin.Ops{JS: svc.JetStream(), Connectors: connectorViews(svc)})
 			adm.MountConnectorStore(admin.StoreOps{JS: svc.JetStream(), Replicas: s.Replicas, Check: checkWith(reg)})
-			con := console.Mount(adm, console.Options{JS: svc.JetStream(), Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
+			con := console.Mount(adm, console.Options{JS: svc.JetStream(), Stream: s.Stream, Status: svc.Status, TraceURL: s.TraceURL, Replicas: s.Replicas, Check: checkWith(reg), Logger: log})
 			log.Info("extsync serving", "connectors", len(file.Connectors), "nats", svc.NATSURL(),
 				"stream", s.Stream, "admin", adm.URL())
 			report := readyReport{NATSURL: svc.NATSURL(), HTTPAddr: adm.Addr(), PID: os.Getpid()}

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/internal/reconcile"
 )
@@ -57,4 +58,14 @@ func (r *repairer) send(ctx context.Context, st reconcile.State) error {
 		return fmt.Errorf("repair: publish to %s: %w", m.Subject, err)
 	}
 	return nil
+}
+
+// SendAgain sends the event stored at seq in the event stream through
+// connector once more, as a repair (its version is let through though it
+// was delivered): for a system that lost a record extsync delivered.
+// run names the request in HeaderRepair and the replay's dedupe id, so
+// one request sends once.
+func SendAgain(ctx context.Context, js jetstream.JetStream, stream, connector string, seq uint64, run, actor string) error {
+	r := &repairer{js: js, events: newEvents(js, stream, &config.Connector{}), connector: connector, run: run, actor: actor}
+	return r.send(ctx, reconcile.State{Seq: seq})
 }

@@ -26,6 +26,9 @@ type Options struct {
 	JS jetstream.JetStream
 	// Status reports this instance's connectors (service.Status).
 	Status func(ctx context.Context) []pipeline.ConnectorStatus
+	// Stream is the event stream (EXTSYNC_STREAM; HMS_EVENTS when empty),
+	// from which "send again" takes an event.
+	Stream string
 	// TraceURL (EXTSYNC_TRACE_URL) turns trace ids into links:
 	// {trace_id} is replaced by the id.
 	TraceURL string
@@ -101,6 +104,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /dlq/replays/{id}", c.auth.require(admin.RoleViewer, c.replayProgress))
 	mux.Handle("POST /dlq/purge", c.auth.require(admin.RoleAdmin, c.dlqPurge))
 	mux.Handle("GET /timeline", c.auth.require(admin.RoleViewer, c.timeline))
+	mux.Handle("POST /timeline/send-again", c.auth.require(admin.RoleAdmin, c.sendAgain))
 	mux.Handle("GET /conflicts", c.auth.require(admin.RoleViewer, c.conflicts))
 	mux.Handle("POST /conflicts/resolve", c.auth.require(admin.RoleAdmin, c.resolve))
 	mux.Handle("GET /connectors", c.auth.require(admin.RoleViewer, c.connectors))

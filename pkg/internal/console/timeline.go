@@ -2,8 +2,13 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/hms/extsync/pkg/internal/coherence"
 
 	"github.com/hms/extsync/pkg/synclog"
 )
@@ -52,4 +57,29 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.render(w, r, http.StatusOK, "timeline.html", page{Title: "Timeline", Nav: "timeline", Data: d})
+}
+
+// sendAgain re-sends one delivered event through one connector, for a
+// system that lost it: the event as stored, through the replay path as a
+// repair (ordering lets its version through; the sync log records who
+// asked).
+func (c *Console) sendAgain(w http.ResponseWriter, r *http.Request) {
+	connector := r.PostFormValue("connector")
+	seq, err := strconv.ParseUint(r.PostFormValue("seq"), 10, 64)
+	if err != nil || connector == "" {
+		c.fail(w, r, http.StatusBadRequest, "Timeline", fmt.Errorf("send again needs a connector and a stream sequence"))
+		return
+	}
+	stream := c.o.Stream
+	if stream == "" {
+		stream = "HMS_EVENTS"
+	}
+	who := whoOf(r).Actor
+	run := "console:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := coherence.SendAgain(r.Context(), c.o.JS, stream, connector, seq, run, who); err != nil {
+		c.fail(w, r, http.StatusBadGateway, "Timeline", fmt.Errorf("send event %d again through %s: %w", seq, connector, err))
+		return
+	}
+	c.render(w, r, http.StatusOK, "dlq_done.html", page{Title: "Sent again", Nav: "timeline", Data: doneData{
+		Message: fmt.Sprintf("Event %d is on its way to %s again; the timeline shows its attempt.", seq, connector)}})
 }

@@ -3,12 +3,16 @@ package console_test
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hms/extsync/pkg/broker/brokertest"
+	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -48,4 +52,38 @@ func TestTimelineByEventAndEntity(t *testing.T) {
 	require.Equal(t, 1, strings.Count(body, "<td>ev-1</td>"))
 	_, body = b.get("/timeline?event=nope")
 	require.Contains(t, body, "Nothing in the sync log for this search.")
+}
+
+// "Send again" puts a delivered event back through one connector as a
+// repair, recorded with who asked; a viewer sees no such button.
+func TestSendAgainResendsADeliveredEventAsARepair(t *testing.T) {
+	f := newFixture(t, "adm-secret", "view-secret")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ack, err := f.js.Publish(ctx, "hms.workflow.updated", []byte(`{"id":"wf-7","version":3}`))
+	require.NoError(t, err)
+	require.NoError(t, synclog.NewWriter(f.js).Append(ctx, &synclog.Record{Time: time.Now().UTC(), Connector: "court",
+		EventID: "ev-7", Entity: "wf-7", StreamSeq: ack.Sequence, Attempt: 1, Outcome: "delivered", Status: 204}))
+
+	viewer := f.browser(t)
+	viewer.login("view-secret")
+	_, body := viewer.get("/timeline?entity=wf-7")
+	require.NotContains(t, body, "Send again")
+
+	b := f.browser(t)
+	b.login("adm-secret")
+	_, body = b.get("/timeline?entity=wf-7")
+	require.Contains(t, body, "Send again")
+	resp, body := b.post("/timeline/send-again", url.Values{"connector": {"court"},
+		"seq": {strconv.FormatUint(ack.Sequence, 10)}, "csrf": {b.csrf}}, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, "on its way to court again")
+
+	msgs := brokertest.Messages(t, f.js, deadletter.ReplayStream, deadletter.ReplaySubjectPrefix+"court")
+	require.Len(t, msgs, 1)
+	require.NotEmpty(t, msgs[0].Header.Get(deadletter.HeaderRepair), "let through as a repair")
+	require.Equal(t, strconv.FormatUint(ack.Sequence, 10), msgs[0].Header.Get(deadletter.HeaderStreamSeq))
+	require.Equal(t, "hms.workflow.updated", msgs[0].Header.Get(deadletter.HeaderSubject))
+	require.Contains(t, msgs[0].Header.Get(deadletter.HeaderReplayedBy), "console:admin")
+	require.JSONEq(t, `{"id":"wf-7","version":3}`, string(msgs[0].Data))
 }
