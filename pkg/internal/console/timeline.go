@@ -1,6 +1,8 @@
 package console
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hms/extsync/pkg/internal/coherence"
+	"github.com/hms/extsync/pkg/internal/reconcile"
 
 	"github.com/hms/extsync/pkg/synclog"
 )
@@ -29,7 +32,17 @@ type timelineData struct {
 	Rows                     []timelineRow
 	Truncated                bool
 	Searched                 bool
+	// Confirmed is, per connector, the record the system last confirmed
+	// for the entity searched (extsync_state): the mapped body sent.
+	Confirmed []confirmedRecord
 }
+
+type confirmedRecord struct {
+	Connector, Version, Mapping, Body string
+}
+
+// maxConfirmed bounds the state reads of one timeline.
+const maxConfirmed = 8
 
 // timeline shows every sync log record of one event or entity, across
 // connectors, attempts and replays, oldest first (synclog.Query, as
@@ -55,8 +68,35 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, http.StatusBadGateway, "Timeline", err)
 			return
 		}
+		d.Confirmed = c.confirmed(r.Context(), d.Rows)
 	}
 	c.render(w, r, http.StatusOK, "timeline.html", page{Title: "Timeline", Nav: "timeline", Data: d})
+}
+
+// confirmed reads, for each connector and entity in rows, the record the
+// system last confirmed; what cannot be read is left out.
+func (c *Console) confirmed(ctx context.Context, rows []timelineRow) []confirmedRecord {
+	state, err := reconcile.Open(ctx, c.o.JS, c.o.Replicas)
+	if err != nil {
+		return nil
+	}
+	seen := map[[2]string]bool{}
+	var out []confirmedRecord
+	for _, row := range rows {
+		k := [2]string{row.Connector, row.Entity}
+		if row.Entity == "" || seen[k] || len(seen) == maxConfirmed {
+			continue
+		}
+		seen[k] = true
+		st, err := state.Recall(ctx, row.Connector, row.Entity)
+		if err != nil || st.Snapshot == nil {
+			continue
+		}
+		body, _ := json.MarshalIndent(st.Snapshot, "", "  ")
+		out = append(out, confirmedRecord{Connector: row.Connector + " · " + row.Entity, Version: st.Version,
+			Mapping: st.Mapping, Body: string(body)})
+	}
+	return out
 }
 
 // sendAgain re-sends one delivered event through one connector, for a

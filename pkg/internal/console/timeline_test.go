@@ -13,6 +13,7 @@ import (
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/internal/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
 
@@ -65,10 +66,19 @@ func TestSendAgainResendsADeliveredEventAsARepair(t *testing.T) {
 	require.NoError(t, synclog.NewWriter(f.js).Append(ctx, &synclog.Record{Time: time.Now().UTC(), Connector: "court",
 		EventID: "ev-7", Entity: "wf-7", StreamSeq: ack.Sequence, Attempt: 1, Outcome: "delivered", Status: 204}))
 
+	state, err := reconcile.Open(ctx, f.js, 1)
+	require.NoError(t, err)
+	_, err = state.Acquire(ctx, "court", "wf-7", "3", ack.Sequence, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, state.Release(ctx, "court", "wf-7", "3", ack.Sequence,
+		&reconcile.Synced{Snapshot: map[string]any{"case_id": "wf-7", "courtroom": "4B"}, Mapping: "m1"}))
+
 	viewer := f.browser(t)
 	viewer.login("view-secret")
 	_, body := viewer.get("/timeline?entity=wf-7")
 	require.NotContains(t, body, "Send again")
+	require.Contains(t, body, "Last record confirmed by court · wf-7 (version 3)", "the mapped body the system confirmed")
+	require.Contains(t, body, "&#34;courtroom&#34;: &#34;4B&#34;")
 
 	b := f.browser(t)
 	b.login("adm-secret")
