@@ -40,7 +40,24 @@ type activityData struct {
 	Max                      int
 	Partial                  bool
 	Err                      string
+	// LastHour is each connector's last hour, in sparkSlots slots.
+	LastHour map[string]*spark
 }
+
+// spark is one connector's last hour: attempts per five minutes, drawn
+// small in its overview row.
+type spark struct {
+	slots                    [sparkSlots][3]int // delivered, retried, dead-lettered
+	Delivered, Retried, Dead int
+	Bars                     []bar
+}
+
+// Spark geometry: sparkSlots slots of sparkW units, sparkH high.
+const (
+	sparkSlots = 12
+	sparkW     = 6
+	sparkH     = 20
+)
 
 type hourLabel struct {
 	X    int
@@ -79,20 +96,28 @@ func (c *Console) readActivity(ctx context.Context, now time.Time) activityData 
 	for i := range hours {
 		hours[i].Hour = first.Add(time.Duration(i) * time.Hour)
 	}
-	var d activityData
+	d := activityData{LastHour: map[string]*spark{}}
+	hourAgo := now.Add(-time.Hour)
 	n := 0
 	err := synclog.Query(ctx, c.o.JS, synclog.Filter{Since: first}, func(r synclog.Record) error {
 		i := int(r.Time.Sub(first) / time.Hour)
 		if i < 0 || i >= activityHours {
 			return nil
 		}
+		kind := -1
 		switch r.Outcome {
 		case "delivered":
 			hours[i].Delivered++
+			kind = 0
 		case "retry":
 			hours[i].Retried++
+			kind = 1
 		case "dead-lettered":
 			hours[i].Dead++
+			kind = 2
+		}
+		if kind >= 0 && r.Time.After(hourAgo) {
+			d.LastHour[r.Connector] = d.LastHour[r.Connector].add(int(r.Time.Sub(hourAgo)/(time.Hour/sparkSlots)), kind)
 		}
 		if n++; n >= maxActivityRecords {
 			return errActivityCap
@@ -132,5 +157,49 @@ func (c *Console) readActivity(ctx context.Context, now time.Time) activityData 
 			d.Hours = append(d.Hours, hourLabel{X: x, Text: h.Hour.Format("15:04")})
 		}
 	}
+	for _, sp := range d.LastHour {
+		sp.draw()
+	}
 	return d
+}
+
+// add counts one attempt of kind in slot (nil sp: a new spark).
+func (sp *spark) add(slot, kind int) *spark {
+	if sp == nil {
+		sp = &spark{}
+	}
+	slot = min(max(slot, 0), sparkSlots-1)
+	sp.slots[slot][kind]++
+	switch kind {
+	case 0:
+		sp.Delivered++
+	case 1:
+		sp.Retried++
+	default:
+		sp.Dead++
+	}
+	return sp
+}
+
+// draw stacks each slot's attempts, failures on top, scaled to the
+// busiest slot.
+func (sp *spark) draw() {
+	top := 0
+	for _, s := range sp.slots {
+		top = max(top, s[0]+s[1]+s[2])
+	}
+	if top == 0 {
+		return
+	}
+	for i, s := range sp.slots {
+		y := sparkH
+		for k, class := range []string{"d", "r", "x"} {
+			if s[k] == 0 {
+				continue
+			}
+			h := max(1, s[k]*sparkH/top)
+			y -= h
+			sp.Bars = append(sp.Bars, bar{X: i * sparkW, Y: y, H: h, Class: class})
+		}
+	}
 }

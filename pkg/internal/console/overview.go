@@ -18,7 +18,8 @@ type badge struct {
 
 type connectorRow struct {
 	pipeline.ConnectorStatus
-	Badges []badge
+	Badges   []badge
+	LastHour *spark // nil: no attempt in the last hour
 }
 
 type overviewData struct {
@@ -52,9 +53,9 @@ func badges(st pipeline.ConnectorStatus) []badge {
 
 func (c *Console) overviewData(ctx context.Context) overviewData {
 	sts := c.o.Status(ctx)
-	d := overviewData{At: time.Now().UTC()}
+	d := overviewData{At: time.Now().UTC(), Activity: c.activity(ctx)}
 	for _, st := range sts {
-		row := connectorRow{ConnectorStatus: st, Badges: badges(st)}
+		row := connectorRow{ConnectorStatus: st, Badges: badges(st), LastHour: d.Activity.LastHour[st.Name]}
 		if st.Degraded || !st.Running || st.Breaker == "open" {
 			d.Degraded++
 		}
@@ -73,7 +74,6 @@ func (c *Console) overviewData(ctx context.Context) overviewData {
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	d := c.overviewData(r.Context())
-	d.Activity = c.activity(r.Context())
 	c.render(w, r, http.StatusOK, "overview.html", page{Title: "Overview", Nav: "overview",
 		Refresh: int(c.o.Refresh / time.Second), Data: d})
 }

@@ -37,6 +37,9 @@ func TestOverviewShowsTroubleFirstAndTheDaysActivity(t *testing.T) {
 	require.Contains(t, body, "Attempts per hour: 3 delivered, 1 retried, 1 dead-lettered",
 		"a day back only; admin records are not attempts")
 	require.Contains(t, body, `<rect x=`)
+	require.Contains(t, body, `aria-label="last hour: 1 delivered, 0 retried, 0 dead-lettered"`,
+		"each connector's last hour, in its row")
+	require.Equal(t, 1, strings.Count(body, `class="spark"`), "clinic had no attempt in the last hour")
 	for _, want := range []string{">breaker half-open<", ">registry error<", "${CLINIC_KEY} is not set",
 		"40.0/s (share 20.0/s, 2 replicas)", "2030-01-02 03:00:00Z", "12 waiting"} {
 		require.Contains(t, body, want)
