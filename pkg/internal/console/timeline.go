@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/internal/coherence"
+	"github.com/hms/extsync/pkg/internal/mapping"
 	"github.com/hms/extsync/pkg/internal/reconcile"
 
 	"github.com/hms/extsync/pkg/synclog"
@@ -25,7 +27,13 @@ var errEnough = errors.New("enough records")
 type timelineRow struct {
 	synclog.Record
 	Trace trace
+	// Body is the mapped record the attempt sent: the stored event under
+	// the mapping version the record names ("" when not rebuilt).
+	Body string
 }
+
+// maxBodies bounds the bodies one timeline rebuilds.
+const maxBodies = 50
 
 type timelineData struct {
 	Event, Entity, Connector string
@@ -68,6 +76,7 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, http.StatusBadGateway, "Timeline", err)
 			return
 		}
+		c.bodies(r.Context(), d.Rows)
 		d.Confirmed = c.confirmed(r.Context(), d.Rows)
 	}
 	c.render(w, r, http.StatusOK, "timeline.html", page{Title: "Timeline", Nav: "timeline", Data: d})
@@ -122,4 +131,51 @@ func (c *Console) sendAgain(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "dlq_done.html", page{Title: "Sent again", Nav: "timeline", Data: doneData{
 		Message: fmt.Sprintf("Event %d is on its way to %s again; the timeline shows its attempt.", seq, connector)}})
+}
+
+// bodies rebuilds what each attempt sent: the event as stored in the
+// event stream, mapped with the mapping version its record names. (A
+// conflict rule's merge sends another record; the confirmed record below
+// the timeline shows what the system took.)
+func (c *Console) bodies(ctx context.Context, rows []timelineRow) {
+	stream := c.o.Stream
+	if stream == "" {
+		stream = "HMS_EVENTS"
+	}
+	st, err := c.o.JS.Stream(ctx, stream)
+	if err != nil {
+		return
+	}
+	store, err := mapping.OpenStore(ctx, c.o.JS, c.o.Replicas)
+	if err != nil {
+		return
+	}
+	events := map[uint64]*event.Event{}
+	for i := range rows[:min(len(rows), maxBodies)] {
+		row := &rows[i]
+		if row.StreamSeq == 0 || row.MappingVersion == "" || row.Outcome == synclog.OutcomeAdmin {
+			continue
+		}
+		ev, ok := events[row.StreamSeq]
+		if !ok {
+			if raw, err := st.GetMsg(ctx, row.StreamSeq); err == nil {
+				ev, _ = event.Decode(event.Message{Subject: raw.Subject, Stream: stream, Seq: raw.Sequence,
+					Time: raw.Time, Header: raw.Header, Body: raw.Data}, event.Options{})
+			}
+			events[row.StreamSeq] = ev
+		}
+		if ev == nil {
+			continue
+		}
+		m := mapping.New(nil)
+		if row.MappingVersion != mapping.Identity {
+			if m, err = store.Get(ctx, row.Connector, row.MappingVersion); err != nil {
+				continue
+			}
+		}
+		if body, err := m.Apply(ev.Data); err == nil {
+			b, _ := json.MarshalIndent(body, "", "  ")
+			row.Body = string(b)
+		}
+	}
 }

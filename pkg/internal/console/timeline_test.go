@@ -13,6 +13,7 @@ import (
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/internal/mapping"
 	"github.com/hms/extsync/pkg/internal/reconcile"
 	"github.com/hms/extsync/pkg/synclog"
 )
@@ -63,8 +64,13 @@ func TestSendAgainResendsADeliveredEventAsARepair(t *testing.T) {
 	defer cancel()
 	ack, err := f.js.Publish(ctx, "hms.workflow.updated", []byte(`{"id":"wf-7","version":3}`))
 	require.NoError(t, err)
+	mappings, err := mapping.OpenStore(ctx, f.js, 1)
+	require.NoError(t, err)
+	mv, err := mappings.Save(ctx, "court", map[string]string{"id": "case_id"})
+	require.NoError(t, err)
 	require.NoError(t, synclog.NewWriter(f.js).Append(ctx, &synclog.Record{Time: time.Now().UTC(), Connector: "court",
-		EventID: "ev-7", Entity: "wf-7", StreamSeq: ack.Sequence, Attempt: 1, Outcome: "delivered", Status: 204}))
+		EventID: "ev-7", Entity: "wf-7", StreamSeq: ack.Sequence, Attempt: 1, Outcome: "delivered", Status: 204,
+		MappingVersion: mv}))
 
 	state, err := reconcile.Open(ctx, f.js, 1)
 	require.NoError(t, err)
@@ -79,6 +85,8 @@ func TestSendAgainResendsADeliveredEventAsARepair(t *testing.T) {
 	require.NotContains(t, body, "Send again")
 	require.Contains(t, body, "Last record confirmed by court · wf-7 (version 3)", "the mapped body the system confirmed")
 	require.Contains(t, body, "&#34;courtroom&#34;: &#34;4B&#34;")
+	require.Contains(t, body, "<summary>Body sent</summary><pre>{\n  &#34;case_id&#34;: &#34;wf-7&#34;\n}</pre>",
+		"the event mapped as that attempt mapped it")
 
 	b := f.browser(t)
 	b.login("adm-secret")

@@ -18,11 +18,14 @@ import (
 // with.
 const StoreBucket = "extsync_mappings"
 
+// Identity is the version of no mapping: the event's data as it is.
+const Identity = "identity"
+
 // Version names a mapping by its content: the same rules give the same
 // version on every instance and after every restart.
 func Version(rules map[string]string) string {
 	if len(rules) == 0 {
-		return "identity"
+		return Identity
 	}
 	b, _ := json.Marshal(rules) // map keys are sorted: canonical
 	sum := sha256.Sum256(b)
