@@ -141,7 +141,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	defer cancel()
 	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err, "screenshot "+name)
-	dir := filepath.Join("..", "..", "docs", "console")
+	dir := filepath.Join("..", "..", "..", "docs", "console")
 	require.NoError(t, os.MkdirAll(dir, 0o750))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600))
 }
