@@ -68,6 +68,11 @@ func TestBatchKilledMidSendIsDeliveredInFullAfterRestart(t *testing.T) {
 	require.NoError(t, serve.Process.Signal(syscall.SIGKILL))
 	_ = serve.Wait()
 	serve = killStart(t, env)
+	// The batch's events come back to the new instance as their ack wait
+	// ends; a run before all are back sends what has come.
+	require.Eventually(t, func() bool {
+		return regexpMatch(`batch: next run \S+, 200 waiting`, cli("connectors", "ls").stdout)
+	}, 60*time.Second, 200*time.Millisecond, "the new instance holds the whole batch")
 	require.Eventually(t, func() bool {
 		if cli("batch", "run", "nightly").code != 0 {
 			return false

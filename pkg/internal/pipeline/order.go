@@ -29,8 +29,8 @@ type entityClaims interface {
 	AcquireRepair(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
 	// ReleaseAsync is Release started now and confirmed by Wait.
 	ReleaseAsync(connector, entity, v string, seq uint64, synced *reconcile.Synced) reconcile.Pending
-	// Stale reports, without claiming, whether v is not newer than what
-	// was delivered.
+	// Stale reports, without claiming or a round trip, whether v is
+	// known not to be newer than what was delivered.
 	Stale(ctx context.Context, connector, entity, v string, seq uint64) (bool, error)
 	// Recall reads the entity's state as it is now.
 	Recall(ctx context.Context, connector, entity string) (reconcile.State, error)
