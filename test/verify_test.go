@@ -237,14 +237,17 @@ func settled(t *testing.T, ctx context.Context, js jetstream.JetStream, consumer
 }
 
 func waitFor(cond func() bool, within time.Duration) bool {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
+	deadline := time.After(within)
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			return cond()
+		case <-poll.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	return cond()
+	return true
 }
 
 // repairOutcomes lists the sync log outcomes of replayed attempts.

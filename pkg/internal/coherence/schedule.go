@@ -39,6 +39,9 @@ type Scheduler struct {
 	Connectors func(ctx context.Context) []config.Connector
 	// Tick is how often rounds are looked at (default 1m).
 	Tick time.Duration
+	// Looked, if set, is called after each look for due rounds: a test
+	// waits on it to know the replicas have looked again.
+	Looked func()
 
 	rounds *Rounds
 	states *reconcile.Store
@@ -62,6 +65,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		s.tick(ctx)
+		if s.Looked != nil {
+			s.Looked()
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,9 +30,11 @@ func TestScheduledRoundRunsOnOneReplica(t *testing.T) {
 	e.conn.Verify = &config.Verify{Every: config.Duration(time.Hour), Sample: 100, Rate: config.Rate{N: 100, Per: time.Second}}
 	ctx, cancel := context.WithCancel(e.ctx)
 	var wg sync.WaitGroup
-	for _, holder := range []string{"replica-a", "replica-b"} {
+	var looks [2]atomic.Int64
+	for i, holder := range []string{"replica-a", "replica-b"} {
 		s := &coherence.Scheduler{JS: e.js, Kinds: catalog.Default(), Stream: "HMS_EVENTS", Holder: holder,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Tick: 20 * time.Millisecond,
+			Looked:     func() { looks[i].Add(1) },
 			Connectors: func(context.Context) []config.Connector { return []config.Connector{*e.conn} }}
 		wg.Go(func() { require.NoError(t, s.Run(ctx)) })
 	}
@@ -41,7 +44,10 @@ func TestScheduledRoundRunsOnOneReplica(t *testing.T) {
 		last, err = coherence.LastRound(e.ctx, e.js, "court")
 		return err == nil && last != nil
 	}, 10*time.Second, 20*time.Millisecond)
-	time.Sleep(300 * time.Millisecond) // many more ticks of both replicas
+	// Both replicas look again many times; neither may run another round.
+	seen := [2]int64{looks[0].Load(), looks[1].Load()}
+	require.Eventually(t, func() bool { return looks[0].Load() >= seen[0]+10 && looks[1].Load() >= seen[1]+10 },
+		10*time.Second, 5*time.Millisecond)
 	cancel()
 	wg.Wait()
 
