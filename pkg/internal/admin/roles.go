@@ -47,8 +47,8 @@ func (s *Server) TokenRole(token string) Role {
 }
 
 // RoleToken is the token that grants role ("" when none is set); the
-// console keys its sessions with it, so changing a token ends the
-// sessions it opened.
+// console keys its logins with it, so changing a token ends the
+// logins it opened.
 func (s *Server) RoleToken(role Role) string {
 	switch role {
 	case RoleAdmin:
@@ -65,7 +65,7 @@ func ReadOnly(method string) bool {
 }
 
 // Handle serves h at pattern without the API's guard: for the console,
-// which has its own (session cookie, CSRF) built on TokenRole.
+// which has its own (login cookie, CSRF) built on TokenRole.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
 }

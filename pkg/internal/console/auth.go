@@ -15,14 +15,14 @@ import (
 	"github.com/hms/extsync/pkg/internal/admin"
 )
 
-// Session cookie: "<role>.<expiry unix>.<nonce>.<mac>", the MAC keyed by the
-// role's token (so a changed token ends its sessions, and every instance
+// Login cookie: "<role>.<expiry unix>.<nonce>.<mac>", the MAC keyed by the
+// role's token (so a changed token ends its logins, and every instance
 // with the same tokens accepts it); without tokens, by a key of this
-// process (loopback callers only, who get an admin session at once: the
+// process (loopback callers only, who get an admin login at once: the
 // cookie then carries only the CSRF binding).
 const (
-	cookieName = "extsync_session"
-	sessionTTL = 12 * time.Hour
+	cookieName = "extsync_login"
+	loginTTL   = 12 * time.Hour
 	csrfField  = "csrf"
 )
 
@@ -66,7 +66,7 @@ func (a *auth) key(role admin.Role) []byte {
 		return nil
 	}
 	m := hmac.New(sha256.New, []byte(tok))
-	m.Write([]byte("extsync console session"))
+	m.Write([]byte("extsync console login"))
 	return m.Sum(nil)
 }
 
@@ -77,16 +77,16 @@ func mac(key []byte, parts ...string) string {
 }
 
 func (a *auth) issue(role admin.Role, now time.Time) string {
-	exp := strconv.FormatInt(now.Add(sessionTTL).Unix(), 10)
+	exp := strconv.FormatInt(now.Add(loginTTL).Unix(), 10)
 	r := strconv.Itoa(int(role))
 	n := make([]byte, 16)
 	_, _ = rand.Read(n)
 	nonce := base64.RawURLEncoding.EncodeToString(n)
-	return r + "." + exp + "." + nonce + "." + mac(a.key(role), "session", r, exp, nonce)
+	return r + "." + exp + "." + nonce + "." + mac(a.key(role), "login", r, exp, nonce)
 }
 
-// session checks a cookie value and returns its role.
-func (a *auth) session(v string, now time.Time) admin.Role {
+// loggedIn checks a cookie value and returns its role.
+func (a *auth) loggedIn(v string, now time.Time) admin.Role {
 	parts := strings.Split(v, ".")
 	if len(parts) != 4 {
 		return admin.RoleNone
@@ -101,14 +101,14 @@ func (a *auth) session(v string, now time.Time) admin.Role {
 	if err != nil || key == nil || now.Unix() > exp {
 		return admin.RoleNone
 	}
-	if !hmac.Equal([]byte(parts[3]), []byte(mac(key, "session", parts[0], parts[1], parts[2]))) {
+	if !hmac.Equal([]byte(parts[3]), []byte(mac(key, "login", parts[0], parts[1], parts[2]))) {
 		return admin.RoleNone
 	}
 	return role
 }
 
-func (a *auth) csrf(role admin.Role, session string) string {
-	return mac(a.key(role), "csrf", session)
+func (a *auth) csrf(role admin.Role, login string) string {
+	return mac(a.key(role), "csrf", login)
 }
 
 // loopbackHost reports whether a Host header names this machine's
@@ -125,7 +125,7 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func setSession(w http.ResponseWriter, r *http.Request, v string, maxAge int) {
+func setLogin(w http.ResponseWriter, r *http.Request, v string, maxAge int) {
 	// #nosec G124 -- Secure whenever served over TLS; the admin address is plain HTTP on loopback by default, where a Secure cookie would not come back
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
@@ -133,14 +133,14 @@ func setSession(w http.ResponseWriter, r *http.Request, v string, maxAge int) {
 
 // require serves h to callers with at least role min: others are sent
 // to the login form (GET) or refused (POST). A POST must also be
-// same-origin and carry the session's CSRF token.
+// same-origin and carry the login's CSRF token.
 func (a *auth) require(min admin.Role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		var role admin.Role
 		var sess string
 		if c, err := r.Cookie(cookieName); err == nil {
-			sess, role = c.Value, a.session(c.Value, now)
+			sess, role = c.Value, a.loggedIn(c.Value, now)
 		}
 		if !a.adm.TokensSet() {
 			if !admin.FromLoopback(r) {
@@ -155,7 +155,7 @@ func (a *auth) require(min admin.Role, h http.HandlerFunc) http.Handler {
 			}
 			if role == admin.RoleNone {
 				sess, role = a.issue(admin.RoleAdmin, now), admin.RoleAdmin
-				setSession(w, r, sess, int(sessionTTL/time.Second))
+				setLogin(w, r, sess, int(loginTTL/time.Second))
 			}
 		}
 		if role == admin.RoleNone {

@@ -72,7 +72,7 @@ func TestTokensGateTheConsoleAndTheViewerOnlyReads(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "logged out")
 }
 
-// Every POST needs the session's CSRF token and a same-origin request.
+// Every POST needs the login's CSRF token and a same-origin request.
 func TestCSRFAndCrossSitePostsAreRefused(t *testing.T) {
 	f := newFixture(t, "adm-secret", "")
 	f.park(t, "court", 3)
@@ -101,7 +101,7 @@ func TestCSRFAndCrossSitePostsAreRefused(t *testing.T) {
 	other := f.browser(t)
 	other.login("adm-secret")
 	resp, _ = other.post("/dlq/purge", form, nil)
-	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a CSRF token is tied to its session")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a CSRF token is tied to its login")
 
 	resp, body = b.post("/dlq/purge", form, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
@@ -169,7 +169,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	}
 	b.login("adm-secret")
 	for _, c := range b.c.Jar.Cookies(mustURL(t, f.base)) {
-		require.Equal(t, "extsync_session", c.Name)
+		require.Equal(t, "extsync_login", c.Name)
 	}
 	resp, body := b.get("/")
 	require.Equal(t, http.StatusOK, resp.StatusCode)

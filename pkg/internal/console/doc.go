@@ -8,9 +8,9 @@
 //
 // Access follows the admin API: with EXTSYNC_ADMIN_TOKEN or
 // EXTSYNC_VIEWER_TOKEN set, a login form takes a token and keeps a signed
-// session in an HttpOnly, SameSite=Strict cookie; the viewer sees
+// login in an HttpOnly, SameSite=Strict cookie; the viewer sees
 // everything and changes nothing. Without tokens only loopback callers
-// are answered. Every POST needs the session's CSRF token and a
+// are answered. Every POST needs the login's CSRF token and a
 // same-origin request (auth.go). Every action goes through the same
 // functions the CLI and /api/v1 use and records "console:<role>@<addr>"
 // as its actor.

@@ -34,8 +34,8 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "login.html", page{Title: "Log in", Data: loginData{Next: next(r)}})
 }
 
-// login takes a token and opens a session with its role. The form is
-// same-origin only; it carries no CSRF token (there is no session yet).
+// login takes a token and opens a login with its role. The form is
+// same-origin only; it carries no CSRF token (there is no login yet).
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if err := c.auth.origin.Check(r); err != nil {
 		http.Error(w, "cross-site request refused", http.StatusForbidden)
@@ -48,16 +48,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			Data: loginData{Next: next(r), Error: "That token is not the admin or the viewer token."}})
 		return
 	}
-	setSession(w, r, c.auth.issue(role, time.Now()), int(sessionTTL/time.Second))
+	setLogin(w, r, c.auth.issue(role, time.Now()), int(loginTTL/time.Second))
 	http.Redirect(w, r, next(r), http.StatusSeeOther)
 }
 
-// logout ends the session: same-origin only, like every POST.
+// logout ends the login: same-origin only, like every POST.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	if err := c.auth.origin.Check(r); err != nil {
 		http.Error(w, "cross-site request refused", http.StatusForbidden)
 		return
 	}
-	setSession(w, r, "", -1)
+	setLogin(w, r, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
