@@ -14,6 +14,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/auth"
+	"github.com/hms/extsync/pkg/config"
 )
 
 // Kind is the connectors-file kind this package serves.
@@ -74,7 +75,7 @@ type Connector struct {
 	header http.Header
 	client *http.Client
 	// conflictMatch classifies other refusals as conflicts by their body.
-	conflictMatch *bodyMatch
+	conflictMatch *config.Condition
 }
 
 // Timeout implements connectors.Connector.
@@ -136,7 +137,7 @@ func (c *Connector) outcome(req *http.Request, resp *http.Response) error {
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if class == connectors.Permanent && c.conflictMatch.matches(body) {
+	if class == connectors.Permanent && c.conflictMatch.MatchJSON(body) {
 		class = connectors.Conflict // e.g. a 422 saying OVERLAPPING_ASSIGNMENT
 	}
 	snippet := body[:min(len(body), maxErrorBody)]

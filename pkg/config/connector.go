@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hms/extsync/pkg/event"
 )
 
 // File is a connectors file.
@@ -25,6 +27,10 @@ type Connector struct {
 	Key         string            `yaml:"key"`
 	Version     string            `yaml:"version"`
 	Mapping     map[string]string `yaml:"mapping"`
+	// DeleteWhen makes an event whose data meets it a deletion: the
+	// entity is gone and the connector removes it from the system.
+	// A CloudEvent whose type ends in ".deleted" is one without it.
+	DeleteWhen *Condition `yaml:"delete_when"`
 	// MaxEventBytes refuses larger events with a clear reason instead of
 	// buffering them; default 1 MiB.
 	MaxEventBytes  int       `yaml:"max_event_bytes"`
@@ -100,6 +106,15 @@ func (c *Connector) SkipsUnchanged(versioned bool) bool {
 		return *c.SkipUnchanged
 	}
 	return versioned && c.Ordering == OrderingEntity
+}
+
+// Deletes says whether ev means its entity is gone: a CloudEvent whose
+// type ends in ".deleted", or an event whose data meets delete_when.
+func (c *Connector) Deletes(ev *event.Event) bool {
+	if ev == nil {
+		return false
+	}
+	return (ev.CloudEvent && strings.HasSuffix(ev.Type, ".deleted")) || c.DeleteWhen.Match(ev.Data)
 }
 
 // KeepsRecords says whether the entity state keeps the record of every

@@ -172,6 +172,16 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"c.yaml:6:", "connectors[0].http.bogus", `unknown field "bogus"`},
 		},
 		{
+			name: "delete_when of another shape",
+			doc:  base + "    delete_when: status = cancelled\n",
+			want: []string{"c.yaml:5:18:", "connectors[0].delete_when", `"status = cancelled": want $.path.to.field == "value"`},
+		},
+		{
+			name: "delete_when comparing with an object",
+			doc:  base + "    delete_when: '$.status == {\"a\": 1}'\n",
+			want: []string{"c.yaml:5:", "connectors[0].delete_when", "not {"},
+		},
+		{
 			name: "duplicate names",
 			doc:  base + "  - name: a\n    kind: http\n    subjects: [hms.x]\n",
 			want: []string{"c.yaml:5:", "connectors[1].name", `duplicate connector name "a"`, "connectors[0]"},
