@@ -37,6 +37,10 @@ type Delivery struct {
 	JSON []byte
 	// Attempt counts from 1.
 	Attempt int
+	// Delete says the entity is gone: the system's record is to be
+	// removed (see Deleter). Body is then the deletion event's data,
+	// mapped: enough to name the record (its key, its URL's fields).
+	Delete bool
 	// IfMatch, when set, makes the write conditional on the external
 	// record's version (HTTP If-Match); a mismatch is a conflict.
 	IfMatch string

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("UnreachableIsTransient", func(t *testing.T) { unreachable(t, h) })
 	t.Run("CancelledContextFails", func(t *testing.T) { cancelled(t, h) })
 	t.Run("TimeoutAndClose", func(t *testing.T) { timeoutAndClose(t, h) })
+	t.Run("DeletionIsIdempotentOrRefused", func(t *testing.T) { deletion(t, h) })
 	if h.Rejecting != nil {
 		t.Run("RejectionIsPermanentOrConflict", func(t *testing.T) { rejecting(t, h) })
 	}
@@ -115,4 +116,27 @@ func rejecting(t *testing.T, h Harness) {
 	require.Error(t, err)
 	class := connectors.Classify(err)
 	require.Contains(t, []connectors.Class{connectors.Permanent, connectors.Conflict}, class, "got %v", err)
+}
+
+// deletion: a kind that deletes (connectors.Deleter) takes a deletion of
+// a record it holds, and the same deletion again once it is gone; a kind
+// that cannot refuses it as permanent with ErrCannotDelete, rather than
+// sending it as an update.
+func deletion(t *testing.T, h Harness) {
+	c := h.New(t)
+	defer c.Close()
+	ctx := context.Background()
+	require.NoError(t, c.Deliver(ctx, Delivery("wf-del", 1)))
+	d := Delivery("wf-del", 2)
+	d.Delete = true
+	err := connectors.Send(ctx, c, d)
+	if _, ok := c.(connectors.Deleter); !ok {
+		require.ErrorIs(t, err, connectors.ErrCannotDelete)
+		require.Equal(t, connectors.Permanent, connectors.Classify(err))
+		return
+	}
+	require.NoError(t, err, "deleting a record the system holds")
+	again := Delivery("wf-del", 2)
+	again.Delete = true
+	require.NoError(t, connectors.Send(ctx, c, again), "deleting it again, once it is gone")
 }

@@ -27,6 +27,8 @@ type Config struct {
 	// Read is where a record is read back (conflict rules, verify);
 	// default: GET on URL.
 	Read *Read `yaml:"read"`
+	// Delete is how a deletion is sent; default: DELETE on URL.
+	Delete *Delete `yaml:"delete"`
 	// ConflictMatch makes a refusal whose JSON body matches a conflict,
 	// e.g. '$.error.code == "OVERLAPPING_ASSIGNMENT"' (409 and 412 always are).
 	ConflictMatch string `yaml:"conflict_match"`
@@ -102,6 +104,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Read.validate(); err != nil {
+		return err
+	}
+	if err := c.Delete.validate(); err != nil {
 		return err
 	}
 	return c.Auth.Validate("http.auth")

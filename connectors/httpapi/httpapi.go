@@ -53,6 +53,9 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if cfg.Read != nil {
 		c.read, _ = parseTemplate(cfg.Read.URL) // validated above
 	}
+	if cfg.Delete != nil && cfg.Delete.URL != "" {
+		c.del, _ = parseTemplate(cfg.Delete.URL) // validated above
+	}
 	return c, nil
 }
 
@@ -72,6 +75,7 @@ type Connector struct {
 	cfg    Config
 	url    *template
 	read   *template // http.read.url; nil: read from url
+	del    *template // http.delete.url; nil: delete at url
 	header http.Header
 	client *http.Client
 	// conflictMatch classifies other refusals as conflicts by their body.
@@ -89,6 +93,28 @@ func (c *Connector) Close() error {
 
 // Deliver implements connectors.Connector.
 func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
+	body, err := c.body(d)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, d, c.cfg.Method, c.url, body, d.IfMatch)
+}
+
+// body is the mapped record as JSON.
+func (c *Connector) body(d *connectors.Delivery) ([]byte, error) {
+	if d.JSON != nil {
+		return d.JSON, nil
+	}
+	b, err := json.Marshal(d.Body)
+	if err != nil {
+		return nil, connectors.PermanentError(0, fmt.Errorf("encode body: %w", err))
+	}
+	return b, nil
+}
+
+// send makes one request for d to tmpl filled from the event's data;
+// body nil sends none.
+func (c *Connector) send(ctx context.Context, d *connectors.Delivery, method string, tmpl *template, body []byte, ifMatch string) error {
 	ctx, cancel := connectors.Bound(ctx, c.Timeout())
 	defer cancel()
 	// net/http would refuse it too, but as a transport error: transient,
@@ -96,32 +122,33 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	if !httpguts.ValidHeaderFieldValue(d.Event.ID) {
 		return connectors.PermanentError(0, fmt.Errorf("event id %q cannot be sent as the Idempotency-Key header", d.Event.ID))
 	}
-	target, err := c.url.expand(d.Event.Data)
+	target, err := tmpl.expand(d.Event.Data)
 	if err != nil {
 		return err
 	}
-	body := d.JSON
-	if body == nil {
-		if body, err = json.Marshal(d.Body); err != nil {
-			return connectors.PermanentError(0, fmt.Errorf("encode body: %w", err))
-		}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, c.cfg.Method, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return connectors.PermanentError(0, fmt.Errorf("build request: %w", err))
 	}
 	for k, v := range c.header {
 		req.Header[k] = v
 	}
+	if body == nil {
+		req.Header.Del("Content-Type")
+	}
 	req.Header.Set("Idempotency-Key", d.Event.ID)
-	if d.IfMatch != "" {
-		req.Header.Set("If-Match", d.IfMatch)
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// Network failures are transient; a refused OAuth2 client is not.
 		return &connectors.DeliveryError{Class: auth.Classify(err),
-			Err: fmt.Errorf("%s %s: %w", c.cfg.Method, connectors.SafeURL(req.URL), connectors.HTTPCause(err))}
+			Err: fmt.Errorf("%s %s: %w", method, connectors.SafeURL(req.URL), connectors.HTTPCause(err))}
 	}
 	defer resp.Body.Close()
 	d.ETag, d.Status = resp.Header.Get("ETag"), resp.StatusCode

@@ -140,6 +140,13 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	return c.outcome(resp)
 }
 
+// Delete implements connectors.Deleter: a webhook receiver gets a
+// deletion as it gets any event, a POST of the event as it is, which
+// says what happened (its data, or with body: cloudevent its type).
+func (c *Connector) Delete(ctx context.Context, d *connectors.Delivery) error {
+	return c.Deliver(ctx, d)
+}
+
 // sign returns the webhook-signature value: one "v1,<base64 HMAC-SHA256>"
 // of "id.timestamp.body" per key, space-separated.
 func (c *Connector) sign(id string, at time.Time, body []byte) string {
