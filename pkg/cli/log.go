@@ -100,6 +100,9 @@ func (p *recordPrinter) print(r synclog.Record) error {
 	case r.ReplayOf != 0:
 		detail = replayNote(r)
 	}
+	if r.Operation != "" {
+		detail = strings.TrimSuffix(r.Operation+"; "+detail, "; ")
+	}
 	version := r.Version
 	if version == "" {
 		version = "-"

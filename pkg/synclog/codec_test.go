@@ -56,7 +56,7 @@ func TestEncodeWritesWhatEncodingJSONWrites(t *testing.T) {
 	recs := []*synclog.Record{
 		{Time: at, Connector: "court", EventID: "e1", Subject: "hms.workflow.updated", StreamSeq: 42,
 			Attempt: 1, Outcome: "delivered", Status: 200, DurationMS: 0.0651, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"},
-		{Time: at.UTC(), Connector: "court", EventID: "<e&2>", Entity: "case-7", Version: "12", Attempt: 3, Outcome: "retry",
+		{Time: at.UTC(), Connector: "court", EventID: "<e&2>", Entity: "case-7", Version: "12", Operation: "delete", Attempt: 3, Outcome: "retry",
 			Status: 503, Error: "line one\nline two\t\"quoted\" \\ \x01 \x7f é \u2028 \xff", DurationMS: 1e-7,
 			RetryInMS: 4000, MappingVersion: "m1", ReplayOf: 9, Actor: "ops", Action: "replay", Count: 2},
 		{Connector: "court", DurationMS: 1e21},
@@ -81,7 +81,7 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 			t.Skip()
 		}
 		r := &synclog.Record{Time: time.Unix(0, nanos).UTC(), Connector: conn, EventID: id, Subject: msg,
-			StreamSeq: seq, Entity: msg, Version: id, Attempt: n, Outcome: conn, Status: n, Error: msg,
+			StreamSeq: seq, Entity: msg, Version: id, Operation: msg, Attempt: n, Outcome: conn, Status: n, Error: msg,
 			DurationMS: ms, RetryInMS: retry, TraceID: id, MappingVersion: conn, ReplayOf: seq,
 			Actor: msg, Action: id, Count: n}
 		got, err := synclog.Encode([]*synclog.Record{r})

@@ -32,6 +32,7 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	b = strconv.AppendUint(b, r.StreamSeq, 10)
 	b = optString(b, `,"entity":`, r.Entity)
 	b = optString(b, `,"version":`, r.Version)
+	b = optString(b, `,"operation":`, r.Operation)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(r.Attempt), 10)
 	b = append(b, `,"outcome":`...)

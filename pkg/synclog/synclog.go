@@ -33,6 +33,10 @@ func StreamConfig(maxAge time.Duration, replicas int) jetstream.StreamConfig {
 	}
 }
 
+// OperationDelete marks a deletion's record: the entity is gone, and the
+// attempt removed (or tried to remove) the system's record.
+const OperationDelete = "delete"
+
 // Record is one attempt to deliver one event through one connector.
 type Record struct {
 	Time      time.Time `json:"time"`
@@ -42,6 +46,9 @@ type Record struct {
 	StreamSeq uint64    `json:"stream_seq"`
 	Entity    string    `json:"entity,omitempty"`
 	Version   string    `json:"version,omitempty"`
+	// Operation is what the attempt asked of the system: OperationDelete
+	// for a deletion, empty for a write (create or update).
+	Operation string `json:"operation,omitempty"`
 	Attempt   int       `json:"attempt"`
 	// Outcome is delivered, retry, dead-lettered or conflict-skipped.
 	Outcome string `json:"outcome"`

@@ -85,7 +85,7 @@ func (s *batchSend) deliver(ctx context.Context, jobs []*job, attempt int) (cont
 	_ = r.guard.Pace(ctx, func() {}, time.Minute)
 	ds := make([]*connectors.Delivery, len(jobs))
 	for i, j := range jobs {
-		ds[i] = &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt}
+		ds[i] = &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, Delete: j.delete}
 	}
 	_, span := r.settler.obs.startBatchSpan(jobs, attempt)
 	dctx, cancel := context.WithTimeout(trace.ContextWithSpan(ctx, span), r.conn.Timeout())

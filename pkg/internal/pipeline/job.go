@@ -22,7 +22,10 @@ type job struct {
 	subject string
 	attempt int
 	ev      *event.Event // nil when the message could not be decoded
-	body    map[string]any
+	// delete: the event says its entity is gone (delete_when, or a
+	// CloudEvent type ending in .deleted); it is sent as a deletion.
+	delete bool
+	body   map[string]any
 	// err is a failure found before any stage ran (malformed, oversized,
 	// a replay whose body or mapping is gone); the chain settles it.
 	err error
@@ -81,6 +84,11 @@ type life struct {
 func (j *job) synced(delivered bool) *reconcile.Synced {
 	if !delivered {
 		return nil
+	}
+	if j.delete {
+		// The deletion's record names the entity (a URL's fields, key
+		// columns) for verify's read; a removed record has no version.
+		return &reconcile.Synced{Snapshot: j.body, Mapping: j.route.version, Deleted: true}
 	}
 	return &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.body, Mapping: j.route.version}
 }

@@ -89,7 +89,7 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 		}
 		return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
 	}
-	j.entity.ifMatch, j.entity.base, j.entity.last = st.ETag, st.Snapshot, st
+	j.entity.remember(st)
 	return nil
 }
 
@@ -100,16 +100,31 @@ func (o *entityOrder) recall(ctx context.Context, j *job) error {
 	if err != nil {
 		return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
 	}
-	j.entity.ifMatch, j.entity.base, j.entity.last = st.ETag, st.Snapshot, st
+	j.entity.remember(st)
 	return nil
+}
+
+// remember keeps the entity's last sync: If-Match and merge base for
+// the next write, none after a deletion (a record put back is new).
+func (e *entity) remember(st reconcile.State) {
+	e.ifMatch, e.base, e.last = st.ETag, st.Snapshot, st
+	if st.Deleted {
+		e.ifMatch, e.base = "", nil
+	}
 }
 
 // unchanged says whether j's mapped record is the one the system last
 // confirmed, under the same mapping, and no drift was found since.
 // Records are compared as JSON text, so a value is equal only if it
 // would be sent the same; when in doubt, the event is sent.
+//
+// A deletion is unchanged when the last delivery deleted the entity
+// too; an update after a deletion never is (it puts the record back).
 func unchanged(j *job) bool {
 	last := j.entity.last
+	if j.delete || last.Deleted {
+		return j.delete && last.Deleted && !last.Drifted
+	}
 	if last.Snapshot == nil || last.Drifted || last.Mapping != j.route.version {
 		return false
 	}

@@ -26,6 +26,9 @@ type decoder struct {
 	// traced extracts the producer's trace context for the attempt span
 	// to be its child; batches link their events' contexts instead.
 	traced bool
+	// deletes says whether an event means its entity is gone
+	// (config.Connector.Deletes).
+	deletes func(*event.Event) bool
 }
 
 // job decodes msg; an error means msg has no JetStream metadata.
@@ -72,6 +75,7 @@ func (d *decoder) decode(j *job) {
 	}
 	j.ev = ev
 	j.entity.key = ev.Key
+	j.delete = d.deletes != nil && d.deletes(ev)
 }
 
 // reader moves one consumer's messages into an intake as jobs.

@@ -33,6 +33,9 @@ func record(connector string, o *outcome) *synclog.Record {
 	noteReplay(rec, j)
 	if j.ev != nil {
 		rec.EventID, rec.Entity, rec.Version = j.ev.ID, j.ev.Key, j.ev.Version
+		if j.delete {
+			rec.Operation = synclog.OperationDelete
+		}
 	} else {
 		rec.EventID = fallbackID(j)
 	}

@@ -94,15 +94,16 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		log.Warn("mapping version not stored; replays with --mapping original will not find it", "err", err)
 	}
 	r.decoder = &decoder{opts: event.Options{KeyPath: cfg.Key, VersionPath: cfg.Version},
-		maxBytes: cfg.MaxEventBytes, routes: routes, traced: cfg.Mode != config.ModeBatch}
+		maxBytes: cfg.MaxEventBytes, routes: routes, traced: cfg.Mode != config.ModeBatch,
+		deletes: cfg.Deletes}
 	r.settler = &settler{connector: cfg.Name, policy: policy.FromConfig(cfg), letters: deadletter.NewParker(o.JS),
 		order: order, obs: newObserver(cfg, o.metrics, log, o.OnRecord)}
 	if cfg.Mode == config.ModeBatch {
-		r.chain = chain(accept, failed, mapStage, order.staleStage())
+		r.chain = chain(accept, failed, mapStage, deletable(conn), order.staleStage())
 		r.batcher, err = newBatcher(r, order, o.Clock)
 	} else {
 		remote, _ := conn.(connectors.Remote)
-		r.chain = chain(deliver(conn), failed, mapStage, order.stage(), guardStage(r.guard, r.limits.ackWait),
+		r.chain = chain(deliver(conn), failed, mapStage, deletable(conn), order.stage(), guardStage(r.guard, r.limits.ackWait),
 			conflictStage(cfg.Name, cfg.Conflict, remote, streamConflicts{o.JS}))
 	}
 	if err == nil {

@@ -52,6 +52,22 @@ func mapStage(next handler) handler {
 	}
 }
 
+// deletable refuses, before any claim or attempt, a deletion that c's
+// kind cannot send: permanent, so it is dead-lettered rather than sent
+// as an update (see connectors.Deleter).
+func deletable(c connectors.Connector) stage {
+	_, ok := c.(connectors.Deleter)
+	return func(next handler) handler {
+		return func(ctx context.Context, j *job) error {
+			if j.delete && !ok {
+				return connectors.PermanentError(0, fmt.Errorf("%w: a deletion of entity %q (see docs/delivery.md#deletions)",
+					connectors.ErrCannotDelete, j.entity.key))
+			}
+			return next(ctx, j)
+		}
+	}
+}
+
 // deliver is the last stage of a realtime connector: hand the job to the
 // connector, bounded by the connector's own timeout.
 func deliver(c connectors.Connector) handler {
@@ -61,9 +77,10 @@ func deliver(c connectors.Connector) handler {
 		// The trace context reaches the system through the HTTP client's
 		// transport (telemetry.Transport), from the client span it starts
 		// under this attempt's span.
-		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, IfMatch: j.entity.ifMatch, JSON: j.bodyJSON()}
+		d := &connectors.Delivery{Event: j.ev, Body: j.body, Attempt: j.attempt, IfMatch: j.entity.ifMatch, JSON: j.bodyJSON(),
+			Delete: j.delete}
 		defer func() { j.entity.etag, j.entity.status = d.ETag, d.Status }()
-		err := c.Deliver(ctx, d)
+		err := connectors.Send(ctx, c, d)
 		if err != nil && ctx.Err() != nil && connectors.Classify(err) != connectors.Permanent {
 			return connectors.TransientError(0, fmt.Errorf("delivery did not finish within %s: %w", c.Timeout(), err))
 		}

@@ -129,16 +129,23 @@ func released(st State, v string, seq uint64, synced *Synced) State {
 	case synced == nil:
 	case v == "":
 		if seq >= st.Seq {
-			st.Seq, st.ETag, st.Snapshot, st.Mapping, st.Drifted = seq, synced.ETag, synced.Snapshot, synced.Mapping, false
+			st.Seq = seq
+			st = synced.onto(st)
 		}
 	case st.Version == "" || newer(v, seq, st.Version, st.Seq):
-		st.Version, st.Seq, st.ETag, st.Snapshot, st.Mapping = v, seq, synced.ETag, synced.Snapshot, synced.Mapping
-		st.Drifted = false
+		st.Version, st.Seq = v, seq
+		st = synced.onto(st)
 	case v == st.Version && seq == st.Seq:
 		// The same version sent again (a repair, see AcquireRepair): the
 		// system's record is the one sent, as it answered now.
-		st.ETag, st.Snapshot, st.Mapping, st.Drifted = synced.ETag, synced.Snapshot, synced.Mapping, false
+		st = synced.onto(st)
 	}
+	return st
+}
+
+// onto is st holding the delivered record, found in step again.
+func (s *Synced) onto(st State) State {
+	st.ETag, st.Snapshot, st.Mapping, st.Deleted, st.Drifted = s.ETag, s.Snapshot, s.Mapping, s.Deleted, false
 	return st
 }
 

@@ -42,6 +42,11 @@ type State struct {
 	// Drifted is set when verify found the system's record differing
 	// from Snapshot; the next delivery clears it.
 	Drifted bool `json:"drifted,omitempty"`
+	// Deleted says the last delivery was a deletion: the system should
+	// hold no record of the entity (Snapshot is the deletion's record,
+	// which names it). Version still orders: an older update after it
+	// is superseded.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Synced is what a successful delivery leaves: the system's version of
@@ -50,6 +55,8 @@ type Synced struct {
 	ETag     string
 	Snapshot map[string]any
 	Mapping  string
+	// Deleted: the delivery removed the entity's record.
+	Deleted bool
 }
 
 // Claim is held while one version is being sent; it lapses at Until, so

@@ -1,0 +1,115 @@
+package pipeline_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/deadletter"
+	"github.com/hms/extsync/pkg/internal/reconcile"
+	"github.com/hms/extsync/pkg/synclog"
+)
+
+func outcomesOf(recs []synclog.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Version + ":" + r.Operation + ":" + r.Outcome
+	}
+	return out
+}
+
+// An event meeting delete_when is a DELETE of the entity's URL, with the
+// connector's headers; the entity state records the deletion, so an
+// older update after it is superseded, the same deletion again is
+// unchanged, and a newer update puts the record back.
+func TestDeleteWhenSendsADeleteAndOrderingHoldsAfterIt(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(`connectors:
+  - name: court
+    kind: http
+    subjects: [hms.workflow.updated]
+    version: version
+    delete_when: '$.status == "cancelled"'
+    http: {url: "`+s.URL+`/workflows/{id}", headers: {X-Tenant: hms}}
+`, nil)
+	steps := []struct{ body, want string }{
+		{`{"id":"wf-1","version":1,"status":"open"}`, "1::delivered"},
+		{`{"id":"wf-1","version":2,"status":"cancelled"}`, "2:delete:delivered"},
+		{`{"id":"wf-1","version":1,"status":"open"}`, "1::superseded"},
+		{`{"id":"wf-1","version":3,"status":"cancelled"}`, "3:delete:unchanged"},
+		{`{"id":"wf-1","version":4,"status":"open"}`, "4::delivered"},
+	}
+	var want []string
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for i, st := range steps {
+		e.publishRaw("hms.workflow.updated", []byte(st.body), nats.Header{"traceparent": {tp}})
+		want = append(want, st.want)
+		require.Equal(t, want, outcomesOf(e.recordsWhenStored("court", i+1)), "after %s", st.body)
+		if i == 1 {
+			state, err := reconcile.Open(context.Background(), e.js, 1)
+			require.NoError(t, err)
+			got, err := state.Recall(context.Background(), "court", "wf-1")
+			require.NoError(t, err)
+			require.True(t, got.Deleted, "the state records the deletion")
+			require.Equal(t, "2", got.Version)
+		}
+	}
+	reqs := s.requests()
+	require.Len(t, reqs, 3, "the superseded update and the repeated deletion sent nothing")
+	require.Equal(t, []string{"PUT", "DELETE", "PUT"}, []string{reqs[0].Method, reqs[1].Method, reqs[2].Method})
+	del := reqs[1]
+	require.Equal(t, "/workflows/wf-1", del.Path)
+	require.Equal(t, "hms", del.Header.Get("X-Tenant"))
+	require.NotEmpty(t, del.Header.Get("Idempotency-Key"))
+	require.Equal(t, tp, del.Header.Get("Traceparent"))
+	require.Empty(t, del.Raw)
+	require.Empty(t, reqs[2].Header.Get("If-Match"), "the record put back is new")
+}
+
+// A CloudEvent whose type ends in .deleted is a deletion with no setting;
+// a 404 to its DELETE means the record is gone already: delivered.
+func TestADeletedCloudEventAnswered404IsDelivered(t *testing.T) {
+	s := newSink(t, status(http.StatusNotFound))
+	e := newEnv(t)
+	e.start(courtWith(s.URL, "    retry: {max_attempts: 1}\n"), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"specversion":"1.0","id":"ce-9","type":"gov.hms.workflow.deleted",`+
+		`"source":"/hms/workflow","data":{"id":"wf-9"}}`), nil)
+	recs := e.recordsWhenStored("court", 1)
+	require.Equal(t, "delivered", recs[0].Outcome, "%+v", recs[0])
+	require.Equal(t, synclog.OperationDelete, recs[0].Operation)
+	require.Equal(t, http.StatusNotFound, recs[0].Status)
+	require.Empty(t, e.deadLetters("court"))
+	require.Equal(t, "DELETE", s.requests()[0].Method)
+	require.Equal(t, "/workflows/wf-9", s.requests()[0].Path)
+	require.Equal(t, "ce-9", s.requests()[0].Header.Get("Idempotency-Key"))
+}
+
+// A kind that cannot delete dead-letters a deletion, saying so, and never
+// sends it as an update.
+func TestAKindThatCannotDeleteDeadLettersTheDeletion(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(`connectors:
+  - name: court-soap
+    kind: soap
+    subjects: [hms.workflow.updated]
+    soap:
+      url: `+s.URL+`/ws
+      action: urn:court/UpdateHearing
+      template: '<UpdateHearing>{{.id}}</UpdateHearing>'
+`, nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"specversion":"1.0","id":"ce-1","type":"gov.hms.workflow.deleted",`+
+		`"source":"/hms/workflow","data":{"id":"wf-1"}}`), nil)
+	recs := e.recordsWhenStored("court-soap", 1)
+	require.Equal(t, "dead-lettered", recs[0].Outcome)
+	require.Equal(t, synclog.OperationDelete, recs[0].Operation)
+	require.Contains(t, recs[0].Error, "cannot delete")
+	letters := e.deadLetters("court-soap")
+	require.Len(t, letters, 1)
+	require.Contains(t, letters[0].Header.Get(deadletter.HeaderError), "cannot delete")
+	require.Zero(t, s.count(), "nothing reached the service")
+}
