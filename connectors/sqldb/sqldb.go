@@ -152,6 +152,13 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	return err
 }
 
+// Delete implements connectors.Deleter: DELETE of the entity's row by
+// its key columns (see plan.buildDelete); a row already gone is a
+// success. A batch deletes its deletions' rows in its transaction.
+func (c *Connector) Delete(ctx context.Context, d *connectors.Delivery) error {
+	return c.Deliver(ctx, d)
+}
+
 // DeliverBatch implements connectors.BatchConnector: every row in one
 // transaction, all or nothing. When one row is refused the whole batch is
 // rolled back and the error (a *DeliveryError wrapping an *Error whose
@@ -216,42 +223,73 @@ func (c *Connector) Upsert(ctx context.Context, ds []*connectors.Delivery) (outc
 // column's type (so "2026-05-01T09:00:00Z" fills a timestamptz and a JSON
 // number keeps every digit), objects and arrays as JSON text.
 func (c *Connector) row(i int, d *connectors.Delivery) (string, []any, error) {
+	if d.Delete {
+		return c.deleteRow(i, d)
+	}
 	cols := c.plan.cols
 	present := make([]bool, len(cols))
 	args := make([]any, 0, len(cols))
 	id := eventID(d)
 	for j, col := range cols {
-		var v any
-		var ok bool
-		if col.fromEv {
-			if d.Event != nil && d.Event.Version != "" {
-				v, ok = d.Event.Version, true
-			}
-		} else {
-			v, ok = event.Lookup(d.Body, col.path)
-		}
-		if (col.key || col.ver) && (!ok || v == nil) {
-			what := "key column"
-			if col.ver {
-				what = "version column"
-			}
-			src := "field " + strconv.Quote(col.path)
-			if col.fromEv {
-				src = "entity version"
-			}
-			return "", nil, rowError(c.op, i, id, "the event has no %s for %s %s", src, what, quote(col.name))
+		p, ok, err := c.value(i, id, col, d)
+		if err != nil {
+			return "", nil, err
 		}
 		if !ok {
 			continue
-		}
-		p, err := param(v)
-		if err != nil {
-			return "", nil, rowError(c.op, i, id, "column %s: %v", quote(col.name), err)
 		}
 		present[j] = true
 		args = append(args, p)
 	}
 	return c.plan.statement(present), args, nil
+}
+
+// deleteRow is the statement and arguments deleting d's entity: its key
+// columns' values, and the version's under a version column.
+func (c *Connector) deleteRow(i int, d *connectors.Delivery) (string, []any, error) {
+	id := eventID(d)
+	args := make([]any, 0, len(c.plan.delCols))
+	for _, j := range c.plan.delCols {
+		p, _, err := c.value(i, id, c.plan.cols[j], d)
+		if err != nil {
+			return "", nil, err
+		}
+		args = append(args, p)
+	}
+	return c.plan.del, args, nil
+}
+
+// value is col's parameter from d; ok false when d has none for a column
+// that may be left out. A key or version column must have a value.
+func (c *Connector) value(i int, id string, col column, d *connectors.Delivery) (any, bool, error) {
+	var v any
+	var ok bool
+	if col.fromEv {
+		if d.Event != nil && d.Event.Version != "" {
+			v, ok = d.Event.Version, true
+		}
+	} else {
+		v, ok = event.Lookup(d.Body, col.path)
+	}
+	if (col.key || col.ver) && (!ok || v == nil) {
+		what := "key column"
+		if col.ver {
+			what = "version column"
+		}
+		src := "field " + strconv.Quote(col.path)
+		if col.fromEv {
+			src = "entity version"
+		}
+		return nil, false, rowError(c.op, i, id, "the event has no %s for %s %s", src, what, quote(col.name))
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	p, err := param(v)
+	if err != nil {
+		return nil, false, rowError(c.op, i, id, "column %s: %v", quote(col.name), err)
+	}
+	return p, true, nil
 }
 
 func eventID(d *connectors.Delivery) string {

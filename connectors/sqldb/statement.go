@@ -26,6 +26,9 @@ type plan struct {
 	version string // version column, "" for an unconditional upsert
 
 	full string // the statement writing every column, built at New
+	// del deletes the entity's row; its parameters are delCols' values.
+	del     string
+	delCols []int // indexes into cols: the key columns, then the version's
 
 	mu    sync.Mutex
 	cache map[string]string // present-columns mask -> statement
@@ -60,7 +63,35 @@ func newPlan(cfg *Config, table pgx.Identifier) *plan {
 		all[i] = true
 	}
 	p.full = p.build(all)
+	p.buildDelete()
 	return p
+}
+
+// buildDelete renders
+//
+//	DELETE FROM "s"."t" WHERE "id" = $1 AND ("version" IS NULL OR "version" <= $2)
+//
+// A row holding a newer version than the deletion's was written after
+// it (the entity put back): it stays. The deletion's own version
+// removes the row, whatever wrote it.
+func (p *plan) buildDelete() {
+	var conds []string
+	var ver = -1
+	for i, c := range p.cols {
+		switch {
+		case c.key:
+			p.delCols = append(p.delCols, i)
+			conds = append(conds, quote(c.name)+" = $"+strconv.Itoa(len(p.delCols)))
+		case c.ver:
+			ver = i
+		}
+	}
+	if ver >= 0 && p.version != "" {
+		p.delCols = append(p.delCols, ver)
+		v, n := quote(p.version), "$"+strconv.Itoa(len(p.delCols))
+		conds = append(conds, "("+v+" IS NULL OR "+v+" <= "+n+")")
+	}
+	p.del = "DELETE FROM " + p.table.Sanitize() + " WHERE " + strings.Join(conds, " AND ")
 }
 
 // statement returns the upsert writing the columns marked present. An

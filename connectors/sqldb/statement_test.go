@@ -20,6 +20,9 @@ func TestStatement(t *testing.T) {
 		`DO UPDATE SET "room" = EXCLUDED."room", "Starts" = EXCLUDED."Starts", "rev" = EXCLUDED."rev" `+
 		`WHERE t."rev" IS NULL OR t."rev" < EXCLUDED."rev"`, p.full)
 	require.True(t, p.cols[4].fromEv, "a version column not listed is the event's entity version")
+	require.Equal(t, `DELETE FROM "legacy"."hearings" WHERE "case_ref" = $1 AND "court" = $2 `+
+		`AND ("rev" IS NULL OR "rev" <= $3)`, p.del)
+	require.Equal(t, []int{0, 1, 4}, p.delCols)
 
 	partial := p.statement([]bool{true, true, false, true, true})
 	require.Equal(t, `INSERT INTO "legacy"."hearings" AS t ("case_ref", "court", "Starts", "rev") `+
