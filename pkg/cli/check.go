@@ -24,6 +24,11 @@ func checkWith(reg *connectors.Kinds) config.Checker {
 		if err != nil {
 			return err
 		}
+		if _, ok := conn.(connectors.Deleter); !ok && c.DeleteWhen != nil {
+			_ = conn.Close()
+			return &config.FieldError{Field: "delete_when", Err: fmt.Errorf(
+				"kind %q cannot delete a record (http, webhook and sql can); leave delete_when out, and narrow subjects to keep deletions away", c.Kind)}
+		}
 		return conn.Close()
 	}
 }

@@ -164,3 +164,25 @@ func TestHelpListsEverySubcommand(t *testing.T) {
 	require.Equal(t, 0, cli.Run(context.Background(), []string{"--version"}, &out, io.Discard, cli.WithVersion("1.2.3")))
 	require.Contains(t, out.String(), "1.2.3")
 }
+
+// delete_when on a kind that cannot delete is refused at load, at the
+// field, before anything is stored.
+func TestDeleteWhenOnAKindThatCannotDeleteIsRefused(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "c.yaml")
+	doc := `connectors:
+  - name: court-soap
+    kind: soap
+    subjects: [hms.workflow.updated]
+    delete_when: '$.status == "cancelled"'
+    soap:
+      url: http://127.0.0.1:1/ws
+      action: urn:court/UpdateHearing
+      template: '<UpdateHearing>{{.id}}</UpdateHearing>'
+`
+	require.NoError(t, os.WriteFile(conf, []byte(doc), 0o600))
+	t.Setenv("EXTSYNC_NATS_URL", "nats://127.0.0.1:1")
+	var out, errb bytes.Buffer
+	code := cli.Run(context.Background(), []string{"connectors", "apply", "-f", conf}, &out, &errb)
+	require.Equal(t, 2, code, errb.String())
+	require.Contains(t, errb.String(), `c.yaml:5:18: connectors[0].delete_when: kind "soap" cannot delete a record`)
+}

@@ -29,6 +29,16 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s: %s", pos, e.Field, e.Msg)
 }
 
+// FieldError is a Checker's problem with a connector field outside the
+// kind's block (delete_when, say): Parse places it at that field.
+type FieldError struct {
+	Field string // below the connector, e.g. "delete_when"
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // ErrInvalid matches every configuration error, so callers can tell a bad
 // file (exit code 2) from an I/O failure.
 var ErrInvalid = errors.New("invalid configuration")

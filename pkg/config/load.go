@@ -87,8 +87,11 @@ func decodeAndCheck(name string, root ast.Node, check Checker, files *Files) (*F
 		if check != nil && c.Kind != "" {
 			if err := check(c); err != nil {
 				var ce *Error
+				var fe *FieldError
 				switch {
 				case errors.As(err, &ce):
+				case errors.As(err, &fe):
+					err = errorAt(name, root, base, fe.Field, fe.Err.Error())
 				case !block.IsSet():
 					// An unknown kind, or a kind whose block is missing: one
 					// error at the kind, naming the blocks the connector has.
