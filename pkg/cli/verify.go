@@ -234,6 +234,9 @@ func printVerify(w io.Writer, r *coherence.Result) {
 		if e.State == coherence.Missing {
 			detail = []string{"the system has no record"}
 		}
+		if e.Reason != "" {
+			detail = []string{e.Reason}
+		}
 		if e.Error != "" {
 			detail = append(detail, e.Error)
 		}

@@ -143,6 +143,9 @@ func summary(e Entity) string {
 	if e.State == Missing {
 		return "missing: the system has no record of the entity"
 	}
+	if e.Reason != "" {
+		return "drifted: " + e.Reason
+	}
 	names := make([]string, 0, len(e.Fields))
 	for _, f := range e.Fields {
 		names = append(names, f.Field)

@@ -24,6 +24,9 @@ type Entity struct {
 	Fields []Field `json:"fields"`
 	// Status is the system's status code, when its protocol has one.
 	Status int `json:"status,omitempty"`
+	// Reason says why an entity is not in step when its fields alone do
+	// not: it was deleted, yet the system still holds a record.
+	Reason string `json:"reason,omitempty"`
 	// Error says why a check failed, or why a repair could not be sent.
 	Error string `json:"error,omitempty"`
 	// Repaired says the version last delivered was sent again.

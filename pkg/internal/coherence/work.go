@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,7 @@ func (w *work) check(ctx context.Context, t target) Entity {
 		if err != nil {
 			return w.failed(ctx, e, err)
 		}
-		if rev == 0 || st.Snapshot == nil {
+		if rev == 0 || (st.Snapshot == nil && !st.Deleted) {
 			if t.named {
 				return w.failed(ctx, e, errNoRecord)
 			}
@@ -104,6 +105,8 @@ func (w *work) compare(ctx context.Context, e *Entity, t target, st reconcile.St
 	}
 	got := Entity{Key: e.Key, Status: d.Status}
 	switch {
+	case st.Deleted:
+		expectGone(&got, st, body)
 	case len(body) == 0:
 		got.State, got.Fields = Missing, Diff(st.Snapshot, nil)
 	default:
@@ -114,6 +117,23 @@ func (w *work) compare(ctx context.Context, e *Entity, t target, st reconcile.St
 		}
 	}
 	return got, nil
+}
+
+// expectGone judges an entity whose last delivery deleted it: in step
+// when the system has no record, drifted (with the system's fields and
+// a reason) when it still holds one.
+func expectGone(e *Entity, st reconcile.State, body map[string]any) {
+	if len(body) == 0 {
+		e.State = InStep
+		return
+	}
+	e.State, e.Reason = Drifted, fmt.Sprintf("deleted (version %s) but the system still holds a record", st.Version)
+	if st.Version == "" {
+		e.Reason = "deleted but the system still holds a record"
+	}
+	e.Fields = []Field{}
+	walk("", body, func(path string, v any) { e.Fields = append(e.Fields, Field{Field: path, System: v}) })
+	sort.Slice(e.Fields, func(i, j int) bool { return e.Fields[i].Field < e.Fields[j].Field })
 }
 
 func (w *work) fetch(ctx context.Context, d *connectors.Delivery) (map[string]any, error) {

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -112,4 +113,23 @@ func TestAKindThatCannotDeleteDeadLettersTheDeletion(t *testing.T) {
 	require.Len(t, letters, 1)
 	require.Contains(t, letters[0].Header.Get(deadletter.HeaderError), "cannot delete")
 	require.Zero(t, s.count(), "nothing reached the service")
+}
+
+// verify --repair of a deleted entity still in the system sends the
+// deletion again, though the entity is already recorded as deleted.
+func TestARepairOfADeletionDeletesAgain(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(courtWith(s.URL, "    version: version\n    delete_when: '$.status == \"cancelled\"'\n"), nil)
+	body := []byte(`{"id":"wf-1","version":1,"status":"cancelled"}`)
+	ack := e.publishRaw("hms.workflow.updated", body, nil)
+	e.recordsWhenStored("court", 1)
+	e.publishRaw(deadletter.ReplaySubjectPrefix+"court", body, nats.Header{
+		deadletter.HeaderSubject:   {"hms.workflow.updated"},
+		deadletter.HeaderStreamSeq: {fmt.Sprint(ack.Sequence)},
+		deadletter.HeaderRepair:    {"run-1"},
+	})
+	require.Equal(t, []string{"1:delete:delivered", "1:delete:delivered"}, outcomesOf(e.recordsWhenStored("court", 2)))
+	reqs := s.requests()
+	require.Equal(t, []string{"DELETE", "DELETE"}, []string{reqs[0].Method, reqs[1].Method})
 }
