@@ -49,7 +49,7 @@ type Record struct {
 	// Operation is what the attempt asked of the system: OperationDelete
 	// for a deletion, empty for a write (create or update).
 	Operation string `json:"operation,omitempty"`
-	Attempt   int       `json:"attempt"`
+	Attempt   int    `json:"attempt"`
 	// Outcome is delivered, retry, dead-lettered or conflict-skipped.
 	Outcome string `json:"outcome"`
 	// Status is the external system's status code, when it answered.
