@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/auth"
@@ -31,7 +32,72 @@ type bulkResponse struct {
 // DeliverBatch implements connectors.BatchConnector: one request with
 // every mapped event, as a JSON array or NDJSON. Its Idempotency-Key is a
 // hash of the batch's event ids, the same when the batch is retried.
+//
+// A bulk body cannot say "delete": the batch's deletions are sent after
+// it, each as its own request (see Delete), and a failed one is that
+// item's failure alone.
 func (c *Connector) DeliverBatch(ctx context.Context, ds []*connectors.Delivery) error {
+	var writes, dels []int
+	for i, d := range ds {
+		if d.Delete {
+			dels = append(dels, i)
+		} else {
+			writes = append(writes, i)
+		}
+	}
+	if len(dels) == 0 {
+		return c.bulk(ctx, ds)
+	}
+	failed := map[int]error{}
+	if len(writes) > 0 {
+		sub := make([]*connectors.Delivery, len(writes))
+		for k, i := range writes {
+			sub[k] = ds[i]
+		}
+		var be *connectors.BatchError
+		switch err := c.bulk(ctx, sub); {
+		case errors.As(err, &be):
+			for k, e := range be.Failed {
+				failed[writes[k]] = e
+			}
+		case err != nil:
+			return err // nothing applied: the whole batch goes again
+		}
+	}
+	for i, err := range c.deleteEach(ctx, ds, dels) {
+		failed[i] = err
+	}
+	if len(failed) > 0 {
+		return &connectors.BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// deleteEach sends the deletions ds[idx], a few at a time, and returns
+// the failures by index.
+func (c *Connector) deleteEach(ctx context.Context, ds []*connectors.Delivery, idx []int) map[int]error {
+	const parallel = 8
+	var mu sync.Mutex
+	failed := map[int]error{}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := c.Delete(ctx, ds[i]); err != nil {
+				mu.Lock()
+				failed[i] = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// bulk sends ds as one bulk request.
+func (c *Connector) bulk(ctx context.Context, ds []*connectors.Delivery) error {
 	ctx, cancel := connectors.Bound(ctx, c.Timeout())
 	defer cancel()
 	if c.cfg.Bulk == nil {

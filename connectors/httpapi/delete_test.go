@@ -80,3 +80,29 @@ func TestDeleteBlockSendsElsewhere(t *testing.T) {
 	_, err = build(Config{URL: s.URL + "/w/{id}", Delete: &Delete{URL: "ftp://x/{id}"}})
 	require.ErrorContains(t, err, "http.delete.url must be an absolute")
 }
+
+// A bulk body cannot say "delete": a batch's deletions go as their own
+// requests, and one that fails is that item's failure alone.
+func TestBatchSendsItsDeletionsAsTheirOwnRequests(t *testing.T) {
+	s := newSink(t, http.StatusOK, nil, "")
+	failing := newSink(t, http.StatusServiceUnavailable, nil, "")
+	c := newConnector(t, Config{URL: s.URL + "/workflows/{id}", Delete: &Delete{URL: failing.URL + "/workflows/{id}"},
+		Bulk: &Bulk{URL: s.URL + "/bulk"}})
+	bc := c.(connectors.BatchConnector)
+	ds := []*connectors.Delivery{delivery(map[string]any{"id": "wf-1"}), deletion(map[string]any{"id": "wf-2"}),
+		delivery(map[string]any{"id": "wf-3"})}
+	err := bc.DeliverBatch(context.Background(), ds)
+	var be *connectors.BatchError
+	require.ErrorAs(t, err, &be)
+	require.Len(t, be.Failed, 1)
+	require.Equal(t, connectors.Transient, connectors.Classify(be.Failed[1]), "the deletion, item 1, failed alone")
+
+	bulk := s.only(t)
+	require.Equal(t, "/bulk", bulk.RequestURI)
+	var items []any
+	require.NoError(t, json.Unmarshal(bulk.Body, &items))
+	require.Len(t, items, 2, "the deletion is not in the bulk body")
+	del := failing.only(t)
+	require.Equal(t, http.MethodDelete, del.Method)
+	require.Equal(t, "/workflows/wf-2", del.RequestURI)
+}
