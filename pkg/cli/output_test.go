@@ -118,4 +118,13 @@ func TestLogShowsTheVersion(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Regexp(t, `(?m)^TIME\s+CONNECTOR\s+EVENT\s+ENTITY\s+VERSION\s+ATT\s+OUTCOME\s+CODE`, res.stdout)
 	require.Regexp(t, `(?m)\s+ev-1\s+wf-1\s+17\s+1\s+delivered\s+201\s`, res.stdout)
+	require.NotContains(t, res.stdout, "delete")
+
+	// A deletion says so, also when it is delivered without an error.
+	require.NoError(t, w.Append(context.Background(), &synclog.Record{Time: time.Now(), Connector: "court",
+		EventID: "ev-2", Entity: "wf-1", Version: "18", Attempt: 1, Outcome: "delivered", Status: 404,
+		Operation: synclog.OperationDelete}))
+	res = runCLI("log")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Regexp(t, `(?m)\s+ev-2\s+wf-1\s+18\s+1\s+delivered\s+404\s+\S+\s+delete$`, res.stdout)
 }
