@@ -56,3 +56,19 @@ func TestDeletesByConditionOrCloudEventType(t *testing.T) {
 	require.False(t, plain.Deletes(&event.Event{CloudEvent: true, Type: "gov.hms.workflow.deletedness"}))
 	require.False(t, plain.Deletes(&event.Event{Type: "hms.workflow.deleted"}), "plain JSON: the type is the subject, not a claim")
 }
+
+// BenchmarkDeletes is what every decoded event pays to learn whether it
+// is a deletion: the type's suffix and one path lookup.
+func BenchmarkDeletes(b *testing.B) {
+	cond, err := config.ParseCondition(`$.case.status == "cancelled"`)
+	require.NoError(b, err)
+	c := &config.Connector{DeleteWhen: cond}
+	ev := &event.Event{CloudEvent: true, Type: "gov.hms.workflow.updated",
+		Data: map[string]any{"id": "wf-1", "case": map[string]any{"status": "open"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.Deletes(ev) {
+			b.Fatal("not a deletion")
+		}
+	}
+}
