@@ -33,6 +33,7 @@ func TestTimelineByEventAndEntity(t *testing.T) {
 		{Connector: "clinic", EventID: "ev-1", Entity: "wf-7", Attempt: 1, Outcome: "delivered", Status: 204, DurationMS: 12.5},
 		{Connector: "court", EventID: "ev-1", Entity: "wf-7", Attempt: 1, Outcome: "delivered", Status: 204, ReplayOf: 9, Actor: "console:admin@127.0.0.1"},
 		{Connector: "court", EventID: "ev-2", Entity: "wf-8", Attempt: 1, Outcome: "delivered", Status: 204},
+		{Connector: "court", EventID: "ev-3", Entity: "wf-8", Attempt: 1, Outcome: "delivered", Status: 404, Operation: synclog.OperationDelete},
 	} {
 		r.Time = now.Add(time.Duration(i) * time.Second)
 		require.NoError(t, w.Append(ctx, &r))
@@ -49,6 +50,9 @@ func TestTimelineByEventAndEntity(t *testing.T) {
 	require.Contains(t, body, `href="http://jaeger.test/trace/`+tid+`"`)
 	require.Contains(t, body, "replay of dead letter 9")
 	require.Contains(t, body, "12.5 ms")
+
+	_, body = b.get("/timeline?entity=wf-8")
+	require.Equal(t, 1, strings.Count(body, ">delivered (delete)<"), "a deletion says so")
 
 	_, body = b.get("/timeline?entity=wf-7&connector=clinic")
 	require.Equal(t, 1, strings.Count(body, "<td>ev-1</td>"))
