@@ -1,27 +1,19 @@
 package coherence_test
 
 import (
-	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/connectors/catalog"
-	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/internal/coherence"
-	"github.com/hms/extsync/pkg/internal/mapping"
-	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 // hearings is a SOAP 1.1 service answering GetHearing by id: the hearing,
@@ -103,14 +95,8 @@ func soapConnector(t *testing.T, url string, read bool) *config.Connector {
 }
 
 func newSOAPEnv(t *testing.T, h *hearings) *env {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	brokertest.Provision(t, js)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	states, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
-	e := &env{ctx: ctx, js: js, states: states, conn: soapConnector(t, h.URL, true)}
+	e := newBroker(t)
+	e.conn = soapConnector(t, h.URL, true)
 	conn, remote, err := coherence.Open(catalog.Default(), e.conn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
@@ -118,19 +104,11 @@ func newSOAPEnv(t *testing.T, h *hearings) *env {
 	return e
 }
 
-// deliverHearing publishes entity id and records it as delivered: the
-// service holds the mapped record, the state keeps it.
+// deliverHearing delivers entity id: the service holds the mapped
+// record, the state keeps it.
 func (e *env) deliverHearing(t *testing.T, h *hearings, id, room string) {
 	t.Helper()
-	data := map[string]any{"id": id, "version": 1, "name": "Attorney Rotation", "room": room}
-	body, _ := json.Marshal(data)
-	ack, err := e.js.PublishMsg(e.ctx, &nats.Msg{Subject: "hms.workflow.updated", Data: body,
-		Header: nats.Header{"Nats-Msg-Id": {id}}})
-	require.NoError(t, err)
-	mapped, err := mapping.New(e.conn.Mapping).Apply(data)
-	require.NoError(t, err)
-	require.NoError(t, e.states.Release(e.ctx, "court", id, strconv.Itoa(1), ack.Sequence,
-		&reconcile.Synced{Snapshot: mapped, Mapping: "m1"}))
+	e.delivered(t, id, 1, map[string]any{"id": id, "version": 1, "name": "Attorney Rotation", "room": room})
 	for field, v := range map[string]string{"CaseRef": id, "Name": "Attorney Rotation", "Courtroom": room} {
 		h.set(id, field, v)
 	}
