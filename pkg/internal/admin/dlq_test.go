@@ -18,14 +18,20 @@ import (
 	"github.com/hms/extsync/pkg/synclog"
 )
 
-// An operator's script finds the night's dead letters, checks what a
-// replay would send, sends it and reads who did what in the log.
-func TestDLQReplayThroughTheAPI(t *testing.T) {
+// newBroker is an embedded NATS with extsync's streams.
+func newBroker(t *testing.T) (context.Context, jetstream.JetStream) {
 	srv := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, srv)
 	brokertest.Provision(t, js)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx, js
+}
+
+// An operator's script finds the night's dead letters, checks what a
+// replay would send, sends it and reads who did what in the log.
+func TestDLQReplayThroughTheAPI(t *testing.T) {
+	ctx, js := newBroker(t)
 	for i, c := range []string{"court", "clinic", "court"} {
 		require.NoError(t, deadletter.NewParker(js).Park(ctx, &deadletter.Letter{
 			Connector: c, Stream: "HMS_EVENTS", StreamSeq: uint64(i + 1), EventID: fmt.Sprintf("e%d", i+1),
@@ -80,11 +86,7 @@ func TestDLQReplayThroughTheAPI(t *testing.T) {
 
 // A misspelt connector is refused by name, not answered "0 replayed".
 func TestDLQActionsOnAnUnknownConnectorAnswer404(t *testing.T) {
-	srv := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, srv)
-	brokertest.Provision(t, js)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx, js := newBroker(t)
 	require.NoError(t, deadletter.NewParker(js).Park(ctx, &deadletter.Letter{
 		Connector: "court", Stream: "HMS_EVENTS", StreamSeq: 1, EventID: "e1",
 		Status: "exhausted", Reason: "transient (status 503)", Body: []byte(`{"id":"x"}`),
