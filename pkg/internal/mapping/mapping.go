@@ -15,15 +15,24 @@ import (
 // cannot help, so the pipeline dead-letters it.
 var ErrUnmappable = errors.New("unmappable event")
 
+// ErrNothingMapped is the ErrUnmappable of an event that holds none of
+// the mapped fields: nothing to write, which a deletion does not need.
+var ErrNothingMapped = errors.New("none of the mapped fields is in the event")
+
 // Error says why an event could not be mapped.
 type Error struct {
 	Reason string
+	// none: the event holds none of the mapped fields.
+	none bool
 }
 
 func (e *Error) Error() string { return "unmappable event: " + e.Reason }
 
-// Is makes errors.Is(err, ErrUnmappable) true.
-func (e *Error) Is(target error) bool { return target == ErrUnmappable }
+// Is makes errors.Is(err, ErrUnmappable) true, and ErrNothingMapped for
+// an event with none of the mapped fields.
+func (e *Error) Is(target error) bool {
+	return target == ErrUnmappable || (e.none && target == ErrNothingMapped)
+}
 
 type rule struct {
 	from, to string
@@ -70,7 +79,7 @@ func (m *Mapping) Apply(data map[string]any) (map[string]any, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, &Error{Reason: fmt.Sprintf("none of the mapped fields (%s) is in the event", m.sources())}
+		return nil, &Error{Reason: fmt.Sprintf("none of the mapped fields (%s) is in the event", m.sources()), none: true}
 	}
 	return out, nil
 }

@@ -89,6 +89,22 @@ func TestADeletedCloudEventAnswered404IsDelivered(t *testing.T) {
 	require.Equal(t, "ce-9", s.requests()[0].Header.Get("Idempotency-Key"))
 }
 
+// A deletion carrying only its key is sent, though the mapping finds
+// none of its fields (an update like it is unmappable).
+func TestADeletionWithNoMappedFieldIsSent(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(courtWith(s.URL, "    mapping: {name: title}\n    retry: {max_attempts: 1}\n"), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"specversion":"1.0","id":"ce-7","type":"gov.hms.workflow.deleted",`+
+		`"source":"/hms/workflow","data":{"id":"wf-7"}}`), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-8"}`), nil)
+	recs := e.recordsWhenStored("court", 2)
+	require.ElementsMatch(t, []string{":delete:delivered", "::dead-lettered"}, outcomesOf(recs))
+	require.Equal(t, 1, s.count())
+	require.Equal(t, "DELETE", s.requests()[0].Method)
+	require.Equal(t, "/workflows/wf-7", s.requests()[0].Path)
+}
+
 // A kind that cannot delete dead-letters a deletion, saying so, and never
 // sends it as an update.
 func TestAKindThatCannotDeleteDeadLettersTheDeletion(t *testing.T) {

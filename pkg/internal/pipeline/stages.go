@@ -41,6 +41,12 @@ func failed(next handler) handler {
 func mapStage(next handler) handler {
 	return func(ctx context.Context, j *job) error {
 		body, err := j.route.mapping.Apply(j.ev.Data)
+		if err != nil && j.delete && errors.Is(err, mapping.ErrNothingMapped) {
+			// A deletion often carries its key alone: nothing to write,
+			// and nothing needed to delete (the URL is filled from the
+			// event; a kind that needs mapped fields says which).
+			body, err = map[string]any{}, nil
+		}
 		if err != nil {
 			if errors.Is(err, mapping.ErrUnmappable) {
 				return connectors.PermanentError(0, err)
