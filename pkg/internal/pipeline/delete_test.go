@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
@@ -148,4 +149,49 @@ func TestARepairOfADeletionDeletesAgain(t *testing.T) {
 	require.Equal(t, []string{"1:delete:delivered", "1:delete:delivered"}, outcomesOf(e.recordsWhenStored("court", 2)))
 	reqs := s.requests()
 	require.Equal(t, []string{"DELETE", "DELETE"}, []string{reqs[0].Method, reqs[1].Method})
+}
+
+// In mode batch the bulk request carries the writes; each deletion goes
+// as its own DELETE, and its entity is recorded deleted.
+func TestABatchSendsItsDeletionsAsDeletes(t *testing.T) {
+	e, clock := newEnv(t), newFakeClock()
+	s := newSink(t, nil)
+	e.startBatch(`connectors:
+  - name: nightly
+    kind: http
+    subjects: [hms.workflow.updated]
+    mode: batch
+    batch: {every: 1h}
+    version: version
+    delete_when: '$.status == "cancelled"'
+    http:
+      url: "`+s.URL+`/one/{id}"
+      bulk: {url: "`+s.URL+`/bulk"}
+`, clock)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","version":1,"status":"open"}`), nil)
+	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-2","version":1,"status":"cancelled"}`), nil)
+	e.waitFor("both waiting", func() bool { return e.batchStatus().Waiting == 2 })
+	clock.Advance(time.Hour)
+	e.settledAll("both acked")
+
+	var got []string
+	for _, r := range s.requests() {
+		got = append(got, r.Method+" "+r.Path)
+	}
+	require.ElementsMatch(t, []string{"POST /bulk", "DELETE /one/wf-2"}, got)
+	bulk := s.requests()[0]
+	require.Equal(t, "POST /bulk", bulk.Method+" "+bulk.Path, "the bulk request goes first")
+	require.Contains(t, bulk.Raw, `"wf-1"`)
+	require.NotContains(t, bulk.Raw, `"wf-2"`)
+
+	var ops []string
+	for _, r := range e.logRecords("nightly") {
+		ops = append(ops, r.Entity+":"+r.Operation+":"+r.Outcome)
+	}
+	require.ElementsMatch(t, []string{"wf-1::delivered", "wf-2:delete:delivered"}, ops)
+	state, err := reconcile.Open(context.Background(), e.js, 1)
+	require.NoError(t, err)
+	st, err := state.Recall(context.Background(), "nightly", "wf-2")
+	require.NoError(t, err)
+	require.True(t, st.Deleted)
 }
