@@ -59,6 +59,9 @@ type ConsumerSpec struct {
 	// next event published, not the first one stored. An existing
 	// consumer keeps its position either way.
 	FromNow bool
+	// StartSeq, when set, makes a consumer that does not exist yet start
+	// at this stream sequence (a connector seeded from the snapshot).
+	StartSeq uint64
 }
 
 // EnsureConsumer creates the durable consumer or updates it to spec. A
@@ -85,6 +88,8 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 		cfg.OptStartTime = existing.CachedInfo().Config.OptStartTime
 	} else if s.FromNow {
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	} else if s.StartSeq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.StartSeq
 	}
 	if len(s.Filters) == 1 {
 		cfg.FilterSubject = s.Filters[0]

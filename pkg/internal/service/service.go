@@ -34,6 +34,7 @@ type Service struct {
 	tallies  tallies
 	summary  time.Duration // 0: no summary lines
 	verify   *coherence.Scheduler
+	snapshot *snapshotWriter
 }
 
 // Options beyond the settings.
@@ -82,6 +83,10 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 			return nil, err
 		}
 	}
+	if err := svc.startSnapshot(ctx, conns); err != nil {
+		svc.close()
+		return nil, err
+	}
 	p, err := pipeline.New(ctx, pipeline.Options{
 		JS: svc.js, Stream: s.Stream, Kinds: o.Kinds, Logger: o.Logger,
 		DrainTimeout: s.Drain, OnRecord: o.OnRecord, Replicas: s.Replicas, QueueBytes: int64(s.QueueBytes),
@@ -91,6 +96,7 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	svc.pipeline = p
+	svc.snapshot.pipeline.Store(p)
 	if err := svc.answerStatus(); err != nil {
 		svc.close()
 		return nil, err
@@ -247,6 +253,7 @@ func (svc *Service) Run(ctx context.Context) error {
 }
 
 func (svc *Service) close() {
+	svc.snapshot.close()
 	if svc.nc != nil {
 		_ = svc.nc.FlushTimeout(5 * time.Second) // the last acks reach the server
 		svc.nc.Close()

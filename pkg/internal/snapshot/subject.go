@@ -1,9 +1,11 @@
 package snapshot
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,9 +40,13 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 	}
 }
 
-// Spec is how an event's entity key and version are read: a connector's
-// key and version paths (CloudEvents carry both as attributes, and the
-// paths only apply when they do not).
+// Spec is how a connector reads an event's entity key and version: its
+// key and version paths (CloudEvents carry both as attributes; the paths
+// apply where they do not). Entries are kept per key path: connectors
+// that read the key alike share them, whatever their version paths, so
+// a connector added later with another version path still finds every
+// entity. Versions are read with every version path known for the key
+// path, the first that gives one.
 type Spec struct {
 	Key, Version string
 }
@@ -58,19 +64,14 @@ func SpecOf(c *config.Connector) Spec {
 // version (CloudEvents still give theirs).
 var DefaultSpec = Spec{Key: "id"}
 
-// Token names the spec in subjects: "d" for the default, else a short
-// hash of the paths (subject-safe whatever the paths hold).
+// Token names the spec's key path in subjects: "d" for the default (id),
+// else a short hash of the path (subject-safe whatever it holds).
 func (s Spec) Token() string {
-	if s == DefaultSpec {
+	if s.Key == DefaultSpec.Key || s.Key == "" {
 		return "d"
 	}
-	sum := sha256.Sum256([]byte(s.Key + "\x00" + s.Version))
+	sum := sha256.Sum256([]byte(s.Key))
 	return "h" + hex.EncodeToString(sum[:6])
-}
-
-// Options are the decoding options the spec stands for.
-func (s Spec) Options() event.Options {
-	return event.Options{KeyPath: s.Key, VersionPath: s.Version}
 }
 
 // EntityToken is key as a subject token: base64url without padding, so
@@ -129,6 +130,49 @@ func Specs(conns []config.Connector) []Spec {
 		ptrs[i] = &conns[i]
 	}
 	return specsOf(ptrs)
+}
+
+// keyPath is one key path and the version paths known for it.
+type keyPath struct {
+	token, key string
+	versions   []string
+}
+
+// keyPaths groups specs by key path.
+func keyPaths(specs []Spec) []keyPath {
+	var out []keyPath
+	for _, s := range specs {
+		i := slices.IndexFunc(out, func(k keyPath) bool { return k.token == s.Token() })
+		if i < 0 {
+			out = append(out, keyPath{token: s.Token(), key: cmp.Or(s.Key, DefaultSpec.Key)})
+			i = len(out) - 1
+		}
+		if s.Version != "" && !slices.Contains(out[i].versions, s.Version) {
+			out[i].versions = append(out[i].versions, s.Version)
+		}
+	}
+	return out
+}
+
+// read decodes m's entity key and version with k's paths.
+func (k keyPath) read(m event.Message) (*event.Event, error) {
+	var first string
+	if len(k.versions) > 0 {
+		first = k.versions[0]
+	}
+	ev, err := event.Decode(m, event.Options{KeyPath: k.key, VersionPath: first})
+	if err != nil {
+		return nil, err
+	}
+	for _, vp := range k.versions[min(1, len(k.versions)):] {
+		if ev.Version != "" {
+			break
+		}
+		if ev.Version, _, err = event.LookupScalar(ev.Data, vp); err != nil {
+			return nil, err
+		}
+	}
+	return ev, nil
 }
 
 // strippedHeader reports headers an entry must not carry over from the

@@ -171,8 +171,8 @@ func (w *Writer) Write(ctx context.Context, msgs []jetstream.Msg) error {
 
 // newest is, per snapshot subject, the newest of msgs for it.
 func (w *Writer) newest(msgs []jetstream.Msg) map[string]candidate {
-	specs := w.specs()
-	best := make(map[string]candidate, len(msgs)*len(specs))
+	paths := keyPaths(w.specs())
+	best := make(map[string]candidate, len(msgs)*len(paths))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -180,15 +180,16 @@ func (w *Writer) newest(msgs []jetstream.Msg) map[string]candidate {
 		}
 		in := event.Message{Subject: m.Subject(), Stream: meta.Stream, Seq: meta.Sequence.Stream,
 			Header: m.Headers(), Body: m.Data()}
-		for _, s := range specs {
-			ev, err := event.Decode(in, s.Options())
+		for _, k := range paths {
+			ev, err := k.read(in)
 			if err != nil || ev.Key == "" {
-				w.log.Debug("snapshot: event skipped: no entity key", "subject", in.Subject, "seq", in.Seq, "err", err)
+				w.log.Debug("snapshot: event skipped: no entity key", "subject", in.Subject, "seq", in.Seq,
+					"key", k.key, "err", err)
 				continue
 			}
 			c := candidate{msg: m, subject: in.Subject, eventSeq: in.Seq, stream: in.Stream,
 				id: ev.ID, version: ev.Version}
-			subj := Subject(s, ev.Key, in.Subject)
+			subj := SubjectPrefix + k.token + "." + EntityToken(ev.Key) + "." + in.Subject
 			if prev, ok := best[subj]; ok && !batch.Newer(c.version, c.eventSeq, prev.version, prev.eventSeq) {
 				continue
 			}
