@@ -40,6 +40,29 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, name string,
 	return nil
 }
 
+// SetEventStreamMaxAge gives the event stream maxAge when it keeps events
+// for another time, and returns the age it had (changed false when it
+// had maxAge already). Events older than maxAge are then removed by the
+// server; extsync's snapshot keeps each entity's newest version.
+func SetEventStreamMaxAge(ctx context.Context, js jetstream.JetStream, name string, maxAge time.Duration) (prev time.Duration, changed bool, err error) {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, false, fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxAge == maxAge {
+		return maxAge, false, nil
+	}
+	prev, cfg.MaxAge = cfg.MaxAge, maxAge
+	if maxAge > 0 && cfg.Duplicates > maxAge {
+		cfg.Duplicates = maxAge // the server wants the window within the age
+	}
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return prev, false, fmt.Errorf("stream %s: max age %s: %w", name, maxAge, err)
+	}
+	return prev, true, nil
+}
+
 // EnsureStream creates or updates one of extsync's own streams.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {

@@ -154,6 +154,16 @@ func (svc *Service) provision(ctx context.Context) error {
 	if err := broker.EnsureEventStream(ctx, svc.js, svc.settings.Stream, n); err != nil {
 		return err
 	}
+	if age := svc.settings.StreamMaxAge; age > 0 {
+		prev, changed, err := broker.SetEventStreamMaxAge(ctx, svc.js, svc.settings.Stream, age)
+		if err != nil {
+			return err
+		}
+		if changed {
+			svc.log.Info("event stream max age set (EXTSYNC_STREAM_MAX_AGE)", "stream", svc.settings.Stream,
+				"max_age", age, "was", prev)
+		}
+	}
 	if err := broker.EnsureStream(ctx, svc.js, deadletter.StreamConfig(n)); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
+	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/internal/snapshot"
 )
 
@@ -127,4 +128,27 @@ func lastPerPath(reqs []received) []received {
 		out = append(out, last[p])
 	}
 	return out
+}
+
+// With a bounded event stream, a connector starting from the snapshot
+// still gets every entity's newest version after their events aged out.
+func TestStartSnapshotAfterTheEventsAgedOut(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, ns)
+	first := newStore(t)
+	in := startInstanceWith(t, ns, doc("first", "hms.workflow.updated", first.URL, "    version: version\n"), noEnv,
+		func(s *config.Settings) { s.StreamMaxAge = 2 * time.Second })
+	require.Len(t, in.log.lines("event stream max age set", "max_age=2s", "was=0s"), 1)
+	publishVersions(t, js, "hms.workflow.updated", 20, 3)
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		st, err := js.Stream(ctx, "HMS_EVENTS")
+		return err == nil && st.CachedInfo().State.Msgs == 0
+	}, 30*time.Second, 50*time.Millisecond, "the events aged out")
+
+	second := newStore(t)
+	rev := apply(t, js, doc("second", "hms.workflow.updated", second.URL, "    version: version\n    start: snapshot\n"))[0].Revision
+	in.applied(t, "second", rev)
+	require.Eventually(t, func() bool { return len(second.received()) >= 20 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, newestOnce(second.received(), 20, 3))
 }
