@@ -53,6 +53,10 @@ type Options struct {
 	// (at info: delivered, retried, dead-lettered, lag); zero is
 	// DefaultSummaryEvery, negative logs none.
 	SummaryEvery time.Duration
+	// NoSnapshotWriter leaves the snapshot writer out, so `extsync bench`
+	// can measure the pipeline and the writer each alone. Serve always
+	// runs it: connectors starting from the snapshot wait for it.
+	NoSnapshotWriter bool
 }
 
 // Start brings up the broker connection, streams and consumers. Call Run
@@ -83,9 +87,11 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 			return nil, err
 		}
 	}
-	if err := svc.startSnapshot(ctx, conns); err != nil {
-		svc.close()
-		return nil, err
+	if !o.NoSnapshotWriter {
+		if err := svc.startSnapshot(ctx, conns); err != nil {
+			svc.close()
+			return nil, err
+		}
 	}
 	p, err := pipeline.New(ctx, pipeline.Options{
 		JS: svc.js, Stream: s.Stream, Kinds: o.Kinds, Logger: o.Logger,
@@ -96,7 +102,9 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	svc.pipeline = p
-	svc.snapshot.pipeline.Store(p)
+	if svc.snapshot != nil {
+		svc.snapshot.pipeline.Store(p)
+	}
 	if err := svc.answerStatus(); err != nil {
 		svc.close()
 		return nil, err
