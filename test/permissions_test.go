@@ -107,6 +107,10 @@ func TestNATSPermissionsAreEnough(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Eventually(t, func() bool { return len(sink.keys()) == 2 }, 30*time.Second, 50*time.Millisecond)
 
+	// The operator sends the snapshot's newest version of each entity
+	// again; serve's writer keeps the snapshot.
+	require.Contains(t, operator.ok("resync", "court", "--json"), `"sent": 1`)
+
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
 	require.NotContains(t, strings.ToLower(log.String()), "permissions violation", log.String())
