@@ -29,6 +29,11 @@ func (t *trial) snapshotPhase(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("snapshot phase: %w", err)
 	}
+	st, err := js.Stream(ctx, streamName)
+	if err != nil {
+		return fmt.Errorf("snapshot phase: %w", err)
+	}
+	last := st.CachedInfo().State.LastSeq // the preloaded backlog
 	specs := snapshot.Specs(t.conns)
 	w, err := snapshot.NewWriter(ctx, js, c, func() []snapshot.Spec { return specs }, t.o.Logger)
 	if err != nil {
@@ -39,7 +44,7 @@ func (t *trial) snapshotPhase(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(runCtx) }()
-	err = writtenAll(ctx, c, t.o.Events, 2*time.Minute)
+	err = writtenAll(ctx, c, last, 2*time.Minute)
 	took := time.Since(start)
 	cpu1, natsCPU1 := cpuTime(), t.natsCPU()
 	stop()
@@ -57,8 +62,9 @@ func (t *trial) snapshotPhase(ctx context.Context) error {
 	return nil
 }
 
-// writtenAll waits until the writer's consumer acked n events.
-func writtenAll(ctx context.Context, c jetstream.Consumer, n int, within time.Duration) error {
+// writtenAll waits until the writer's consumer acked every event up to
+// stream sequence n.
+func writtenAll(ctx context.Context, c jetstream.Consumer, n uint64, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -68,7 +74,7 @@ func writtenAll(ctx context.Context, c jetstream.Consumer, n int, within time.Du
 		if err != nil {
 			return fmt.Errorf("writer consumer: %w", err)
 		}
-		if info.AckFloor.Stream >= uint64(n) && info.NumAckPending == 0 {
+		if info.AckFloor.Stream >= n && info.NumAckPending == 0 {
 			return nil
 		}
 		select {
