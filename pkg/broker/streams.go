@@ -120,6 +120,15 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 		cfg.FilterSubjects = s.Filters
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, s.Stream, cfg)
+	if err != nil && (s.FromNow || s.StartSeq > 0) {
+		// Another instance created it meanwhile, starting elsewhere: its
+		// start stands, as for any existing consumer.
+		if existing, lerr := js.Consumer(ctx, s.Stream, s.Durable); lerr == nil {
+			was := existing.CachedInfo().Config
+			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = was.DeliverPolicy, was.OptStartSeq, was.OptStartTime
+			c, err = js.CreateOrUpdateConsumer(ctx, s.Stream, cfg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s (subjects %v): %w", s.Durable, s.Stream, s.Filters, err)
 	}
