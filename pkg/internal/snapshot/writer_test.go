@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -59,8 +60,11 @@ func entries(t *testing.T, js jetstream.JetStream, spec snapshot.Spec, subject s
 	t.Helper()
 	out := map[string][]snapshot.Entry{}
 	err := snapshot.Each(context.Background(), js, snapshot.Query{Spec: spec, Subjects: []string{subject}}, func(e snapshot.Entry) error {
-		id := string(e.Data[7:12])
-		out[id] = append(out[id], e)
+		var body struct {
+			ID string `json:"id"`
+		}
+		require.NoError(t, json.Unmarshal(e.Data, &body))
+		out[body.ID] = append(out[body.ID], e)
 		return nil
 	})
 	require.NoError(t, err)
@@ -123,4 +127,22 @@ func TestCaughtUpFailsClearlyWithoutAWriter(t *testing.T) {
 	_, err = snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 200*time.Millisecond)
 	require.ErrorIs(t, err, snapshot.ErrBehind)
 	require.ErrorContains(t, err, "written through event 0 of 2")
+}
+
+// An event with no entity key, or not JSON at all, is skipped: the
+// writer acks it and goes on.
+func TestWriterSkipsEventsWithoutAnEntity(t *testing.T) {
+	ctx := context.Background()
+	_, js := brokertest.Connect(t, brokertest.RunServer(t))
+	brokertest.Provision(t, js)
+	for _, body := range []string{`not json`, `{"name":"no id"}`, `{"id":"wf-1","version":1}`} {
+		_, err := js.Publish(ctx, "hms.workflow.updated", []byte(body))
+		require.NoError(t, err)
+	}
+	startWriter(t, ctx, js, versioned)
+	_, err := snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
+	require.NoError(t, err)
+	got := entries(t, js, versioned, "hms.>")
+	require.Len(t, got, 1)
+	require.Equal(t, "1", got["wf-1"][0].Version)
 }
