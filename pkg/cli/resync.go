@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -99,6 +100,10 @@ func runResync(ctx context.Context, cmd *cobra.Command, o *options, js jetstream
 		s.Every = time.Duration(float64(time.Second) / perSec)
 	}
 	res, err := snapshot.Send(ctx, js, s)
+	if missing := len(f.entities) - res.Entities; err == nil && len(f.entities) > 0 && missing > 0 {
+		fmt.Fprintf(stderr, "note: %d of the %d named entities are not in the snapshot (no event of theirs on %s)\n",
+			missing, len(f.entities), strings.Join(c.Subjects, ", "))
+	}
 	rep := resyncReport{Connector: name, Entities: res.Entities, Sent: res.Sent, DryRun: f.dryRun}
 	if f.asJSON {
 		if jerr := writeJSON(cmd.OutOrStdout(), rep); jerr != nil {

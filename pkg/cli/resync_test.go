@@ -139,9 +139,10 @@ func TestResyncSendsTheNewestVersionOfEachEntityToASystemThatLostThem(t *testing
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, resyncOut{Connector: "court", Entities: 20, Sent: 0, DryRun: true}, rep)
 
-	code, rep, stderr = resync(t, "court", "--entity", "wf-03", "--entity", "wf-11", "--json")
+	code, rep, stderr = resync(t, "court", "--entity", "wf-03", "--entity", "wf-11", "--entity", "wf-99", "--json")
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, 2, rep.Sent)
+	require.Contains(t, stderr, "note: 1 of the 3 named entities are not in the snapshot")
 	require.Eventually(t, func() bool { n, _ := sys.holding(3); return n == 2 }, 20*time.Second, 10*time.Millisecond)
 	_, puts := sys.holding(3)
 	require.Equal(t, 2, puts, "the dry run sent nothing; --entity only those")
