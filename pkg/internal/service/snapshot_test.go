@@ -152,3 +152,27 @@ func TestStartSnapshotAfterTheEventsAgedOut(t *testing.T) {
 	require.Eventually(t, func() bool { return len(second.received()) >= 20 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, newestOnce(second.received(), 20, 3))
 }
+
+// Two instances seed a new connector at once: each entity is still sent
+// once (the seeds' message ids make the second a duplicate), and both
+// instances run the connector.
+func TestStartSnapshotOnTwoInstances(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, ns)
+	first := newStore(t)
+	file := doc("first", "hms.workflow.updated", first.URL, "    version: version\n")
+	a := startInstance(t, ns, file, noEnv)
+	b := startInstance(t, ns, file, noEnv)
+	publishVersions(t, js, "hms.workflow.updated", 20, 3)
+
+	second := newStore(t)
+	rev := apply(t, js, doc("second", "hms.workflow.updated", second.URL, "    version: version\n    start: snapshot\n"))[0].Revision
+	a.applied(t, "second", rev)
+	b.applied(t, "second", rev)
+	require.Eventually(t, func() bool { return len(second.received()) >= 20 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, newestOnce(second.received(), 20, 3))
+	_, err := js.Publish(context.Background(), "hms.workflow.updated", []byte(`{"id":"wf-09","version":4}`))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(second.received()) == 21 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, received{"/wf-09", 4}, second.received()[20])
+}
