@@ -80,11 +80,12 @@ func EntityToken(key string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
-// Subject is where the entity key's newest event on eventSubject is kept.
-// The entity comes before the event's subject so that a connector's
-// subjects, wildcards included, select its entries (see Filters).
-func Subject(s Spec, key, eventSubject string) string {
-	return SubjectPrefix + s.Token() + "." + EntityToken(key) + "." + eventSubject
+// subject is where an entity's newest event on eventSubject is kept,
+// its key path named by token. The entity comes before the event's
+// subject so that a connector's subjects, wildcards included, select its
+// entries (see Filters).
+func subject(token, key, eventSubject string) string {
+	return SubjectPrefix + token + "." + EntityToken(key) + "." + eventSubject
 }
 
 // Filters select the entries of a connector reading subjects with spec
@@ -96,40 +97,21 @@ func Filters(s Spec, subjects []string, key string) []string {
 	}
 	out := make([]string, 0, len(subjects))
 	for _, sub := range subjects {
-		out = append(out, SubjectPrefix+s.Token()+"."+ent+"."+sub)
+		out = append(out, SubjectPrefix+s.Token()+"."+ent+"."+sub) // as subject(), wildcards allowed
 	}
 	return out
-}
-
-// specsOf is the distinct specs of conns, the default always among them.
-func specsOf(conns []*config.Connector) []Spec {
-	out := []Spec{DefaultSpec}
-	for _, c := range conns {
-		s := SpecOf(c)
-		if !containsSpec(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func containsSpec(ss []Spec, s Spec) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Specs is the distinct specs of the connectors, the default always
 // among them: what a writer keeps entries for.
 func Specs(conns []config.Connector) []Spec {
-	ptrs := make([]*config.Connector, len(conns))
+	out := []Spec{DefaultSpec}
 	for i := range conns {
-		ptrs[i] = &conns[i]
+		if s := SpecOf(&conns[i]); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
-	return specsOf(ptrs)
+	return out
 }
 
 // keyPath is one key path and the version paths known for it.

@@ -189,7 +189,7 @@ func (w *Writer) newest(msgs []jetstream.Msg) map[string]candidate {
 			}
 			c := candidate{msg: m, subject: in.Subject, eventSeq: in.Seq, stream: in.Stream,
 				id: ev.ID, version: ev.Version}
-			subj := SubjectPrefix + k.token + "." + EntityToken(ev.Key) + "." + in.Subject
+			subj := subject(k.token, ev.Key, in.Subject)
 			if prev, ok := best[subj]; ok && !batch.Newer(c.version, c.eventSeq, prev.version, prev.eventSeq) {
 				continue
 			}
