@@ -149,9 +149,11 @@ func TestResyncSendsTheNewestVersionOfEachEntityToASystemThatLostThem(t *testing
 	require.Equal(t, map[string]float64{"/wf-03": 3, "/wf-11": 3}, sys.last)
 
 	sys.wipe()
-	code, rep, stderr = resync(t, "court", "--rate", "1000/s", "--json")
+	began := time.Now()
+	code, rep, stderr = resync(t, "court", "--rate", "40/s", "--json")
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, 20, rep.Sent)
+	require.GreaterOrEqual(t, time.Since(began), 19*25*time.Millisecond, "20 sends at 40/s")
 	require.Eventually(t, func() bool { n, puts := sys.holding(3); return n == 20 && puts == 20 }, 20*time.Second, 10*time.Millisecond)
 
 	// The sync log says who sent them again.
