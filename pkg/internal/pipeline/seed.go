@@ -19,7 +19,9 @@ const DefaultSeedWait = 30 * time.Second
 // consumer yet, the newest entry of each of its entities through its
 // replay subject, and returns where its event consumer starts: just
 // after the last event those entries include. An existing consumer is
-// not seeded again (0: keep its position). A crash between the seed and
+// not seeded again (0: keep its position); a connector whose key path
+// the snapshot holds no entries for starts from the stream's history (0
+// too: a new consumer delivers all). A crash between the seed and
 // the consumer's creation seeds again at the next start; ordering then
 // supersedes what was already delivered.
 func (r *Runner) seed(ctx context.Context, o *Options) (uint64, error) {
@@ -38,9 +40,21 @@ func (r *Runner) seed(ctx context.Context, o *Options) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start: snapshot: %w", err)
 	}
+	spec := snapshot.SpecOf(r.cfg)
+	if spec.Token() != snapshot.DefaultSpec.Token() {
+		held, err := snapshot.Holds(ctx, o.JS, spec)
+		if err != nil {
+			return 0, fmt.Errorf("start: snapshot: %w", err)
+		}
+		if !held {
+			o.Logger.Info("the snapshot holds no entity read with this key path yet: starting from the stream's history instead",
+				"connector", r.cfg.Name, "key", spec.Key)
+			return 0, nil
+		}
+	}
 	began := time.Now()
 	sent, err := snapshot.Send(ctx, o.JS, snapshot.Sending{Connector: r.cfg.Name,
-		Query: snapshot.Query{Spec: snapshot.SpecOf(r.cfg), Subjects: r.cfg.Subjects}})
+		Query: snapshot.Query{Spec: spec, Subjects: r.cfg.Subjects}})
 	if err != nil {
 		return 0, fmt.Errorf("start: snapshot: %w", err)
 	}

@@ -176,3 +176,22 @@ func TestStartSnapshotOnTwoInstances(t *testing.T) {
 	require.Eventually(t, func() bool { return len(second.received()) == 21 }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, received{"/wf-09", 4}, second.received()[20])
 }
+
+// A key path no connector used before has no entries yet: the connector
+// starts from the stream's history instead, and says so.
+func TestStartSnapshotWithANewKeyPathStartsFromHistory(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, ns)
+	first := newStore(t)
+	in := startInstance(t, ns, doc("first", "hms.workflow.updated", first.URL, "    version: version\n"), noEnv)
+	publishVersions(t, js, "hms.workflow.updated", 20, 3)
+
+	second := newStore(t)
+	conn := fmt.Sprintf("connectors:\n  - name: second\n    kind: http\n    subjects: [hms.workflow.updated]\n"+
+		"    key: version\n    start: snapshot\n    ordering: none\n    http: {url: \"%s/{id}\"}\n", second.URL)
+	rev := apply(t, js, conn)[0].Revision
+	in.applied(t, "second", rev)
+	require.Len(t, in.log.lines("starting from the stream's history instead", "connector=second", "key=version"), 1)
+	require.Eventually(t, func() bool { return len(second.received()) == 60 }, 10*time.Second, 10*time.Millisecond,
+		"every event the stream holds")
+}

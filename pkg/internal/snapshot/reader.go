@@ -124,3 +124,21 @@ func Newest(ctx context.Context, js jetstream.JetStream, spec Spec, subjects []s
 	}
 	return best, found, nil
 }
+
+// Holds says whether the snapshot has any entry for spec's key path. A
+// key path no connector used before has none: the writer keeps entries
+// for the connectors' key paths only, from when each is first used.
+func Holds(ctx context.Context, js jetstream.JetStream, spec Spec) (bool, error) {
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return false, fmt.Errorf("snapshot: %w", err)
+	}
+	_, err = st.GetLastMsgForSubject(ctx, SubjectPrefix+spec.Token()+".>")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("snapshot: %w", err)
+	}
+	return true, nil
+}
