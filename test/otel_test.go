@@ -107,7 +107,7 @@ func TestOneTraceFromPublishToTheExternalSystem(t *testing.T) {
 	env := append(binBaseEnv(t), "EXTSYNC_CONNECTORS="+conf, "OTEL_TEST_TOKEN=tok-never-in-spans",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+addr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
 		"OTEL_EXPORTER_OTLP_INSECURE=true", "OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_METRICS_EXPORTER=none")
-	var logs otelBuffer
+	var logs lockedBuffer
 	env = append(env, "EXTSYNC_LOG_LEVEL=debug", "EXTSYNC_LOG_FORMAT=json")
 	serve := killStartTo(t, env, &logs)
 	res := binRun(t, env[2:], "publish", "hms.workflow.updated", `{"id":"wf-1","name":"Attorney Rotation"}`, "--id", "evt-otel-1")
@@ -166,25 +166,6 @@ func TestOneTraceFromPublishToTheExternalSystem(t *testing.T) {
 			require.NotContains(t, kv.Value.String(), "tok-never-in-spans", "secret in attribute %s", kv.Key)
 		}
 	}
-}
-
-// otelBuffer collects a process's output; the process writes from its own
-// goroutines while the test reads.
-type otelBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *otelBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *otelBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // otelCheckMetrics scrapes /metrics and parses it as Prometheus text:

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/test/syncbuf"
 )
 
 // pathSink records the paths it was sent.
@@ -47,28 +48,7 @@ func (s *pathSink) got(path string) bool {
 }
 
 // lockedBuffer collects a process's log safely.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
+type lockedBuffer = syncbuf.Buffer
 
 func connectorDoc(name, subject, url string) string {
 	return fmt.Sprintf("connectors:\n  - name: %s\n    kind: http\n    subjects: [%s]\n    http: {url: \"%s/{id}\"}\n",
@@ -111,7 +91,7 @@ func TestLiveRegistryAcrossTwoInstances(t *testing.T) {
 		require.NoError(t, nc.Flush())
 	}
 	bothLogged := func(msg string, n int) {
-		require.Eventually(t, func() bool { return log1.count(msg) >= n && log2.count(msg) >= n },
+		require.Eventually(t, func() bool { return log1.Count(msg) >= n && log2.Count(msg) >= n },
 			20*time.Second, 20*time.Millisecond, msg)
 	}
 

@@ -4,7 +4,6 @@ package test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-
-	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 // TestVerifyRSS runs `extsync verify --all` over 10,000 and 100,000
@@ -36,11 +33,16 @@ func TestVerifyRSS(t *testing.T) {
 }
 
 func verifyRSS(t *testing.T, n int) {
-	body := []byte(`{"id":"x","name":"Attorney Rotation","room":"4B"}`)
-	sys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
+	// The system holds what it was sent: each entity's record, served back
+	// by its id.
+	sys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_, _ = fmt.Fprintf(w, `{"id":%q,"name":"Attorney Rotation","room":"4B"}`, strings.TrimPrefix(r.URL.Path, "/"))
+		}
+	}))
 	t.Cleanup(sys.Close)
-	env := append(binBaseEnv(t), "EXTSYNC_LOG_LEVEL=error",
-		"EXTSYNC_CONNECTORS="+binWriteFile(t, "c.yaml", connectorDoc("court", "hms.idle.updated", sys.URL)))
+	doc := connectorDoc("court", "hms.idle.updated", sys.URL) + "    skip_unchanged: true\n    concurrency: 64\n"
+	env := append(binBaseEnv(t), "EXTSYNC_LOG_LEVEL=error", "EXTSYNC_CONNECTORS="+binWriteFile(t, "c.yaml", doc))
 	killStart(t, env)
 	nc, err := nats.Connect("nats://" + envValue(env, "EXTSYNC_NATS_LISTEN="))
 	require.NoError(t, err)
@@ -49,21 +51,26 @@ func verifyRSS(t *testing.T, n int) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	states, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
-	var snap map[string]any
-	require.NoError(t, json.Unmarshal(body, &snap))
-	var pending []reconcile.Pending
 	for i := range n {
-		pending = append(pending, states.ReleaseAsync("court", fmt.Sprintf("wf-%d", i), "1", uint64(i+1),
-			&reconcile.Synced{Snapshot: snap}))
-		if len(pending) == 1024 || i == n-1 {
-			for _, p := range pending {
-				require.NoError(t, p.Wait(ctx))
+		_, err := js.PublishAsync("hms.idle.updated",
+			fmt.Appendf(nil, `{"id":"wf-%d","name":"Attorney Rotation","room":"4B"}`, i))
+		require.NoError(t, err)
+		if i%1024 == 1023 || i == n-1 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-ctx.Done():
+				t.Fatal("publishing timed out")
 			}
-			pending = pending[:0]
 		}
 	}
+	require.Eventually(t, func() bool {
+		c, err := js.Consumer(ctx, "HMS_EVENTS", "extsync-court")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, 5*time.Minute, 200*time.Millisecond, "every event delivered")
 
 	took, kb, out := verifyPeak(t, env, "--all")
 	require.Contains(t, out, fmt.Sprintf(`"in_step": %d`, n))

@@ -45,6 +45,9 @@ type Config struct {
 	Timeout      config.Duration   `yaml:"timeout"`
 	Auth         *auth.Config      `yaml:"auth"`
 	WSSE         *WSSE             `yaml:"wsse"`
+	// Read is the service's read operation, for verify; nil: the
+	// connector cannot read records back.
+	Read *Read `yaml:"read"`
 
 	// files are the directories template_file may be in; see UseFiles.
 	files *config.Files
@@ -89,10 +92,8 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("soap.version %q: want \"1.1\" or \"1.2\"", c.Version)
 	}
-	// The action travels in a quoted string (SOAPAction header, or the
-	// action parameter of the 1.2 Content-Type).
-	if strings.ContainsAny(c.Action, "\"\\") || !httpguts.ValidHeaderFieldValue(c.Action) {
-		return errors.New("soap.action cannot contain quotes, backslashes or control characters")
+	if err := checkAction("soap.action", c.Action); err != nil {
+		return err
 	}
 	switch {
 	case c.Template != "" && c.TemplateFile != "":
@@ -119,7 +120,20 @@ func (c *Config) validate() error {
 	if err := c.WSSE.validate(); err != nil {
 		return err
 	}
+	if err := c.Read.validate(); err != nil {
+		return err
+	}
 	return c.Auth.Validate("soap.auth")
+}
+
+// checkAction refuses an action that cannot travel in a quoted string
+// (the SOAPAction header, or the action parameter of the 1.2
+// Content-Type).
+func checkAction(field, action string) error {
+	if strings.ContainsAny(action, "\"\\") || !httpguts.ValidHeaderFieldValue(action) {
+		return fmt.Errorf("%s cannot contain quotes, backslashes or control characters", field)
+	}
+	return nil
 }
 
 func (w *WSSE) validate() error {

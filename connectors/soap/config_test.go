@@ -162,14 +162,18 @@ func TestYAMLBlock(t *testing.T) {
 	require.ErrorContains(t, err, "bogus")
 }
 
-// The README's example block must build.
-func TestREADMEExampleBuilds(t *testing.T) {
+// The README's example blocks must build; the one of reading back reads.
+func TestREADMEExamplesBuild(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)```yaml\n(connectors:.*?)```").FindSubmatch(readme)
-	require.NotNil(t, m, "README.md has a ```yaml connectors: block")
+	blocks := regexp.MustCompile("(?s)```yaml\n(connectors:.*?)```").FindAllSubmatch(readme, -1)
+	require.Len(t, blocks, 2, "README.md has the block and the block of reading back")
 	env := map[string]string{"COURT_SOAP_USER": "clerk", "COURT_SOAP_PASSWORD": "pw"}
-	c, err := fromYAML(t, string(m[1]), env)
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
+	for i, m := range blocks {
+		c, err := fromYAML(t, string(m[1]), env)
+		require.NoError(t, err)
+		_, reads := c.(connectors.Remote)
+		require.Equal(t, i == 1, reads, "block %d", i)
+		require.NoError(t, c.Close())
+	}
 }

@@ -12,4 +12,9 @@
 // (connectors.HTTPClass): 2xx delivered; 408, 425, 429 and 5xx transient, honouring Retry-After; 409
 // and 412 conflict; any other status permanent. Network errors and
 // timeouts are transient.
+//
+// With a soap.read block New returns a *Reader, which also reads an
+// entity's record back (connectors.Remote, read.go): the read request is
+// rendered like a delivery's, and the answer's record element becomes a
+// map of its child elements by local name (record.go).
 package soap

@@ -44,7 +44,7 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := parseBodyTemplate(name, text)
+	body, err := parseBodyTemplate(name, text, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 		ns:      NS11,
 		body:    body,
 		wsse:    cfg.WSSE,
-		header:  staticHeader(cfg),
+		header:  staticHeader(cfg, cfg.Action),
 		client:  client,
 		timeout: cfg.Timeout.D(),
 		secrets: cfg.secrets(),
@@ -72,13 +72,20 @@ func (Factory) New(spec connectors.Spec) (connectors.Connector, error) {
 	if cfg.Version == Version12 {
 		c.ns = NS12
 	}
-	return c, nil
+	if cfg.Read == nil {
+		return c, nil
+	}
+	rd, err := newReader(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{Connector: c, read: rd}, nil
 }
 
 // staticHeader is every request's header but Idempotency-Key and trace
 // context: User-Agent, the configured headers, and the version's
-// Content-Type and action.
-func staticHeader(cfg Config) http.Header {
+// Content-Type and the action.
+func staticHeader(cfg Config, action string) http.Header {
 	h := http.Header{}
 	h.Set("User-Agent", "extsync")
 	for k, v := range cfg.Headers {
@@ -86,14 +93,14 @@ func staticHeader(cfg Config) http.Header {
 	}
 	if cfg.Version == Version12 {
 		ct := "application/soap+xml; charset=utf-8"
-		if cfg.Action != "" {
-			ct += `; action="` + cfg.Action + `"`
+		if action != "" {
+			ct += `; action="` + action + `"`
 		}
 		h.Set("Content-Type", ct)
 	} else {
 		h.Set("Content-Type", "text/xml; charset=utf-8")
 		// Always present in 1.1; "" means the intent is the request URI.
-		h["SOAPAction"] = []string{`"` + cfg.Action + `"`}
+		h["SOAPAction"] = []string{`"` + action + `"`}
 	}
 	return h
 }
@@ -137,28 +144,39 @@ func (c *Connector) Deliver(ctx context.Context, d *connectors.Delivery) error {
 	if err != nil {
 		return connectors.PermanentError(0, err)
 	}
+	header := c.header.Clone()
+	header.Set("Idempotency-Key", id)
+	resp, err := c.post(ctx, header, content)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	d.Status = resp.StatusCode
+	return c.outcome(resp)
+}
+
+// post sends one envelope with content as the Body; an error is
+// classified.
+func (c *Connector) post(ctx context.Context, header http.Header, content []byte) (*http.Response, error) {
 	var token *usernameToken
 	if c.wsse != nil {
 		token = newUsernameToken(c.wsse, c.now())
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(envelope(c.ns, token, content)))
 	if err != nil {
-		return connectors.PermanentError(0, fmt.Errorf("build request to %s: %w", c.safeURL, connectors.HTTPCause(err)))
+		return nil, connectors.PermanentError(0, fmt.Errorf("build request to %s: %w", c.safeURL, connectors.HTTPCause(err)))
 	}
-	req.Header = c.header.Clone()
-	req.Header.Set("Idempotency-Key", id)
+	req.Header = header
 	resp, err := c.client.Do(req)
 	if err != nil {
 		err = fmt.Errorf("POST %s: %w", c.safeURL, connectors.HTTPCause(err))
 		if errors.Is(err, auth.ErrToken) {
 			// Status stays 0: the service gave no answer, the token endpoint did.
-			return &connectors.DeliveryError{Class: auth.Classify(err), Err: err}
+			return nil, &connectors.DeliveryError{Class: auth.Classify(err), Err: err}
 		}
-		return connectors.TransientError(0, err)
+		return nil, connectors.TransientError(0, err)
 	}
-	defer resp.Body.Close()
-	d.Status = resp.StatusCode
-	return c.outcome(resp)
+	return resp, nil
 }
 
 // outcome classifies the response. A SOAP fault decides by its code,

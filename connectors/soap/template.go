@@ -32,11 +32,13 @@ type bodyTemplate struct {
 	tmpl *template.Template
 }
 
-func parseBodyTemplate(name, text string) (*bodyTemplate, error) {
+// parseBodyTemplate parses text with the functions every template has
+// (xml, required) and extra ones.
+func parseBodyTemplate(name, text string, extra template.FuncMap) (*bodyTemplate, error) {
 	t, err := template.New("body").Funcs(template.FuncMap{
 		escaperName: escapeValue,
 		"required":  required,
-	}).Parse(text)
+	}).Funcs(extra).Parse(text)
 	if err != nil {
 		return nil, templateError(name, err)
 	}
@@ -51,11 +53,17 @@ func parseBodyTemplate(name, text string) (*bodyTemplate, error) {
 // render executes the template over the mapped event and checks that the
 // result is well-formed XML content.
 func (b *bodyTemplate) render(data map[string]any) ([]byte, error) {
+	return b.renderWith(b.tmpl, data)
+}
+
+// renderWith renders with t, b's template or a clone of it with other
+// functions.
+func (b *bodyTemplate) renderWith(t *template.Template, data map[string]any) ([]byte, error) {
 	if data == nil {
 		data = map[string]any{}
 	}
 	var buf bytes.Buffer
-	if err := b.tmpl.Execute(&buf, data); err != nil {
+	if err := t.Execute(&buf, data); err != nil {
 		return nil, templateError(b.name, err)
 	}
 	if err := checkContent(buf.Bytes()); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -74,7 +73,7 @@ func (c *Connector) Fetch(ctx context.Context, d *connectors.Delivery) (map[stri
 				return nil, "", rowError(c.read, -1, id, "column %s: %v", quote(col.name), err)
 			}
 		}
-		if err := setPath(body, col.path, v); err != nil {
+		if err := event.SetPath(body, col.path, v); err != nil {
 			return nil, "", rowError(c.read, -1, id, "column %s: %v", quote(col.name), err)
 		}
 	}
@@ -118,22 +117,4 @@ func (p *plan) selectRow() string {
 		where = append(where, "t."+quote(c.name)+" = $"+strconv.Itoa(i+1))
 	}
 	return "SELECT " + strings.Join(sel, ", ") + " FROM " + p.table.Sanitize() + " AS t WHERE " + strings.Join(where, " AND ")
-}
-
-// setPath writes v at the dotted path in m, making objects on the way.
-func setPath(m map[string]any, path string, v any) error {
-	segs := strings.Split(path, ".")
-	for _, s := range segs[:len(segs)-1] {
-		next, ok := m[s].(map[string]any)
-		if !ok {
-			if _, taken := m[s]; taken {
-				return fmt.Errorf("path %q: %q holds a value, not an object", path, s)
-			}
-			next = map[string]any{}
-			m[s] = next
-		}
-		m = next
-	}
-	m[segs[len(segs)-1]] = v
-	return nil
 }

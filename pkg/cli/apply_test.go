@@ -1,14 +1,13 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,18 +20,6 @@ import (
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/internal/service"
 )
-
-// syncBuffer is an instance's log, safe to read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
 
 // startService runs one instance, as serve does with the connector store,
 // with env as its own environment.
@@ -49,7 +36,7 @@ func startService(t *testing.T, ns *server.Server, env map[string]string) *servi
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := service.Start(ctx, s, nil, service.Options{
-		Kinds: catalog.Default(), Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)),
+		Kinds: catalog.Default(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sources: map[string][]byte{}, Check: check,
 		Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 	})

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/cli"
+	"github.com/hms/extsync/test/syncbuf"
 )
 
 // memoKind is a custom kind as a team would write one: its block is
@@ -54,24 +54,6 @@ func (m memo) Deliver(ctx context.Context, d *connectors.Delivery) error {
 func (memo) Timeout() time.Duration { return 5 * time.Second }
 func (memo) Close() error           { return nil }
 
-// lockedBuffer is written by serve's logger while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 const memoDoc = `connectors:
   - name: books
     kind: memo
@@ -95,7 +77,7 @@ func TestServeRunsACustomKindAndReportsWhereItListens(t *testing.T) {
 	kinds.Register(memoKind{got})
 
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{} // serve's logger writes while the test reads
 	exited := make(chan int, 1)
 	go func() { exited <- cli.Run(ctx, []string{"serve"}, io.Discard, logs, cli.WithKinds(kinds)) }()
 	t.Cleanup(func() { cancel(); <-exited })

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hms/extsync/pkg/cli"
 	"github.com/hms/extsync/pkg/synclog"
+	"github.com/hms/extsync/test/syncbuf"
 )
 
 // records is a system keeping the last version PUT per path; wipe loses
@@ -77,7 +78,7 @@ func serveWith(t *testing.T, doc string) jetstream.JetStream {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	exited := make(chan int, 1)
 	go func() { exited <- cli.Run(ctx, []string{"serve"}, io.Discard, logs) }()
 	t.Cleanup(func() { cancel(); <-exited })

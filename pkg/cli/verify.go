@@ -54,8 +54,8 @@ marked in extsync_state, so their next version is sent whatever it holds; with
 --repair their last delivered version is sent again through the connector now.
 Every verdict is written to the sync log (outcomes verified, drifted, repaired).
 
-Kinds http and sql can read back; a webhook, sftp or soap connector cannot be
-verified (exit 2). Exit codes: 0 all in step, 3 some not, 1 failure (a read
+Kinds http and sql can read back, and soap with a soap.read block; a webhook or
+sftp connector, or a soap one without soap.read, cannot be verified (exit 2). Exit codes: 0 all in step, 3 some not, 1 failure (a read
 failed, or the run did), 2 usage.`,
 		Example: `  extsync verify court-schedule --all
   extsync verify court-schedule --sample 5% --rate 10/s --json

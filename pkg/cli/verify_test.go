@@ -3,11 +3,14 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/cli"
 )
 
@@ -29,4 +32,29 @@ func TestVerifyRefusesBadRequestsWithUsage(t *testing.T) {
 		require.Equal(t, 2, code, "%s: %s", args, errb.String())
 		require.Empty(t, out.String(), args)
 	}
+}
+
+// A soap connector reads back only with soap.read; without it verify is
+// a wrong request that names the block to add.
+func TestVerifyOfSOAPWithoutSoapReadIsUsageNamingIt(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, ns)
+	brokertest.Provision(t, js)
+	t.Setenv("EXTSYNC_NATS_URL", ns.ClientURL())
+	t.Setenv("EXTSYNC_DATA_DIR", t.TempDir())
+	conf := filepath.Join(t.TempDir(), "court.yaml")
+	require.NoError(t, os.WriteFile(conf, []byte(`connectors:
+  - name: court-soap
+    kind: soap
+    subjects: [hms.workflow.updated]
+    soap:
+      url: http://127.0.0.1:1/ws
+      template: <h:UpdateHearing xmlns:h="urn:court"><h:Id>{{.id}}</h:Id></h:UpdateHearing>
+`), 0o600))
+	res := runCLI("connectors", "apply", conf, "--wait", "0")
+	require.Equal(t, 0, res.code, res.stderr)
+
+	res = runCLI("verify", "court-soap", "--all")
+	require.Equal(t, 2, res.code, res.stderr)
+	require.Contains(t, res.stderr, "has no soap.read block")
 }

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 )
@@ -32,6 +33,29 @@ func Lookup(data map[string]any, path string) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// SetPath writes v at the dotted path in m, Lookup's counterpart, making
+// objects on the way. An object already on the path is copied before it
+// is written into, so a record it is shared with stays as it was. A
+// segment that holds a value other than an object is an error.
+func SetPath(m map[string]any, path string, v any) error {
+	segs := strings.Split(path, ".")
+	for _, s := range segs[:len(segs)-1] {
+		next, ok := m[s].(map[string]any)
+		if !ok {
+			if _, taken := m[s]; taken {
+				return fmt.Errorf("path %q: %q holds a value, not an object", path, s)
+			}
+			next = map[string]any{}
+		} else {
+			next = maps.Clone(next)
+		}
+		m[s] = next
+		m = next
+	}
+	m[segs[len(segs)-1]] = v
+	return nil
 }
 
 // Scalar renders a JSON scalar (string, number, bool) as text. Objects,

@@ -66,6 +66,9 @@ func (o Ops) action(w http.ResponseWriter, r *http.Request) (a deadletter.Action
 		WriteError(w, http.StatusBadRequest, "no filter given: set connector, since, until, id, status or reason, or all=true")
 		return a, false, false
 	}
+	if !o.knownConnector(w, r, f.Connector) {
+		return a, false, false
+	}
 	a = deadletter.Action{Filter: f, Actor: Caller(r)}
 	if rate := q.Get("rate"); rate != "" {
 		rt, err := config.ParseRate(rate)
@@ -84,6 +87,23 @@ func (o Ops) action(w http.ResponseWriter, r *http.Request) (a deadletter.Action
 	}
 	dryRun, _ = strconv.ParseBool(q.Get("dry_run"))
 	return a, dryRun, true
+}
+
+// knownConnector answers 404 for a connector that is neither in the
+// connector store nor has dead letters: a misspelt name would select
+// nothing, and "0 replayed" would read as done.
+func (o Ops) knownConnector(w http.ResponseWriter, r *http.Request, name string) bool {
+	if name == "" {
+		return true
+	}
+	err := deadletter.CheckConnector(r.Context(), o.JS, name)
+	switch {
+	case errors.Is(err, deadletter.ErrNoConnector):
+		WriteError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		WriteError(w, http.StatusBadGateway, err.Error())
+	}
+	return err == nil
 }
 
 func selective(q url.Values) bool {

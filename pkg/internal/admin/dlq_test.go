@@ -18,14 +18,20 @@ import (
 	"github.com/hms/extsync/pkg/synclog"
 )
 
-// An operator's script finds the night's dead letters, checks what a
-// replay would send, sends it and reads who did what in the log.
-func TestDLQReplayThroughTheAPI(t *testing.T) {
+// newBroker is an embedded NATS with extsync's streams.
+func newBroker(t *testing.T) (context.Context, jetstream.JetStream) {
 	srv := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, srv)
 	brokertest.Provision(t, js)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx, js
+}
+
+// An operator's script finds the night's dead letters, checks what a
+// replay would send, sends it and reads who did what in the log.
+func TestDLQReplayThroughTheAPI(t *testing.T) {
+	ctx, js := newBroker(t)
 	for i, c := range []string{"court", "clinic", "court"} {
 		require.NoError(t, deadletter.NewParker(js).Park(ctx, &deadletter.Letter{
 			Connector: c, Stream: "HMS_EVENTS", StreamSeq: uint64(i + 1), EventID: fmt.Sprintf("e%d", i+1),
@@ -76,4 +82,29 @@ func TestDLQReplayThroughTheAPI(t *testing.T) {
 	require.True(t, strings.HasPrefix(recs[0].Actor, "api(token)@127.0.0.1"), recs[0].Actor)
 	code, _ = call(t, "GET", base+"/api/v1/log?since=soon", "tok")
 	require.Equal(t, http.StatusBadRequest, code)
+}
+
+// A misspelt connector is refused by name, not answered "0 replayed".
+func TestDLQActionsOnAnUnknownConnectorAnswer404(t *testing.T) {
+	ctx, js := newBroker(t)
+	require.NoError(t, deadletter.NewParker(js).Park(ctx, &deadletter.Letter{
+		Connector: "court", Stream: "HMS_EVENTS", StreamSeq: 1, EventID: "e1",
+		Status: "exhausted", Reason: "transient (status 503)", Body: []byte(`{"id":"x"}`),
+	}))
+	base := start(t, "tok", &admin.Ops{JS: js, Connectors: func(context.Context) []admin.ConnectorView { return nil }})
+
+	for _, path := range []string{"/api/v1/dlq/replay?connector=cuort", "/api/v1/dlq/replay?connector=cuort&dry_run=true",
+		"/api/v1/dlq/purge?connector=cuort", "/api/v1/dlq/purge?connector=cuort&dry_run=true"} {
+		code, body := call(t, "POST", base+path, "tok")
+		require.Equal(t, http.StatusNotFound, code, path)
+		var e struct{ Error string }
+		require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+		require.Contains(t, e.Error, `unknown connector "cuort"`, path)
+	}
+	require.Len(t, brokertest.Messages(t, js, deadletter.Stream, ""), 1, "nothing purged")
+
+	// A connector known only by its dead letters can still be purged.
+	code, body := call(t, "POST", base+"/api/v1/dlq/purge?connector=court", "tok")
+	require.Equal(t, http.StatusOK, code, body)
+	require.JSONEq(t, `{"purged":1}`, body)
 }

@@ -70,10 +70,6 @@ type target struct {
 // holds what was done.
 func (c *Checker) Run(ctx context.Context, sel Selection) (*Result, error) {
 	res := &Result{Connector: c.Connector.Name, Entities: []Entity{}}
-	targets, err := c.targets(ctx, sel)
-	if err != nil {
-		return res, err
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w := &work{c: c, events: newEvents(c.JS, c.Stream, c.Connector), rec: newRecorder(c.JS), cancel: cancel,
@@ -95,18 +91,23 @@ func (c *Checker) Run(ctx context.Context, sel Selection) (*Result, error) {
 			}
 		})
 	}
+	var total atomic.Int64
 	go func() {
 		defer close(in)
-		for _, t := range targets {
+		err := c.feed(ctx, sel, &total, func(t target) bool {
 			select {
 			case in <- t:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
+		})
+		if err != nil {
+			cancel(err)
 		}
 	}()
 	go func() { wg.Wait(); close(out) }()
-	stop := c.report(len(targets), &w.done)
+	stop := c.report(&total, &w.done)
 	for e := range out {
 		res.add(e)
 		w.done.Add(1)
@@ -122,37 +123,76 @@ func (c *Checker) Run(ctx context.Context, sel Selection) (*Result, error) {
 	return res, errors.Join(runErr, w.rec.close(closeCtx))
 }
 
-// targets lists the entities to check.
-func (c *Checker) targets(ctx context.Context, sel Selection) ([]target, error) {
+// feed hands each selected entity to send, until send returns false.
+// The connector's entities are listed as they are checked, so a check's
+// memory does not grow with their number; total is set to how many are
+// about to come.
+func (c *Checker) feed(ctx context.Context, sel Selection, total *atomic.Int64, send func(target) bool) error {
 	name := c.Connector.Name
 	if len(sel.Entities) > 0 {
-		out := make([]target, len(sel.Entities))
-		for i, e := range sel.Entities {
-			out[i] = target{stateKey: reconcile.Key(name, e), entity: e, named: true}
+		total.Store(int64(len(sel.Entities)))
+		for _, e := range sel.Entities {
+			if !send(target{stateKey: reconcile.Key(name, e), entity: e, named: true}) {
+				return nil
+			}
 		}
-		return out, nil
+		return nil
 	}
-	keys, err := c.States.Keys(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if sel.Sample > 0 && sel.Sample < 100 {
-		n := int(math.Ceil(float64(len(keys)) * sel.Sample / 100))
-		for i := range n { // a partial Fisher-Yates shuffle: n keys at random
-			j := i + rand.IntN(len(keys)-i) // #nosec G404 -- a sample, not a secret
-			keys[i], keys[j] = keys[j], keys[i]
+	var pick *sampler
+	err := c.States.EachKey(ctx, name, func(n int) {
+		pick = newSampler(n, sel.Sample)
+		total.Store(int64(pick.want))
+	}, func(k string) error {
+		if !pick.take() {
+			return nil
 		}
-		keys = keys[:n]
+		if !send(target{stateKey: k, entity: reconcile.EntityOf(name, k)}) {
+			return errStopFeed
+		}
+		return nil
+	})
+	if errors.Is(err, errStopFeed) {
+		return nil
 	}
-	out := make([]target, len(keys))
-	for i, k := range keys {
-		out[i] = target{stateKey: k, entity: reconcile.EntityOf(name, k)}
+	return err
+}
+
+var errStopFeed = errors.New("check stopped")
+
+// sampler picks want of n keys seen one at a time, each set of want
+// equally likely (Knuth's selection sampling): a key is taken with the
+// chance of the picks still needed among the keys still to come.
+type sampler struct {
+	all              bool
+	want, need, left int
+}
+
+// newSampler picks pct percent of n keys; all of them for 0 or 100.
+func newSampler(n int, pct float64) *sampler {
+	if pct <= 0 || pct >= 100 {
+		return &sampler{all: true, want: n}
 	}
-	return out, nil
+	want := int(math.Ceil(float64(n) * pct / 100))
+	return &sampler{want: want, need: want, left: n}
+}
+
+func (s *sampler) take() bool {
+	if s.all {
+		return true
+	}
+	if s.left <= 0 || s.need <= 0 {
+		return false
+	}
+	ok := rand.IntN(s.left) < s.need // #nosec G404 -- a sample, not a secret
+	s.left--
+	if ok {
+		s.need--
+	}
+	return ok
 }
 
 // report calls Progress every ProgressEvery until the returned stop.
-func (c *Checker) report(total int, done *atomic.Int64) (stop func()) {
+func (c *Checker) report(total, done *atomic.Int64) (stop func()) {
 	if c.Progress == nil {
 		return func() {}
 	}
@@ -168,7 +208,7 @@ func (c *Checker) report(total int, done *atomic.Int64) (stop func()) {
 		for {
 			select {
 			case <-t.C:
-				c.Progress(int(done.Load()), total)
+				c.Progress(int(done.Load()), int(total.Load()))
 			case <-quit:
 				return
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,7 +28,7 @@ func delivery(c *config.Connector, entity string, st reconcile.State) *connector
 	data := unmap(c.Mapping, st.Snapshot)
 	if c.Key != "" && entity != "" {
 		if _, ok := event.Lookup(data, c.Key); !ok {
-			_ = setPath(data, c.Key, entity)
+			_ = event.SetPath(data, c.Key, entity)
 		}
 	}
 	ev := &event.Event{Key: entity, Version: st.Version, Seq: st.Seq, Data: data}
@@ -45,31 +44,10 @@ func unmap(rules map[string]string, record map[string]any) map[string]any {
 	data := map[string]any{}
 	for from, to := range rules {
 		if v, ok := event.Lookup(record, to); ok {
-			_ = setPath(data, from, v)
+			_ = event.SetPath(data, from, v)
 		}
 	}
 	return data
-}
-
-// setPath writes v at the dotted path in m, making objects on the way;
-// it writes only into objects it made, never into the record's own.
-func setPath(m map[string]any, path string, v any) error {
-	segs := strings.Split(path, ".")
-	for _, s := range segs[:len(segs)-1] {
-		next, ok := m[s].(map[string]any)
-		if !ok {
-			if _, taken := m[s]; taken {
-				return fmt.Errorf("path %q: %q holds a value, not an object", path, s)
-			}
-			next = map[string]any{}
-		} else {
-			next = maps.Clone(next)
-		}
-		m[s] = next
-		m = next
-	}
-	m[segs[len(segs)-1]] = v
-	return nil
 }
 
 // events reads the event stream's messages by sequence.

@@ -80,7 +80,8 @@ type env struct {
 	remote connectors.Remote
 }
 
-func newEnv(t *testing.T) *env {
+// newBroker is an env with the broker and the entity state only.
+func newBroker(t *testing.T) *env {
 	s := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, s)
 	brokertest.Provision(t, js)
@@ -88,7 +89,12 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cancel)
 	states, err := reconcile.Open(ctx, js, 1)
 	require.NoError(t, err)
-	e := &env{ctx: ctx, js: js, states: states, court: newCourt(t)}
+	return &env{ctx: ctx, js: js, states: states}
+}
+
+func newEnv(t *testing.T) *env {
+	e := newBroker(t)
+	e.court = newCourt(t)
 	doc := fmt.Sprintf(`connectors:
   - name: court
     kind: http
@@ -110,7 +116,14 @@ func newEnv(t *testing.T) *env {
 // the court holds the mapped record, the state keeps it.
 func (e *env) deliver(t *testing.T, id string, v int, room string) {
 	t.Helper()
-	data := map[string]any{"id": id, "version": v, "name": "Attorney Rotation", "room": room}
+	e.delivered(t, id, v, map[string]any{"id": id, "version": v, "name": "Attorney Rotation", "room": room})
+	e.court.set(id, map[string]any{"case_id": id, "workflow_name": "Attorney Rotation", "courtroom": room, "clerk": "x"})
+}
+
+// delivered publishes data as version v of entity id and records its
+// mapped record as delivered in the entity state.
+func (e *env) delivered(t *testing.T, id string, v int, data map[string]any) {
+	t.Helper()
 	body, _ := json.Marshal(data)
 	ack, err := e.js.PublishMsg(e.ctx, &nats.Msg{Subject: "hms.workflow.updated", Data: body,
 		Header: nats.Header{"Nats-Msg-Id": {id + "-v" + strconv.Itoa(v)}}})
@@ -121,7 +134,6 @@ func (e *env) deliver(t *testing.T, id string, v int, room string) {
 	require.NoError(t, err)
 	require.NoError(t, e.states.Release(e.ctx, "court", id, strconv.Itoa(v), ack.Sequence,
 		&reconcile.Synced{Snapshot: mapped, Mapping: "m1"}))
-	e.court.set(id, map[string]any{"case_id": id, "workflow_name": "Attorney Rotation", "courtroom": room, "clerk": "x"})
 }
 
 func (e *env) checker() *coherence.Checker {

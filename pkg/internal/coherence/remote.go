@@ -7,8 +7,9 @@ import (
 	"github.com/hms/extsync/pkg/config"
 )
 
-// CannotReadBackError says a connector's kind cannot read records back
-// (webhook, sftp, soap): there is nothing to compare with.
+// CannotReadBackError says a connector cannot read records back
+// (webhook, sftp, soap without soap.read): there is nothing to compare
+// with.
 type CannotReadBackError struct {
 	Connector, Kind string
 }
@@ -21,9 +22,10 @@ func (e *CannotReadBackError) Error() string {
 	case "sftp":
 		why = ": files are written, never read back"
 	case "soap":
-		why = ": a SOAP service's read operation and its answer's fields are not configurable"
+		return fmt.Sprintf("connector %q is of kind soap and has no soap.read block, so it cannot read records back; "+
+			"set soap.read (the service's read operation: action, template, record) to verify it", e.Connector)
 	}
-	return fmt.Sprintf("connector %q is of kind %q, which cannot read records back%s; verify works with kinds http and sql",
+	return fmt.Sprintf("connector %q is of kind %q, which cannot read records back%s; verify works with kinds http, sql and soap (with soap.read)",
 		e.Connector, e.Kind, why)
 }
 

@@ -54,6 +54,8 @@ type Console struct {
 	act   activityCache
 	// replays run in the background, owned by the console: Close stops them.
 	replays *replays
+	// logins limits failed logins per client.
+	logins *loginThrottle
 }
 
 // Mount adds the console's pages to s: / and the paths below it that the
@@ -85,7 +87,7 @@ func New(s *admin.Server, o Options) *Console {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Console{o: o, auth: newAuth(s), pages: parsePages(), replays: newReplays()}
+	return &Console{o: o, auth: newAuth(s), pages: parsePages(), replays: newReplays(), logins: newLoginThrottle(time.Now)}
 }
 
 // Handler is the console with its security headers on every response.

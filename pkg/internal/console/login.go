@@ -1,8 +1,10 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,8 +44,18 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	// Refused before the token is looked at, so a guesser held up learns
+	// nothing, not even from a right guess.
+	if wait := c.logins.wait(r); wait > 0 {
+		secs := retryAfter(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.render(w, r, http.StatusTooManyRequests, "login.html", page{Title: "Log in",
+			Data: loginData{Next: next(r), Error: fmt.Sprintf("Too many failed logins from this address: try again in %d s.", secs)}})
+		return
+	}
 	role := c.auth.adm.TokenRole(r.PostFormValue("token"))
 	if role == admin.RoleNone {
+		c.logins.failed(r)
 		c.render(w, r, http.StatusUnauthorized, "login.html", page{Title: "Log in",
 			Data: loginData{Next: next(r), Error: "That token is not the admin or the viewer token."}})
 		return

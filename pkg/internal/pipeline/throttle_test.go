@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/hms/extsync/connectors/catalog"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/internal/pipeline"
+	"github.com/hms/extsync/test/syncbuf"
 )
 
 func throttledDoc(url, extra string) string {
@@ -118,24 +118,6 @@ func startPipeline(t *testing.T, e *env, doc, instance string) *pipeline.Pipelin
 	return p
 }
 
-// lockedBuffer is a log written by the pipeline and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A system down longer than degraded_after makes the connector say so
 // (status, log); its events wait, and flow again when it recovers.
 func TestLongOutageDegradesAndRecoversByItself(t *testing.T) {
@@ -146,7 +128,7 @@ func TestLongOutageDegradesAndRecoversByItself(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t)
 	e.startWith(throttledDoc(s.URL, `    degraded_after: 300ms
     circuit_breaker: {failure_ratio: 0.5, min_requests: 2, delay: 100ms}

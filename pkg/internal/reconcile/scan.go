@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Key is the bucket key of connector's entity: connector.entity, or
@@ -28,23 +30,63 @@ func EntityOf(connector, k string) string {
 	return e
 }
 
-// Keys lists the bucket keys of connector's entities, in no set order.
-// Keys only: a large connector's state is read one entity at a time.
-func (s *Store) Keys(ctx context.Context, connector string) ([]string, error) {
-	l, err := s.kv.ListKeysFiltered(ctx, connector+".>")
+// EachKey calls fn with the bucket key of each of connector's entities,
+// in no set order. The keys are read a page at a time, so memory does
+// not grow with their number. count, when set, is told first how many
+// keys are about to come: an upper bound, as it counts keys deleted
+// since they were written.
+func (s *Store) EachKey(ctx context.Context, connector string, count func(n int), fn func(k string) error) error {
+	cons, err := s.js.OrderedConsumer(ctx, "KV_"+Bucket, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{kvSubjectPrefix + connector + ".>"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		HeadersOnly:    true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
+		return fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
 	}
-	defer func() { _ = l.Stop() }()
-	var keys []string
-	for k := range l.Keys() {
-		keys = append(keys, k)
+	first := true
+	for {
+		// Every key is stored already: a page comes at once, and an
+		// empty one means there is nothing (more) to read.
+		batch, err := cons.FetchNoWait(keyPage)
+		if err != nil {
+			return fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
+		}
+		last, got := false, 0
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
+			}
+			if first && count != nil {
+				count(int(meta.NumPending) + 1)
+			}
+			first, last = false, meta.NumPending == 0
+			if op := m.Headers().Get(kvOperation); op == "DEL" || op == "PURGE" {
+				continue
+			}
+			if err := fn(strings.TrimPrefix(m.Subject(), kvSubjectPrefix)); err != nil {
+				return err
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
+		}
+		if last || got == 0 {
+			if first && count != nil {
+				count(0)
+			}
+			return ctx.Err()
+		}
 	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("KV %s: list %s: %w", Bucket, connector, ctx.Err())
-	}
-	return keys, nil
 }
+
+const (
+	kvSubjectPrefix = "$KV." + Bucket + "."
+	kvOperation     = "KV-Operation"
+	keyPage         = 256
+)
 
 // Read is the state at bucket key k and its revision; revision 0 when
 // the key is absent.

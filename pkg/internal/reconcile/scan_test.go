@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -29,14 +30,49 @@ func TestKeysListsOneConnectorsEntitiesAndNamesHashedOnes(t *testing.T) {
 		require.NoError(t, st.Release(ctx, "court", e, "1", 1, &reconcile.Synced{Snapshot: map[string]any{"a": 1}}))
 	}
 	require.NoError(t, st.Release(ctx, "court-x", "wf-9", "1", 1, &reconcile.Synced{}))
-	keys, err := st.Keys(ctx, "court")
-	require.NoError(t, err)
+	keys, count := eachKey(t, ctx, st, "court")
+	require.Equal(t, 3, count)
 	slices.Sort(keys)
 	hashed := reconcile.Key("court", "case 7/a")
 	require.Equal(t, slices.Sorted(slices.Values([]string{"court.wf-1", "court.wf-2", hashed})), keys)
 	require.True(t, reconcile.HashedKey("court", hashed))
 	require.Empty(t, reconcile.EntityOf("court", hashed))
 	require.Equal(t, "wf-1", reconcile.EntityOf("court", "court.wf-1"))
+}
+
+func TestEachKeyReadsPagesAndSkipsDeletedKeys(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	st, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	keys, count := eachKey(t, ctx, st, "court")
+	require.Empty(t, keys)
+	require.Zero(t, count)
+
+	const n = 600 // more than two pages
+	for i := range n {
+		require.NoError(t, st.Release(ctx, "court", fmt.Sprintf("wf-%d", i), "1", uint64(i+1), &reconcile.Synced{}))
+	}
+	kv, err := js.KeyValue(ctx, reconcile.Bucket)
+	require.NoError(t, err)
+	require.NoError(t, kv.Delete(ctx, "court.wf-5"))
+	keys, count = eachKey(t, ctx, st, "court")
+	require.Len(t, keys, n-1)
+	require.NotContains(t, keys, "court.wf-5")
+	require.Equal(t, n, count, "an upper bound: the deleted key is counted")
+}
+
+func eachKey(t *testing.T, ctx context.Context, st *reconcile.Store, connector string) ([]string, int) {
+	t.Helper()
+	var keys []string
+	count := -1
+	require.NoError(t, st.EachKey(ctx, connector, func(n int) { count = n }, func(k string) error {
+		keys = append(keys, k)
+		return nil
+	}))
+	return keys, count
 }
 
 func TestSetDriftedWritesOnlyWhileTheVerifiedDeliveryIsTheLast(t *testing.T) {

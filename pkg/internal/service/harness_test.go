@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/hms/extsync/pkg/internal/connstore"
 	"github.com/hms/extsync/pkg/internal/pipeline"
 	"github.com/hms/extsync/pkg/internal/service"
+	"github.com/hms/extsync/test/syncbuf"
 )
 
 // sink is an external system: it records the paths it was sent and
@@ -71,22 +71,7 @@ func (s *sink) count() int {
 }
 
 // logBuffer is an instance's log, safe to read while it runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // lines returns the log lines holding every one of parts.
 func (b *logBuffer) lines(parts ...string) []string {

@@ -1,0 +1,104 @@
+package console
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Failed logins allowed per client: a burst, then one per interval. A
+// person mistyping a token is never held up; a script guessing tokens
+// gets five guesses a minute.
+const (
+	failedBurst    = 5
+	failedInterval = 12 * time.Second
+	// maxClients bounds the memory the throttle keeps.
+	maxClients = 4096
+)
+
+// loginThrottle limits failed logins per client address. The address is
+// the connection's: X-Forwarded-For is not trusted, as anyone can set it,
+// so behind a reverse proxy every client shares the proxy's budget.
+type loginThrottle struct {
+	mu      sync.Mutex
+	clients map[string]*rate.Limiter
+	now     func() time.Time
+}
+
+func newLoginThrottle(now func() time.Time) *loginThrottle {
+	return &loginThrottle{clients: map[string]*rate.Limiter{}, now: now}
+}
+
+// wait is how long r's client must wait before its next login attempt;
+// 0 when it may try now.
+func (t *loginThrottle) wait(r *http.Request) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, ok := t.clients[client(r)]
+	if !ok {
+		return 0
+	}
+	missing := 1 - l.TokensAt(t.now())
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing * float64(failedInterval))
+}
+
+// failed counts a failed login of r's client.
+func (t *loginThrottle) failed(r *http.Request) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	key := client(r)
+	l, ok := t.clients[key]
+	if !ok {
+		t.forgetRecovered(now)
+		l = rate.NewLimiter(rate.Every(failedInterval), failedBurst)
+		t.clients[key] = l
+	}
+	l.AllowN(now, 1)
+}
+
+// forgetRecovered drops, when the map is full, the clients whose budget
+// is whole again; if none has, all of them: a guesser with that many
+// addresses is not slowed by a per-address limit anyway.
+func (t *loginThrottle) forgetRecovered(now time.Time) {
+	if len(t.clients) < maxClients {
+		return
+	}
+	for k, l := range t.clients {
+		if l.TokensAt(now) >= failedBurst {
+			delete(t.clients, k)
+		}
+	}
+	if len(t.clients) >= maxClients {
+		clear(t.clients)
+	}
+}
+
+// client is the caller's address; an IPv6 one by its /64, which one
+// host commonly holds whole.
+func client(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String()
+	}
+	return ip.String()
+}
+
+// retryAfter is d as a Retry-After value: whole seconds, at least 1.
+func retryAfter(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
