@@ -63,9 +63,7 @@ func (r *repairer) publish(ctx context.Context, data []byte, h nats.Header, subj
 	m := nats.NewMsg(deadletter.ReplaySubjectPrefix + r.connector)
 	m.Data = data
 	for k, v := range h {
-		if k != snapshot.HeaderVersion {
-			m.Header[k] = v
-		}
+		m.Header[k] = v
 	}
 	seq := strconv.FormatUint(at, 10)
 	m.Header.Set(deadletter.HeaderSubject, subject)

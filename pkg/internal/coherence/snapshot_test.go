@@ -21,11 +21,14 @@ import (
 // and a newer one may be waiting.
 func TestRepairSendsTheNewestVersionFromTheSnapshot(t *testing.T) {
 	e := newEnv(t)
+	runWriter(t, e.js)
 	e.deliver(t, "wf-1", 1, "4B")
 	e.deliver(t, "wf-2", 1, "4B")
+	_, err := snapshot.CaughtUp(e.ctx, e.js, "HMS_EVENTS", 10*time.Second)
+	require.NoError(t, err)
+	// The entry is replaced: its write was conditional on the one before.
 	newer, err := e.js.Publish(e.ctx, "hms.workflow.updated", []byte(`{"id":"wf-1","version":2,"name":"Attorney Rotation","room":"9C"}`))
 	require.NoError(t, err)
-	runWriter(t, e.js)
 	_, err = snapshot.CaughtUp(e.ctx, e.js, "HMS_EVENTS", 10*time.Second)
 	require.NoError(t, err)
 	st, err := e.js.Stream(e.ctx, "HMS_EVENTS")

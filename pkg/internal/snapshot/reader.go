@@ -22,10 +22,20 @@ type Entry struct {
 	Data    []byte
 }
 
+// entryOf reads a stored entry. Its Header is the event's: the server's
+// headers (the stored Nats-Expected-Last-Subject-Sequence of the
+// conditional write among them, which would refuse a publish elsewhere)
+// and the entry's own version header are left out.
 func entryOf(m *jetstream.RawStreamMsg) Entry {
 	seq, _ := strconv.ParseUint(m.Header.Get(deadletter.HeaderStreamSeq), 10, 64)
+	h := make(nats.Header, len(m.Header))
+	for k, v := range m.Header {
+		if !strippedHeader(k) && k != HeaderVersion {
+			h[k] = v
+		}
+	}
 	return Entry{Subject: m.Header.Get(deadletter.HeaderSubject), Seq: seq, Version: versionOf(m.Header),
-		Header: m.Header, Data: m.Data}
+		Header: h, Data: m.Data}
 }
 
 // Query selects a connector's entries: those of its subjects read with

@@ -113,9 +113,7 @@ func (s Sending) msg(e Entry) *nats.Msg {
 	m := nats.NewMsg(deadletter.ReplaySubjectPrefix + s.Connector)
 	m.Data = e.Data
 	for k, v := range e.Header {
-		if !strippedHeader(k) && k != HeaderVersion {
-			m.Header[k] = v
-		}
+		m.Header[k] = v
 	}
 	if s.Repair != "" {
 		m.Header.Set(deadletter.HeaderRepair, s.Repair)
