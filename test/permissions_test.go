@@ -107,6 +107,10 @@ func TestNATSPermissionsAreEnough(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Eventually(t, func() bool { return len(sink.keys()) == 2 }, 30*time.Second, 50*time.Millisecond)
 
+	// The operator sends the snapshot's newest version of each entity
+	// again; serve's writer keeps the snapshot.
+	require.Contains(t, operator.ok("resync", "court", "--json"), `"sent": 1`)
+
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
 	require.NotContains(t, strings.ToLower(log.String()), "permissions violation", log.String())
@@ -128,9 +132,11 @@ func TestNATSPermissionMissingIsNamed(t *testing.T) {
 	res := binRun(t, env, "serve")
 	require.NotEqual(t, 0, res.code)
 	require.Less(t, time.Since(start), 30*time.Second, "serve gives up instead of hanging")
-	want := `permissions violation for publish to "$JS.API.CONSUMER.CREATE.HMS_EVENTS.extsync-court.hms.workflow.updated"`
+	// The first consumer serve makes on the event stream is the snapshot
+	// writer's.
+	want := `permissions violation for publish to "$JS.API.CONSUMER.CREATE.HMS_EVENTS.extsync-snapshot"`
 	require.Contains(t, res.stderr, "extsync: "+want, "the command's error names the subject")
 	require.Contains(t, res.stderr, `msg="NATS refused an operation: permissions violation for publish to `, "and so does the log")
-	require.Contains(t, res.stderr, "op=publish subject=$JS.API.CONSUMER.CREATE.HMS_EVENTS.extsync-court.hms.workflow.updated")
+	require.Contains(t, res.stderr, "op=publish subject=$JS.API.CONSUMER.CREATE.HMS_EVENTS.extsync-snapshot")
 
 }

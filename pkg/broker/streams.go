@@ -40,6 +40,29 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, name string,
 	return nil
 }
 
+// SetEventStreamMaxAge gives the event stream maxAge when it keeps events
+// for another time, and returns the age it had (changed false when it
+// had maxAge already). Events older than maxAge are then removed by the
+// server; extsync's snapshot keeps each entity's newest version.
+func SetEventStreamMaxAge(ctx context.Context, js jetstream.JetStream, name string, maxAge time.Duration) (prev time.Duration, changed bool, err error) {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, false, fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxAge == maxAge {
+		return maxAge, false, nil
+	}
+	prev, cfg.MaxAge = cfg.MaxAge, maxAge
+	if maxAge > 0 && cfg.Duplicates > maxAge {
+		cfg.Duplicates = maxAge // the server wants the window within the age
+	}
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return prev, false, fmt.Errorf("stream %s: max age %s: %w", name, maxAge, err)
+	}
+	return prev, true, nil
+}
+
 // EnsureStream creates or updates one of extsync's own streams.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -59,6 +82,9 @@ type ConsumerSpec struct {
 	// next event published, not the first one stored. An existing
 	// consumer keeps its position either way.
 	FromNow bool
+	// StartSeq, when set, makes a consumer that does not exist yet start
+	// at this stream sequence (a connector seeded from the snapshot).
+	StartSeq uint64
 }
 
 // EnsureConsumer creates the durable consumer or updates it to spec. A
@@ -85,6 +111,8 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 		cfg.OptStartTime = existing.CachedInfo().Config.OptStartTime
 	} else if s.FromNow {
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	} else if s.StartSeq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.StartSeq
 	}
 	if len(s.Filters) == 1 {
 		cfg.FilterSubject = s.Filters[0]
@@ -92,6 +120,15 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 		cfg.FilterSubjects = s.Filters
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, s.Stream, cfg)
+	if err != nil && (s.FromNow || s.StartSeq > 0) {
+		// Another instance created it meanwhile, starting elsewhere: its
+		// start stands, as for any existing consumer.
+		if existing, lerr := js.Consumer(ctx, s.Stream, s.Durable); lerr == nil {
+			was := existing.CachedInfo().Config
+			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = was.DeliverPolicy, was.OptStartSeq, was.OptStartTime
+			c, err = js.CreateOrUpdateConsumer(ctx, s.Stream, cfg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s (subjects %v): %w", s.Durable, s.Stream, s.Filters, err)
 	}

@@ -324,3 +324,29 @@ func TestStartEmbeddedBadListen(t *testing.T) {
 		require.Error(t, err, "listen %q", listen)
 	}
 }
+
+// A consumer made with StartSeq begins there; made again with another
+// start (another instance, a later start), it keeps the first.
+func TestEnsureConsumerStartSeqKeepsTheFirstStart(t *testing.T) {
+	ctx := context.Background()
+	_, js := jetStreamServer(t)
+	require.NoError(t, broker.EnsureEventStream(ctx, js, "HMS_EVENTS", 1))
+	for i := range 10 {
+		_, err := js.Publish(ctx, "hms.workflow.updated", []byte(`{"id":"wf-`+strconv.Itoa(i)+`"}`))
+		require.NoError(t, err)
+	}
+	spec := broker.ConsumerSpec{Stream: "HMS_EVENTS", Durable: "extsync-court", Filters: []string{"hms.workflow.updated"},
+		AckWait: 30 * time.Second, MaxAckPending: 100, StartSeq: 8}
+	c, err := broker.EnsureConsumer(ctx, js, spec)
+	require.NoError(t, err)
+	spec.StartSeq = 3
+	_, err = broker.EnsureConsumer(ctx, js, spec)
+	require.NoError(t, err)
+	b, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	m := <-b.Messages()
+	require.NotNil(t, m)
+	meta, err := m.Metadata()
+	require.NoError(t, err)
+	require.EqualValues(t, 8, meta.Sequence.Stream)
+}

@@ -158,7 +158,7 @@ Process settings (environment):
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServe(o), newDemo(), newPublish(o), newBench(o), newDLQ(), newLog(), newConnectors(o), newBatch(), newConflicts(), newVerify(o))
+	root.AddCommand(newServe(o), newDemo(), newPublish(o), newBench(o), newDLQ(), newLog(), newConnectors(o), newBatch(), newConflicts(), newVerify(o), newResync(o))
 	typeUsage(root)
 	return root
 }

@@ -138,7 +138,7 @@ func TestRunChecksConnectorsAgainstTheGivenKinds(t *testing.T) {
 func TestHelpListsEverySubcommand(t *testing.T) {
 	var out bytes.Buffer
 	require.Equal(t, 0, cli.Run(context.Background(), []string{"--help"}, &out, io.Discard))
-	for _, cmd := range []string{"serve", "demo", "publish", "connectors", "dlq", "log", "bench", "batch", "conflicts"} {
+	for _, cmd := range []string{"serve", "demo", "publish", "connectors", "dlq", "log", "bench", "batch", "conflicts", "resync"} {
 		require.Contains(t, out.String(), "\n  "+cmd+" ")
 	}
 	require.Contains(t, out.String(), "EXTSYNC_READY_FILE")

@@ -94,6 +94,10 @@ const (
 	StartHistory Start = "history"
 	// StartNow sends only events published from now on.
 	StartNow Start = "now"
+	// StartSnapshot sends the newest version of every entity (from
+	// EXTSYNC_SNAPSHOT, even where the events aged out of the stream),
+	// then every event published after them.
+	StartSnapshot Start = "snapshot"
 )
 
 // SkipsUnchanged says whether an event whose mapped record the system
@@ -288,8 +292,8 @@ func (c *Connector) validate() []fieldErr {
 	if c.Ordering != OrderingEntity && c.Ordering != OrderingNone {
 		bad("ordering", "%q is not one of entity, none", c.Ordering)
 	}
-	if c.Start != StartHistory && c.Start != StartNow {
-		bad("start", "%q is not one of history, now", c.Start)
+	if c.Start != StartHistory && c.Start != StartNow && c.Start != StartSnapshot {
+		bad("start", "%q is not one of history, now, snapshot", c.Start)
 	}
 	if c.MaxEventBytes < 0 {
 		bad("max_event_bytes", "must be positive")

@@ -29,6 +29,7 @@ type Settings struct {
 	DataDir      string        `envconfig:"DATA_DIR" default:"./data" desc:"embedded server's storage directory"`
 	Connectors   string        `envconfig:"CONNECTORS" default:"connectors.yaml" desc:"connectors file"`
 	Stream       string        `envconfig:"STREAM" default:"HMS_EVENTS" desc:"stream that captures hms.> events"`
+	StreamMaxAge time.Duration `envconfig:"STREAM_MAX_AGE" default:"0" desc:"how long the event stream keeps events (0: extsync sets no limit, and leaves an existing stream's as it is); the snapshot keeps each entity's newest version beyond it"`
 	Replicas     int           `envconfig:"REPLICAS" default:"1" desc:"replicas of the streams and KV buckets extsync creates (3 on a clustered NATS)"`
 	HTTPAddr     string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080" desc:"admin API and console address (port 0: any free port; see READY_FILE)"`
 	ReadyFile    string        `envconfig:"READY_FILE" desc:"serve writes {nats_url, http_addr, pid} here as JSON once it delivers, and removes it at a clean exit"`
@@ -60,6 +61,8 @@ func LoadSettings() (Settings, error) {
 // Validate checks values envconfig cannot.
 func (s Settings) Validate() error {
 	switch {
+	case s.StreamMaxAge < 0:
+		return fmt.Errorf("%w: EXTSYNC_STREAM_MAX_AGE=%s: want 0 (no limit) or more", ErrInvalid, s.StreamMaxAge)
 	case s.NATSSync != "" && s.NATSSync != "always":
 		return fmt.Errorf("%w: EXTSYNC_NATS_SYNC=%q: want empty or always", ErrInvalid, s.NATSSync)
 	case s.LogFormat != "text" && s.LogFormat != "json":

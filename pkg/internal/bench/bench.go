@@ -169,6 +169,7 @@ func notes(o Options) []string {
 	n := []string{
 		"ratio = pipeline / ceiling; both measured here, against the same sink at the same concurrency; the ceiling is raw HTTP run before and after the pipeline, combined, so drift in the machine's speed cancels in part",
 		"bridge ratio = pipeline / bare bridge: one pull consumer, workers that PUT each message's body (the whole CloudEvent) and ack, nothing else; it drains the same backlog from the same NATS to the same sink, after the pipeline",
+		"snapshot: serve's snapshot writer alone building EXTSYNC_SNAPSHOT from the same backlog (the pipeline phase runs without it); serve pays both",
 	}
 	if o.NATS == NATSExternal {
 		n = append(n,

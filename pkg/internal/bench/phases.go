@@ -23,6 +23,7 @@ type trial struct {
 	url      string
 	g        *generator
 	svc      *service.Service
+	conns    []config.Connector
 	run      *running
 	runCtx   context.Context
 	started  bool
@@ -39,7 +40,7 @@ func runOne(ctx context.Context, o Options, c int, profile string, progress func
 	resetPeakRSS()
 	t := &trial{o: o, res: Result{Concurrency: c, CPUProfile: profile}, g: newGenerator(o.Size, o.Events, o.Versions), progress: progress}
 	defer t.close()
-	steps := []func(context.Context) error{t.ceilingPhase, t.startService, t.throughputPhase, t.bridgePhase, t.ceilingAgain, t.latencyPhase}
+	steps := []func(context.Context) error{t.ceilingPhase, t.startService, t.throughputPhase, t.bridgePhase, t.snapshotPhase, t.ceilingAgain, t.latencyPhase}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return t.res, err
@@ -150,9 +151,10 @@ func (t *trial) startService(ctx context.Context) error {
 		t.cleanup = append(t.cleanup, t.nats.stop)
 		settings.NATSURL = t.nats.url
 	}
+	t.conns = file.Connectors
 	t.ob = &observer{}
 	if t.svc, err = service.Start(ctx, settings, file.Connectors, service.Options{
-		Kinds: catalog.Default(), Logger: t.o.Logger, OnRecord: t.ob.record,
+		Kinds: catalog.Default(), Logger: t.o.Logger, OnRecord: t.ob.record, NoSnapshotWriter: true,
 	}); err != nil {
 		return err
 	}

@@ -77,6 +77,14 @@ type Result struct {
 	// nats-server's CPU per event in those phases (0 when embedded: its
 	// CPU is then in the process's), and NATSPeakRSSBytes its VmHWM.
 	PipelineNATSCPUMicros float64 `json:"pipeline_nats_cpu_us_per_event"`
+	// SnapshotPerSec is the snapshot writer building EXTSYNC_SNAPSHOT from
+	// the preloaded backlog alone (the pipeline idle), and its CPU and the
+	// external nats-server's per event: what keeping the snapshot adds to
+	// serve.
+	SnapshotPerSec        float64 `json:"snapshot_events_per_sec"`
+	SnapshotSeconds       float64 `json:"snapshot_sec"`
+	SnapshotCPUMicros     float64 `json:"snapshot_cpu_us_per_event"`
+	SnapshotNATSCPUMicros float64 `json:"snapshot_nats_cpu_us_per_event"`
 	BridgeNATSCPUMicros   float64 `json:"bridge_nats_cpu_us_per_event"`
 	NATSPeakRSSBytes      uint64  `json:"nats_peak_rss_bytes"`
 	// AttemptMS is the mean time of one delivery attempt in the pipeline

@@ -47,6 +47,8 @@ func TestRunReportsSaneValues(t *testing.T) {
 	require.Greater(t, r.CeilingAllocsPerEvent, 0.0)
 	require.Greater(t, r.CeilingCPUMicros, 0.0)
 	require.Greater(t, r.PipelineCPUMicros, 0.0)
+	require.Greater(t, r.SnapshotPerSec, 0.0)
+	require.Greater(t, r.SnapshotCPUMicros, 0.0)
 	require.Greater(t, r.AttemptMS, 0.0)
 	require.Zero(t, r.Retries)
 	require.Zero(t, r.DeadLettered)
@@ -57,7 +59,7 @@ func TestRunReportsSaneValues(t *testing.T) {
 	require.Contains(t, table.String(), "pipeline ev/s")
 	rows := 0
 	for line := range strings.Lines(table.String()) {
-		if f := strings.Fields(line); len(f) == 10 && f[0] == "4" { // the throughput table
+		if f := strings.Fields(line); len(f) == 11 && f[0] == "4" { // the throughput table
 			rows++
 		}
 	}
@@ -118,6 +120,7 @@ func TestRunExternalVersionedBridge(t *testing.T) {
 		"ratio": r.Ratio, "bridge ratio": r.BridgeRatio,
 		"pipeline CPU": r.PipelineCPUMicros, "bridge CPU": r.BridgeCPUMicros,
 		"NATS CPU pipeline": r.PipelineNATSCPUMicros, "NATS CPU bridge": r.BridgeNATSCPUMicros,
+		"snapshot": r.SnapshotPerSec, "snapshot CPU": r.SnapshotCPUMicros, "NATS CPU snapshot": r.SnapshotNATSCPUMicros,
 	} {
 		require.Greater(t, v, 0.0, name)
 	}
@@ -135,13 +138,15 @@ func TestRunExternalVersionedBridge(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(js.Bytes(), &fields))
 	require.Equal(t, "external", fields.NATS)
-	for _, k := range []string{"bridge_events_per_sec", "pipeline_bridge_ratio", "pipeline_nats_cpu_us_per_event", "bridge_nats_cpu_us_per_event"} {
+	for _, k := range []string{"bridge_events_per_sec", "pipeline_bridge_ratio", "pipeline_nats_cpu_us_per_event", "bridge_nats_cpu_us_per_event",
+		"snapshot_events_per_sec", "snapshot_cpu_us_per_event", "snapshot_nats_cpu_us_per_event"} {
 		require.Contains(t, fields.Results[0], k)
 	}
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	require.Contains(t, table.String(), "bridge ratio")
 	require.Contains(t, table.String(), "NATS CPU µs/ev pipeline")
+	require.Contains(t, table.String(), "CPU µs/ev snapshot")
 
 	// --quick's floor: an impossible one fails, naming the figures; none
 	// and a low one pass.

@@ -24,21 +24,22 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "concurrency\tceiling ev/s\tbridge ev/s\tpipeline ev/s\tratio\tbridge ratio\tp50 ms\tp99 ms\tp999 ms\tattempt ms\t")
+	fmt.Fprintln(tw, "concurrency\tceiling ev/s\tbridge ev/s\tpipeline ev/s\tsnapshot ev/s\tratio\tbridge ratio\tp50 ms\tp99 ms\tp999 ms\tattempt ms\t")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t\n",
 			res.Concurrency, thousands(res.CeilingPerSec), thousands(res.BridgePerSec), thousands(res.PipelinePerSec),
+			thousands(res.SnapshotPerSec),
 			res.Ratio, res.BridgeRatio, res.Latency.P50MS, res.Latency.P99MS, res.Latency.P999MS, res.AttemptMS)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "concurrency\tCPU µs/ev ceiling\tCPU µs/ev bridge\tCPU µs/ev pipeline\tNATS CPU µs/ev bridge\tNATS CPU µs/ev pipeline\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tpeak RSS MB\tNATS peak RSS MB\t")
+	fmt.Fprintln(tw, "concurrency\tCPU µs/ev ceiling\tCPU µs/ev bridge\tCPU µs/ev pipeline\tCPU µs/ev snapshot\tNATS CPU µs/ev bridge\tNATS CPU µs/ev pipeline\tNATS CPU µs/ev snapshot\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tpeak RSS MB\tNATS peak RSS MB\t")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n",
-			res.Concurrency, res.CeilingCPUMicros, res.BridgeCPUMicros, res.PipelineCPUMicros,
-			res.BridgeNATSCPUMicros, res.PipelineNATSCPUMicros, res.CeilingAllocsPerEvent, res.AllocsPerEvent,
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n",
+			res.Concurrency, res.CeilingCPUMicros, res.BridgeCPUMicros, res.PipelineCPUMicros, res.SnapshotCPUMicros,
+			res.BridgeNATSCPUMicros, res.PipelineNATSCPUMicros, res.SnapshotNATSCPUMicros, res.CeilingAllocsPerEvent, res.AllocsPerEvent,
 			res.AllocBytesPerEvent/1024, float64(res.PeakRSSBytes)/(1<<20), float64(res.NATSPeakRSSBytes)/(1<<20))
 	}
 	if err := tw.Flush(); err != nil {

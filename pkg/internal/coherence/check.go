@@ -16,6 +16,7 @@ import (
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
 	"github.com/hms/extsync/pkg/internal/reconcile"
+	"github.com/hms/extsync/pkg/internal/snapshot"
 )
 
 // Checker verifies one connector's entities against its system.
@@ -77,7 +78,8 @@ func (c *Checker) Run(ctx context.Context, sel Selection) (*Result, error) {
 		w.limit = rate.NewLimiter(rate.Limit(c.Rate), 1)
 	}
 	w.rep = &repairer{js: c.JS, events: w.events, connector: c.Connector.Name, actor: c.Actor,
-		run: fmt.Sprintf("%s-%d", c.Connector.Name, time.Now().UnixNano())}
+		run:  fmt.Sprintf("%s-%d", c.Connector.Name, time.Now().UnixNano()),
+		spec: snapshot.SpecOf(c.Connector), subjects: c.Connector.Subjects}
 
 	in := make(chan target)
 	out := make(chan Entity)

@@ -64,7 +64,7 @@ func (w *work) check(ctx context.Context, t target) Entity {
 		}
 		w.record(got, st)
 		if w.c.Repair && got.State != InStep {
-			if err := w.rep.send(ctx, st); err != nil {
+			if err := w.rep.send(ctx, t.entity, st); err != nil {
 				got.Error = err.Error()
 			} else {
 				got.Repaired = true

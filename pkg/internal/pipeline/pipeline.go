@@ -48,6 +48,10 @@ type Options struct {
 	// two consumers holds before a worker starts them
 	// (DefaultQueueBytes when 0).
 	QueueBytes int64
+	// SeedWait bounds how long a connector with `start: snapshot` waits
+	// for the snapshot to catch up with the event stream before it is
+	// seeded (DefaultSeedWait when 0).
+	SeedWait time.Duration
 
 	metrics   *instruments
 	mappings  *mapping.Store
@@ -152,6 +156,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	return errors.Join(p.errs...)
+}
+
+// Connectors is the configuration of every connector running now.
+func (p *Pipeline) Connectors() []config.Connector {
+	rs := p.snapshot()
+	out := make([]config.Connector, len(rs))
+	for i, r := range rs {
+		out[i] = *r.cfg
+	}
+	return out
 }
 
 // snapshot is the current runners, for readers that must not hold p.mu

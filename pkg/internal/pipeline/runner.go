@@ -107,7 +107,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 			conflictStage(cfg.Name, cfg.Conflict, remote, streamConflicts{o.JS}))
 	}
 	if err == nil {
-		err = r.ensureConsumers(ctx, o.JS, o.Stream)
+		err = r.ensureConsumers(ctx, o)
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -157,11 +157,20 @@ func warnConflictRule(log *slog.Logger, cfg *config.Connector, conn connectors.C
 
 // ensureConsumers creates or updates the connector's durable consumers:
 // one on the event stream, one on its replays.
-func (r *Runner) ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string) error {
+func (r *Runner) ensureConsumers(ctx context.Context, o *Options) error {
+	js := o.JS
+	var start uint64
+	if r.cfg.Start == config.StartSnapshot {
+		var err error
+		if start, err = r.seed(ctx, o); err != nil {
+			return err
+		}
+	}
 	var err error
 	r.consumers.events, err = broker.EnsureConsumer(ctx, js, broker.ConsumerSpec{
-		Stream: stream, Durable: r.cfg.Durable(), Filters: r.cfg.Subjects,
+		Stream: o.Stream, Durable: r.cfg.Durable(), Filters: r.cfg.Subjects,
 		AckWait: r.limits.ackWait, MaxAckPending: r.limits.maxAckPending, FromNow: r.cfg.Start == config.StartNow,
+		StartSeq: start,
 	})
 	if err != nil {
 		return err

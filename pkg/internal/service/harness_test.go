@@ -107,11 +107,20 @@ type instance struct {
 // connectors file and env as its environment, until the test ends.
 func startInstance(t *testing.T, ns *server.Server, file string, env config.LookupEnv) *instance {
 	t.Helper()
+	return startInstanceWith(t, ns, file, env, nil)
+}
+
+// startInstanceWith is startInstance with settings changed by set.
+func startInstanceWith(t *testing.T, ns *server.Server, file string, env config.LookupEnv, set func(*config.Settings)) *instance {
+	t.Helper()
 	_, sources, err := connstore.Split([]byte(file))
 	require.NoError(t, err)
 	in := &instance{log: &logBuffer{}}
 	s := config.Settings{NATSURL: ns.ClientURL(), Stream: "HMS_EVENTS", Replicas: 1,
 		LogMaxAge: time.Hour, Drain: 10 * time.Second}
+	if set != nil {
+		set(&s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in.svc, err = service.Start(ctx, s, nil, service.Options{
 		Kinds: catalog.Default(), Logger: slog.New(slog.NewTextHandler(in.log, nil)),

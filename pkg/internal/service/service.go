@@ -34,6 +34,7 @@ type Service struct {
 	tallies  tallies
 	summary  time.Duration // 0: no summary lines
 	verify   *coherence.Scheduler
+	snapshot *snapshotWriter
 }
 
 // Options beyond the settings.
@@ -52,6 +53,10 @@ type Options struct {
 	// (at info: delivered, retried, dead-lettered, lag); zero is
 	// DefaultSummaryEvery, negative logs none.
 	SummaryEvery time.Duration
+	// NoSnapshotWriter leaves the snapshot writer out, so `extsync bench`
+	// can measure the pipeline and the writer each alone. Serve always
+	// runs it: connectors starting from the snapshot wait for it.
+	NoSnapshotWriter bool
 }
 
 // Start brings up the broker connection, streams and consumers. Call Run
@@ -82,6 +87,12 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 			return nil, err
 		}
 	}
+	if !o.NoSnapshotWriter {
+		if err := svc.startSnapshot(ctx, conns); err != nil {
+			svc.close()
+			return nil, err
+		}
+	}
 	p, err := pipeline.New(ctx, pipeline.Options{
 		JS: svc.js, Stream: s.Stream, Kinds: o.Kinds, Logger: o.Logger,
 		DrainTimeout: s.Drain, OnRecord: o.OnRecord, Replicas: s.Replicas, QueueBytes: int64(s.QueueBytes),
@@ -91,6 +102,9 @@ func Start(ctx context.Context, s config.Settings, conns []config.Connector, o O
 		return nil, err
 	}
 	svc.pipeline = p
+	if svc.snapshot != nil {
+		svc.snapshot.pipeline.Store(p)
+	}
 	if err := svc.answerStatus(); err != nil {
 		svc.close()
 		return nil, err
@@ -147,6 +161,16 @@ func (svc *Service) provision(ctx context.Context) error {
 	n := max(svc.settings.Replicas, 1)
 	if err := broker.EnsureEventStream(ctx, svc.js, svc.settings.Stream, n); err != nil {
 		return err
+	}
+	if age := svc.settings.StreamMaxAge; age > 0 {
+		prev, changed, err := broker.SetEventStreamMaxAge(ctx, svc.js, svc.settings.Stream, age)
+		if err != nil {
+			return err
+		}
+		if changed {
+			svc.log.Info("event stream max age set (EXTSYNC_STREAM_MAX_AGE)", "stream", svc.settings.Stream,
+				"max_age", age, "was", prev)
+		}
 	}
 	if err := broker.EnsureStream(ctx, svc.js, deadletter.StreamConfig(n)); err != nil {
 		return err
@@ -247,6 +271,7 @@ func (svc *Service) Run(ctx context.Context) error {
 }
 
 func (svc *Service) close() {
+	svc.snapshot.close()
 	if svc.nc != nil {
 		_ = svc.nc.FlushTimeout(5 * time.Second) // the last acks reach the server
 		svc.nc.Close()
