@@ -213,6 +213,9 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	if err := stopProfile(); err != nil && werr == nil {
 		werr = err
 	}
+	if err := writeHeapProfile(t.res.CPUProfile); err != nil && werr == nil {
+		werr = err
+	}
 	if werr != nil {
 		return fmt.Errorf("pipeline phase: %w", werr)
 	}
