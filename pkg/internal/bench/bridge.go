@@ -50,13 +50,15 @@ func bareBridge(ctx context.Context, natsURL, urlTemplate string, n, workers int
 	defer cancel()
 	var (
 		acked    atomic.Int64
-		end      time.Time // written once, by the worker that acks the n-th
+		missedAt atomic.Int64 // acked at the last missed heartbeat
+		end      time.Time    // written once, by the worker that acks the n-th
 		all      = make(chan struct{})
 		errOnce  sync.Once
 		firstErr error
 		wg       sync.WaitGroup
 	)
 	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
+	missedAt.Store(-1)
 	msgs := make(chan jetstream.Msg, workers)
 	for range workers {
 		wg.Go(func() {
@@ -91,8 +93,14 @@ func bareBridge(ctx context.Context, natsURL, urlTemplate string, n, workers int
 		case <-ctx.Done():
 		}
 	}, jetstream.PullMaxMessages(batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if errors.Is(err, jetstream.ErrNoHeartbeat) {
-			fail(fmt.Errorf("bare bridge: %w", err))
+		// A missed heartbeat is often a callback blocked on busy workers on
+		// a loaded machine, and Consume pulls again by itself: only a
+		// bridge that acked nothing since the last miss has stalled.
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			return
+		}
+		if a := acked.Load(); missedAt.Swap(a) == a {
+			fail(fmt.Errorf("bare bridge: stalled: %w", err))
 		}
 	}))
 	if err != nil {
