@@ -175,12 +175,12 @@ func notes(o Options) []string {
 		n = append(n,
 			"NATS: nats-server in its own process on loopback; CPU µs/ev columns are this process's (extsync, publisher, sink), NATS CPU µs/ev the server's (its threads' /proc schedstat)",
 			"allocs/ev: every heap allocation in this process during the phase, the sink's included",
-			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, publisher and sink; NATS peak RSS is the server's own")
+			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, publisher and sink; drain RSS: the same over the pipeline phase alone; NATS peak RSS is the server's own")
 	} else {
 		n = append(n,
 			"NATS embedded in this process: its CPU is in the CPU µs/ev columns",
 			"allocs/ev: every heap allocation in this process during the phase, the embedded NATS server's and the sink's included",
-			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, embedded server, publisher and sink together")
+			"peak RSS: VmHWM of this process, reset before each concurrency: extsync, embedded server, publisher and sink together; drain RSS: the same over the pipeline phase alone")
 	}
 	if o.URL != "" {
 		n = append(n, "latency with --url: publish → the delivery's sync-log record is stored and the event acked")

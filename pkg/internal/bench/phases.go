@@ -16,21 +16,23 @@ import (
 
 // trial is one concurrency's run: its sink, service and publisher.
 type trial struct {
-	o        Options
-	res      Result
-	snk      *sink        // nil with --url
-	nats     *natsProcess // nil when embedded
-	url      string
-	g        *generator
-	svc      *service.Service
-	conns    []config.Connector
-	run      *running
-	runCtx   context.Context
-	started  bool
-	ob       *observer
-	pub      *publisher
-	progress func(string, ...any)
-	cleanup  []func()
+	o       Options
+	res     Result
+	snk     *sink        // nil with --url
+	nats    *natsProcess // nil when embedded
+	url     string
+	g       *generator
+	svc     *service.Service
+	conns   []config.Connector
+	run     *running
+	runCtx  context.Context
+	started bool
+	ob      *observer
+	pub     *publisher
+	// peakBefore is the run's peak RSS before the drain's was measured.
+	peakBefore uint64
+	progress   func(string, ...any)
+	cleanup    []func()
 }
 
 // runOne measures one concurrency: ceiling, preload, pipeline, latency.
@@ -52,6 +54,7 @@ func runOne(ctx context.Context, o Options, c int, profile string, progress func
 	if t.res.PeakRSSBytes, err = peakRSS(); err != nil {
 		progress("peak RSS not available: %v", err)
 	}
+	t.res.PeakRSSBytes = max(t.res.PeakRSSBytes, t.peakBefore)
 	if t.nats != nil {
 		if t.res.NATSPeakRSSBytes, err = t.nats.peakRSS(); err != nil {
 			progress("nats-server peak RSS not available: %v", err)
@@ -195,6 +198,12 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The drain's own peak: what the preload and the ceiling freed goes
+	// back first, so it does not count. The run's peak so far is kept.
+	t.peakBefore, _ = peakRSS()
+	runtime.GC()
+	debug.FreeOSMemory()
+	drainRSS := resetPeakRSS()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cpu0, natsCPU0 := cpuTime(), t.natsCPU()
@@ -210,6 +219,9 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	}
 	runtime.ReadMemStats(&after)
 	cpu1, natsCPU1 := cpuTime(), t.natsCPU()
+	if drainRSS {
+		t.res.DrainPeakRSSBytes, _ = peakRSS()
+	}
 	if err := stopProfile(); err != nil && werr == nil {
 		werr = err
 	}

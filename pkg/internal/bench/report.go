@@ -58,6 +58,10 @@ type Result struct {
 	// (preload, pipeline, latency): extsync, the embedded server, the
 	// publisher and the in-process sink together.
 	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
+	// DrainPeakRSSBytes is the VmHWM over the pipeline phase alone, reset
+	// as it starts (after a collection returned what the earlier phases
+	// freed): extsync draining the backlog, with the sink beside it.
+	DrainPeakRSSBytes uint64 `json:"drain_peak_rss_bytes"`
 	// AllocsPerEvent and AllocBytesPerEvent are the process's heap
 	// allocations during the pipeline phase divided by the events: they
 	// include the embedded NATS server's and the sink's.

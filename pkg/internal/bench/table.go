@@ -35,12 +35,13 @@ func (r Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "concurrency\tCPU µs/ev ceiling\tCPU µs/ev bridge\tCPU µs/ev pipeline\tCPU µs/ev snapshot\tNATS CPU µs/ev bridge\tNATS CPU µs/ev pipeline\tNATS CPU µs/ev snapshot\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tpeak RSS MB\tNATS peak RSS MB\t")
+	fmt.Fprintln(tw, "concurrency\tCPU µs/ev ceiling\tCPU µs/ev bridge\tCPU µs/ev pipeline\tCPU µs/ev snapshot\tNATS CPU µs/ev bridge\tNATS CPU µs/ev pipeline\tNATS CPU µs/ev snapshot\tallocs/ev ceiling\tallocs/ev pipeline\tKB/event\tpeak RSS MB\tdrain RSS MB\tNATS peak RSS MB\t")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n",
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n",
 			res.Concurrency, res.CeilingCPUMicros, res.BridgeCPUMicros, res.PipelineCPUMicros, res.SnapshotCPUMicros,
 			res.BridgeNATSCPUMicros, res.PipelineNATSCPUMicros, res.SnapshotNATSCPUMicros, res.CeilingAllocsPerEvent, res.AllocsPerEvent,
-			res.AllocBytesPerEvent/1024, float64(res.PeakRSSBytes)/(1<<20), float64(res.NATSPeakRSSBytes)/(1<<20))
+			res.AllocBytesPerEvent/1024, float64(res.PeakRSSBytes)/(1<<20), float64(res.DrainPeakRSSBytes)/(1<<20),
+			float64(res.NATSPeakRSSBytes)/(1<<20))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
