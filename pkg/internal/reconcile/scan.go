@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,7 +61,7 @@ func (s *Store) EachKey(ctx context.Context, connector string, count func(n int)
 				return fmt.Errorf("KV %s: list %s: %w", Bucket, connector, err)
 			}
 			if first && count != nil {
-				count(int(meta.NumPending) + 1)
+				count(int(min(meta.NumPending, math.MaxInt32)) + 1) // #nosec G115 -- bounded by min
 			}
 			first, last = false, meta.NumPending == 0
 			if op := m.Headers().Get(kvOperation); op == "DEL" || op == "PURGE" {
