@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,6 +113,8 @@ func verifyAndRepair(t *testing.T, versionPath string) {
 	sys := &recordSystem{records: map[string]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.Handle("/workflows/{id}", sys)
+	fresh := &recordSystem{records: map[string]map[string]any{}}
+	mux.Handle("/fresh/{id}", fresh)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
@@ -204,6 +207,16 @@ func verifyAndRepair(t *testing.T, versionPath string) {
 	r = binRun(t, env, "verify", "court", "--all", "--json")
 	require.Equal(t, 0, r.code, "all in step after the repair: %s %s", r.stdout, r.stderr)
 
+	newConnectorFromSnapshot(t, ctx, env, js, fresh, fmt.Sprintf(`connectors:
+  - name: fresh
+    kind: http
+    subjects: [hms.workflow.updated]
+    start: snapshot
+    %s
+    mapping: {id: case_id, version: version, room: courtroom}
+    http: {url: "%s/fresh/{id}", timeout: 2s}
+`, versionPath, srv.URL))
+
 	if versionPath != "skip_unchanged: true" {
 		return // a versioned event of the same version is superseded before it is compared
 	}
@@ -217,6 +230,33 @@ func verifyAndRepair(t *testing.T, versionPath string) {
 		50*time.Millisecond, "the sync log records the event as unchanged")
 	settled(t, ctx, js, "extsync-court")
 	require.Equal(t, before, sys.putCount(), "nothing sent for an unchanged record")
+}
+
+// newConnectorFromSnapshot applies doc, a connector "fresh" that starts
+// from the snapshot: its system gets exactly each entity's newest
+// version, once; wiped, `resync` puts all of them back.
+func newConnectorFromSnapshot(t *testing.T, ctx context.Context, env []string, js jetstream.JetStream, fresh *recordSystem, doc string) {
+	const entities, newest = 20, 3
+	r := binRun(t, env, "connectors", "apply", "-f", binWriteFile(t, "fresh.yaml", doc))
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Eventually(t, func() bool { return fresh.holding(newest) == entities }, time.Minute, 50*time.Millisecond,
+		"each entity's newest version sent to the new connector")
+	settled(t, ctx, js, "extsync-fresh-replay")
+	settled(t, ctx, js, "extsync-fresh")
+	require.Equal(t, entities, fresh.putCount(), "exactly one request per entity, no older version")
+
+	fresh.mu.Lock()
+	clear(fresh.records)
+	fresh.mu.Unlock()
+	r = binRun(t, env, "resync", "fresh", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rep struct{ Entities, Sent int }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.Equal(t, entities, rep.Sent)
+	require.Eventually(t, func() bool { return fresh.holding(newest) == entities }, time.Minute, 50*time.Millisecond,
+		"resync puts every entity back")
+	settled(t, ctx, js, "extsync-fresh-replay")
+	require.Equal(t, 2*entities, fresh.putCount(), "resync sent each entity once")
 }
 
 // entityOutcomes lists the sync log outcomes of court's entity.
@@ -251,7 +291,7 @@ func verifyServe(t *testing.T, doc string) ([]string, jetstream.JetStream) {
 func settled(t *testing.T, ctx context.Context, js jetstream.JetStream, consumer string) {
 	t.Helper()
 	stream := "HMS_EVENTS"
-	if consumer == "extsync-court-replay" {
+	if strings.HasSuffix(consumer, "-replay") {
 		stream = "EXTSYNC_REPLAY"
 	}
 	require.Eventually(t, func() bool {
