@@ -36,7 +36,7 @@ func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq ui
 		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) && !same {
 			return st, ErrSuperseded // versions only grow: true of any state read
 		}
-		if c := st.Claim; c != nil && time.Now().Before(c.Until) && c.Seq != seq {
+		if c := st.Claim; c != nil && c.Seq != seq {
 			mine := s.known.releasing(k) // the claim is this instance's own
 			if !fresh && mine == nil {   // another's may be long released: look first
 				var err error
@@ -46,15 +46,21 @@ func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq ui
 				fresh = true
 				continue
 			}
+			// A lapsed claim orders too: its sender may have been answered
+			// and died (or stalled) before its release, so its version may
+			// be the system's. Its event, never acked, comes again.
 			if !newer(v, seq, c.Version, c.Seq) {
 				return st, ErrSuperseded
 			}
-			var err error
-			if st, rev, err = s.awaitClaim(ctx, k, rev, c, mine); err != nil {
-				return st, fmt.Errorf("entity %q: %w", entity, err)
+			if time.Now().Before(c.Until) {
+				var err error
+				if st, rev, err = s.awaitClaim(ctx, k, rev, c, mine); err != nil {
+					return st, fmt.Errorf("entity %q: %w", entity, err)
+				}
+				fresh = true
+				continue
 			}
-			fresh = true
-			continue
+			// Lapsed, and older than v: taken over.
 		}
 		claimed := st
 		claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}

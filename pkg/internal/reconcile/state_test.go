@@ -65,6 +65,37 @@ func TestClaimHeldElsewhereMakesOlderSupersededAndNewerWait(t *testing.T) {
 	require.NoError(t, <-done, "6 goes once 5 is done")
 }
 
+// An instance that sent 5 and died before its release leaves its claim
+// to lapse: 5 may be the system's record, so another instance must not
+// send 4 after it; 6 takes the lapsed claim over.
+func TestLapsedClaimStillSupersedesOlderVersions(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	died, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	other, err := reconcile.Open(ctx, js, 1)
+	require.NoError(t, err)
+	const hold = 50 * time.Millisecond
+	_, err = died.Acquire(ctx, "court", "wf-1", "5", 5, hold)
+	require.NoError(t, err)
+	lapses := time.Now().Add(hold)
+	require.Eventually(t, func() bool { return time.Now().After(lapses) }, time.Second, 5*time.Millisecond)
+
+	_, err = other.Acquire(ctx, "court", "wf-1", "4", 4, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded, "4 after a claim on 5 that lapsed")
+	_, err = other.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
+	require.NoError(t, err, "5 itself, redelivered, takes its claim again")
+	require.NoError(t, other.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
+	_, err = died.Acquire(ctx, "court", "wf-1", "6", 6, hold)
+	require.NoError(t, err)
+	lapses = time.Now().Add(hold)
+	require.Eventually(t, func() bool { return time.Now().After(lapses) }, time.Second, 5*time.Millisecond)
+	_, err = other.Acquire(ctx, "court", "wf-1", "7", 7, time.Minute)
+	require.NoError(t, err, "a newer version takes a lapsed claim over")
+}
+
 // A repair may send the version last delivered once more; an older one
 // stays superseded.
 func TestAcquireRepairLetsTheDeliveredVersionThroughOnce(t *testing.T) {
