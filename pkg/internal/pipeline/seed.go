@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/internal/snapshot"
 )
 
@@ -54,11 +55,23 @@ func (r *Runner) seed(ctx context.Context, o *Options) (uint64, error) {
 	}
 	began := time.Now()
 	sent, err := snapshot.Send(ctx, o.JS, snapshot.Sending{Connector: r.cfg.Name,
-		Query: snapshot.Query{Spec: spec, Subjects: r.cfg.Subjects}})
+		Query: snapshot.Query{Spec: spec, Subjects: r.cfg.Subjects}, Skip: r.deletion(o.Stream)})
 	if err != nil {
 		return 0, fmt.Errorf("start: snapshot: %w", err)
 	}
 	o.Logger.Info("seeded from the snapshot", "connector", r.cfg.Name, "entities", sent.Sent,
+		"deleted_left_out", sent.Entities-sent.Sent,
 		"through_seq", through, "took", time.Since(began).Round(time.Millisecond))
 	return through + 1, nil
+}
+
+// deletion says whether a snapshot entry is the deletion of its entity:
+// a new system never held the entity, so a seed leaves it out (a resync
+// sends it, for a system restored from a backup that still holds it).
+func (r *Runner) deletion(stream string) func(snapshot.Entry) bool {
+	return func(e snapshot.Entry) bool {
+		ev, err := event.Decode(event.Message{Subject: e.Subject, Stream: stream, Seq: e.Seq, Header: e.Header, Body: e.Data},
+			r.decoder.opts)
+		return err == nil && r.cfg.Deletes(ev)
+	}
 }

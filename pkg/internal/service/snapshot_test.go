@@ -195,3 +195,38 @@ func TestStartSnapshotWithANewKeyPathStartsFromHistory(t *testing.T) {
 	require.Eventually(t, func() bool { return len(second.received()) == 60 }, 10*time.Second, 10*time.Millisecond,
 		"every event the stream holds")
 }
+
+// A new system never held an entity whose newest event deletes it: the
+// seed leaves the deletion out instead of sending a DELETE.
+func TestStartSnapshotLeavesDeletedEntitiesOut(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, ns)
+	first := newStore(t)
+	in := startInstance(t, ns, doc("first", "hms.workflow.updated", first.URL, "    version: version\n"), noEnv)
+	publishVersions(t, js, "hms.workflow.updated", 20, 3)
+	_, err := js.Publish(context.Background(), "hms.workflow.updated", []byte(`{"id":"wf-03","version":4,"status":"cancelled"}`))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(first.received()) == 61 }, 10*time.Second, 10*time.Millisecond)
+
+	second := newStore(t)
+	rev := apply(t, js, doc("second", "hms.workflow.updated", second.URL,
+		"    version: version\n    start: snapshot\n    delete_when: '$.status == \"cancelled\"'\n"))[0].Revision
+	in.applied(t, "second", rev)
+	require.Eventually(t, func() bool {
+		return len(in.log.lines("seeded from the snapshot", "connector=second", "entities=19", "deleted_left_out=1")) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		c, err := js.Consumer(context.Background(), "EXTSYNC_REPLAY", "extsync-second-replay")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.Delivered.Stream > 0 && info.NumPending == 0 && info.NumAckPending == 0
+	}, 10*time.Second, 10*time.Millisecond, "the seed delivered")
+	got := second.received()
+	require.Len(t, got, 19)
+	for _, r := range got {
+		require.NotEqual(t, "/wf-03", r.path, "nothing sent for the deleted entity")
+		require.Equal(t, float64(3), r.version)
+	}
+}

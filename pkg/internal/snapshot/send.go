@@ -26,6 +26,9 @@ type Sending struct {
 	Actor string
 	// Every paces the sends; 0: as fast as the replay stream takes them.
 	Every time.Duration
+	// Skip, if set, leaves out the entries it returns true for; they
+	// are counted in Entities, not in Sent.
+	Skip func(Entry) bool
 	// DryRun counts what would be sent and sends nothing.
 	DryRun bool
 	// Progress, if set, is told how many entries were handled so far.
@@ -60,7 +63,7 @@ func Send(ctx context.Context, js jetstream.JetStream, s Sending) (Sent, error) 
 	}
 	err := Each(ctx, js, s.Query, func(e Entry) error {
 		res.Entities++
-		if s.DryRun {
+		if s.DryRun || s.Skip != nil && s.Skip(e) {
 			s.progress(res.Entities)
 			return nil
 		}
