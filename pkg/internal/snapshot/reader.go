@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/internal/batch"
 )
@@ -67,47 +68,22 @@ func Each(ctx context.Context, js jetstream.JetStream, q Query, fn func(Entry) e
 	return each(ctx, js, Filters(q.Spec, q.Subjects, ""), fn)
 }
 
+// each reads the entries under filters in stream order. Entries written
+// after the read began come too, until none is left: each is the newest
+// of its entity when it is read.
 func each(ctx context.Context, js jetstream.JetStream, filters []string, fn func(Entry) error) error {
-	c, err := js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
-	if err != nil {
-		return fmt.Errorf("snapshot: read %v: %w", filters, err)
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("snapshot: read %v: %w", filters, err)
-	}
-	if info.NumPending == 0 {
-		return nil
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		return fmt.Errorf("snapshot: read %v: %w", filters, err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("snapshot: read %v: %w", filters, err)
-		}
+	err := broker.Scan(ctx, js, Stream, broker.ScanOptions{Filters: filters}, func(m jetstream.Msg) error {
 		meta, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("snapshot: read %v: %w", filters, err)
-		}
-		raw := &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: meta.Sequence.Stream, Header: m.Headers(), Data: m.Data()}
-		if err := fn(entryOf(raw)); err != nil {
 			return err
 		}
-		// Entries written after the read began come too, until none is
-		// left: each is the newest of its entity when it is read.
-		if meta.NumPending == 0 {
-			return nil
-		}
+		return fn(entryOf(&jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: meta.Sequence.Stream,
+			Header: m.Headers(), Data: m.Data()}))
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("snapshot: read %v: %w", filters, err)
 	}
+	return err
 }
 
 // Newest is the entity key's newest entry on any of subjects, read with
