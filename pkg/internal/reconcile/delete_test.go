@@ -1,13 +1,11 @@
 package reconcile_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
@@ -15,12 +13,8 @@ import (
 // after it is superseded, and a newer one, once delivered, is a record
 // again.
 func TestADeletionIsRecordedAndStillOrders(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
+	st, ctx := openStore(t)
+	var err error
 
 	require.NoError(t, st.Release(ctx, "court", "wf-1", "1", 1, &reconcile.Synced{ETag: `"a"`, Snapshot: map[string]any{"n": "x"}}))
 	_, err = st.Acquire(ctx, "court", "wf-1", "2", 2, time.Second)

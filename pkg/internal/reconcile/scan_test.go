@@ -7,21 +7,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/broker/brokertest"
+
 	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 func openStore(t *testing.T) (*reconcile.Store, context.Context) {
 	t.Helper()
+	stores, _, ctx := openStores(t, 1)
+	return stores[0], ctx
+}
+
+// openStores opens n stores (n instances) on one new server.
+func openStores(t *testing.T, n int) ([]*reconcile.Store, jetstream.JetStream, context.Context) {
+	t.Helper()
 	s := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
-	st, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
-	return st, ctx
+	stores := make([]*reconcile.Store, n)
+	for i := range stores {
+		st, err := reconcile.Open(ctx, js, 1)
+		require.NoError(t, err)
+		stores[i] = st
+	}
+	return stores, js, ctx
 }
 
 func TestKeysListsOneConnectorsEntitiesAndNamesHashedOnes(t *testing.T) {
@@ -41,12 +54,8 @@ func TestKeysListsOneConnectorsEntitiesAndNamesHashedOnes(t *testing.T) {
 }
 
 func TestEachKeyReadsPagesAndSkipsDeletedKeys(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	st, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
+	stores, js, ctx := openStores(t, 1)
+	st := stores[0]
 	keys, count := eachKey(t, ctx, st, "court")
 	require.Empty(t, keys)
 	require.Zero(t, count)

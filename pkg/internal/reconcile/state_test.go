@@ -1,7 +1,6 @@
 package reconcile_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,23 +8,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hms/extsync/pkg/broker/brokertest"
 	"github.com/hms/extsync/pkg/internal/reconcile"
 )
 
 // Instances racing to record versions of one entity leave the newest:
 // every write is a compare-and-set that re-reads on a lost race.
 func TestVersionRaceLeavesTheNewest(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var stores []*reconcile.Store
-	for range 3 {
-		st, err := reconcile.Open(ctx, js, 1)
-		require.NoError(t, err)
-		stores = append(stores, st)
-	}
+	stores, _, ctx := openStores(t, 3)
 	var wg sync.WaitGroup
 	for v := 1; v <= 30; v++ {
 		wg.Go(func() {
@@ -44,12 +33,8 @@ func TestVersionRaceLeavesTheNewest(t *testing.T) {
 }
 
 func TestClaimHeldElsewhereMakesOlderSupersededAndNewerWait(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
+	st, ctx := openStore(t)
+	var err error
 	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
 	require.NoError(t, err)
 	_, err = st.Acquire(ctx, "court", "wf-1", "4", 4, time.Minute)
@@ -69,16 +54,10 @@ func TestClaimHeldElsewhereMakesOlderSupersededAndNewerWait(t *testing.T) {
 // to lapse: 5 may be the system's record, so another instance must not
 // send 4 after it; 6 takes the lapsed claim over.
 func TestLapsedClaimStillSupersedesOlderVersions(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	died, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
-	other, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
+	stores, _, ctx := openStores(t, 2)
+	died, other := stores[0], stores[1]
 	const hold = 50 * time.Millisecond
-	_, err = died.Acquire(ctx, "court", "wf-1", "5", 5, hold)
+	_, err := died.Acquire(ctx, "court", "wf-1", "5", 5, hold)
 	require.NoError(t, err)
 	lapses := time.Now().Add(hold)
 	require.Eventually(t, func() bool { return time.Now().After(lapses) }, time.Second, 5*time.Millisecond)
@@ -99,12 +78,8 @@ func TestLapsedClaimStillSupersedesOlderVersions(t *testing.T) {
 // A repair may send the version last delivered once more; an older one
 // stays superseded.
 func TestAcquireRepairLetsTheDeliveredVersionThroughOnce(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := reconcile.Open(ctx, js, 1)
-	require.NoError(t, err)
+	st, ctx := openStore(t)
+	var err error
 	_, err = st.Acquire(ctx, "court", "wf-1", "5", 5, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, st.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
