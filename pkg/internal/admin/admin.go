@@ -23,6 +23,7 @@ type Server struct {
 	token  func() string // the admin token now: a file's is read again when it changes
 	viewer string
 	tls    bool
+	failed *Throttle
 }
 
 // Options configure New.
@@ -79,7 +80,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API on %s: %w", addr, err)
 	}
-	return &Server{srv: srv, ln: ln, mux: mux, token: tokenOf(o), viewer: o.ViewerToken, tls: o.TLSCert != ""}, nil
+	return &Server{srv: srv, ln: ln, mux: mux, token: tokenOf(o), viewer: o.ViewerToken, tls: o.TLSCert != "",
+		failed: NewThrottle(time.Now)}, nil
 }
 
 // tokenOf is the admin token as o gives it. A token file that cannot be
@@ -101,6 +103,10 @@ func tokenOf(o Options) func() string {
 		return last
 	}
 }
+
+// Failures counts wrong tokens per client for the API and the console's
+// login alike, so a guesser gets one budget across both.
+func (s *Server) Failures() *Throttle { return s.failed }
 
 // Handler is the server's whole handler chain.
 func (s *Server) Handler() http.Handler { return s.mux }

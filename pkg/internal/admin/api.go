@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -26,9 +27,17 @@ func (s *Server) guard(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		// Refused before the token is looked at, so a guesser held up
+		// learns nothing, not even from a right guess.
+		if wait := s.failed.Wait(r); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter(wait)))
+			WriteError(w, http.StatusTooManyRequests, "too many wrong tokens from this address: try again later")
+			return
+		}
 		got, _ := bearer(r.Header.Get("Authorization"))
 		switch s.TokenRole(got) {
 		case RoleNone:
+			s.failed.Failed(r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="extsync"`)
 			WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return

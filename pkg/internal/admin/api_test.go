@@ -66,6 +66,29 @@ func TestTokenGuardsTheAPIButNotHealth(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, "health stays open for probes")
 }
 
+// A script guessing tokens gets five tries, then waits: even the right
+// token is refused (429, Retry-After) until its wait is over, so a held
+// guesser learns nothing.
+func TestWrongTokensAreLimitedPerClient(t *testing.T) {
+	base := start(t, "s3cret-token", nil)
+	for range 5 {
+		code, _ := call(t, "GET", base+"/api/v1/ping", "guess")
+		require.Equal(t, http.StatusUnauthorized, code)
+	}
+	req, err := http.NewRequest("GET", base+"/api/v1/ping", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer s3cret-token")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(body))
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	require.Contains(t, string(body), "too many wrong tokens")
+	code, _ := call(t, "GET", base+"/healthz", "")
+	require.Equal(t, http.StatusOK, code, "probes are not held up")
+}
+
 func TestWithoutTokenOnlyLoopbackIsAnswered(t *testing.T) {
 	s, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Ready: func(context.Context) error { return nil }})
 	require.NoError(t, err)

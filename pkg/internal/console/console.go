@@ -54,8 +54,8 @@ type Console struct {
 	act   activityCache
 	// replays run in the background, owned by the console: Close stops them.
 	replays *replays
-	// logins limits failed logins per client.
-	logins *loginThrottle
+	// logins limits failed logins per client, with the API's wrong tokens.
+	logins *admin.Throttle
 }
 
 // Mount adds the console's pages to s: / and the paths below it that the
@@ -87,7 +87,7 @@ func New(s *admin.Server, o Options) *Console {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Console{o: o, auth: newAuth(s), pages: parsePages(), replays: newReplays(), logins: newLoginThrottle(time.Now)}
+	return &Console{o: o, auth: newAuth(s), pages: parsePages(), replays: newReplays(), logins: s.Failures()}
 }
 
 // Handler is the console with its security headers on every response.

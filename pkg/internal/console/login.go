@@ -46,8 +46,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	// Refused before the token is looked at, so a guesser held up learns
 	// nothing, not even from a right guess.
-	if wait := c.logins.wait(r); wait > 0 {
-		secs := retryAfter(wait)
+	if wait := c.logins.Wait(r); wait > 0 {
+		secs := admin.RetryAfter(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		c.render(w, r, http.StatusTooManyRequests, "login.html", page{Title: "Log in",
 			Data: loginData{Next: next(r), Error: fmt.Sprintf("Too many failed logins from this address: try again in %d s.", secs)}})
@@ -55,7 +55,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	role := c.auth.adm.TokenRole(r.PostFormValue("token"))
 	if role == admin.RoleNone {
-		c.logins.failed(r)
+		c.logins.Failed(r)
 		c.render(w, r, http.StatusUnauthorized, "login.html", page{Title: "Log in",
 			Data: loginData{Next: next(r), Error: "That token is not the admin or the viewer token."}})
 		return

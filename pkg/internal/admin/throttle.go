@@ -1,4 +1,4 @@
-package console
+package admin
 
 import (
 	"math"
@@ -10,9 +10,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Failed logins allowed per client: a burst, then one per interval. A
-// person mistyping a token is never held up; a script guessing tokens
-// gets five guesses a minute.
+// Failed token checks allowed per client, in the console's login and the
+// API together: a burst, then one per interval. A person mistyping a
+// token is never held up; a script guessing tokens gets five guesses a
+// minute.
 const (
 	failedBurst    = 5
 	failedInterval = 12 * time.Second
@@ -20,22 +21,23 @@ const (
 	maxClients = 4096
 )
 
-// loginThrottle limits failed logins per client address. The address is
+// Throttle limits failed token checks per client address. The address is
 // the connection's: X-Forwarded-For is not trusted, as anyone can set it,
 // so behind a reverse proxy every client shares the proxy's budget.
-type loginThrottle struct {
+type Throttle struct {
 	mu      sync.Mutex
 	clients map[string]*rate.Limiter
 	now     func() time.Time
 }
 
-func newLoginThrottle(now func() time.Time) *loginThrottle {
-	return &loginThrottle{clients: map[string]*rate.Limiter{}, now: now}
+// NewThrottle is an empty throttle reading the time from now.
+func NewThrottle(now func() time.Time) *Throttle {
+	return &Throttle{clients: map[string]*rate.Limiter{}, now: now}
 }
 
-// wait is how long r's client must wait before its next login attempt;
-// 0 when it may try now.
-func (t *loginThrottle) wait(r *http.Request) time.Duration {
+// Wait is how long r's client must wait before its next token is
+// looked at; 0 when it may try now.
+func (t *Throttle) Wait(r *http.Request) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l, ok := t.clients[client(r)]
@@ -49,8 +51,8 @@ func (t *loginThrottle) wait(r *http.Request) time.Duration {
 	return time.Duration(missing * float64(failedInterval))
 }
 
-// failed counts a failed login of r's client.
-func (t *loginThrottle) failed(r *http.Request) {
+// Failed counts a wrong token from r's client.
+func (t *Throttle) Failed(r *http.Request) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -67,7 +69,7 @@ func (t *loginThrottle) failed(r *http.Request) {
 // forgetRecovered drops, when the map is full, the clients whose budget
 // is whole again; if none has, all of them: a guesser with that many
 // addresses is not slowed by a per-address limit anyway.
-func (t *loginThrottle) forgetRecovered(now time.Time) {
+func (t *Throttle) forgetRecovered(now time.Time) {
 	if len(t.clients) < maxClients {
 		return
 	}
@@ -98,7 +100,7 @@ func client(r *http.Request) string {
 	return ip.String()
 }
 
-// retryAfter is d as a Retry-After value: whole seconds, at least 1.
-func retryAfter(d time.Duration) int {
+// RetryAfter is d as a Retry-After value: whole seconds, at least 1.
+func RetryAfter(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }

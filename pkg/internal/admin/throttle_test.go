@@ -1,4 +1,4 @@
-package console
+package admin
 
 import (
 	"fmt"
@@ -18,45 +18,45 @@ func from(addr string) *http.Request {
 
 func TestLoginThrottleLetsAClientTryAgainOnceItsWaitIsOver(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := newLoginThrottle(func() time.Time { return now })
+	th := NewThrottle(func() time.Time { return now })
 	r := from("192.0.2.7:5000")
 	for range failedBurst {
-		require.Zero(t, th.wait(r))
-		th.failed(r)
+		require.Zero(t, th.Wait(r))
+		th.Failed(r)
 	}
-	wait := th.wait(r)
+	wait := th.Wait(r)
 	require.Equal(t, failedInterval, wait)
-	require.Equal(t, 12, retryAfter(wait))
-	require.Zero(t, th.wait(from("192.0.2.8:5000")), "another address")
+	require.Equal(t, 12, RetryAfter(wait))
+	require.Zero(t, th.Wait(from("192.0.2.8:5000")), "another address")
 
 	now = now.Add(wait)
-	require.Zero(t, th.wait(r), "the wait is over")
-	th.failed(r)
-	require.Equal(t, failedInterval, th.wait(r), "one more guess, then a wait again")
+	require.Zero(t, th.Wait(r), "the wait is over")
+	th.Failed(r)
+	require.Equal(t, failedInterval, th.Wait(r), "one more guess, then a wait again")
 }
 
 func TestLoginThrottleCountsAnIPv6ClientByItsNetwork(t *testing.T) {
 	now := time.Now()
-	th := newLoginThrottle(func() time.Time { return now })
+	th := NewThrottle(func() time.Time { return now })
 	for i := range failedBurst {
-		th.failed(from(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1)))
+		th.Failed(from(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1)))
 	}
-	require.NotZero(t, th.wait(from("[2001:db8:1:2:ffff::1]:443")), "the same /64")
-	require.Zero(t, th.wait(from("[2001:db8:1:3::1]:443")))
+	require.NotZero(t, th.Wait(from("[2001:db8:1:2:ffff::1]:443")), "the same /64")
+	require.Zero(t, th.Wait(from("[2001:db8:1:3::1]:443")))
 }
 
 func TestLoginThrottleForgetsRecoveredClientsWhenFull(t *testing.T) {
 	now := time.Now()
-	th := newLoginThrottle(func() time.Time { return now })
+	th := NewThrottle(func() time.Time { return now })
 	for i := range maxClients {
-		th.failed(from(fmt.Sprintf("10.%d.%d.1:1", i/256, i%256)))
+		th.Failed(from(fmt.Sprintf("10.%d.%d.1:1", i/256, i%256)))
 	}
 	require.Len(t, th.clients, maxClients)
 	now = now.Add(failedBurst * failedInterval)
 	held := from("192.0.2.1:1")
 	for range failedBurst + 1 {
-		th.failed(held)
+		th.Failed(held)
 	}
 	require.Len(t, th.clients, 1, "the recovered ones are forgotten")
-	require.NotZero(t, th.wait(held))
+	require.NotZero(t, th.Wait(held))
 }
