@@ -6,6 +6,7 @@ import (
 
 	"github.com/hms/extsync/connectors"
 	"github.com/hms/extsync/pkg/config"
+	"github.com/hms/extsync/pkg/internal/coherence"
 	"github.com/hms/extsync/pkg/internal/connstore"
 )
 
@@ -28,6 +29,10 @@ func checkWith(reg *connectors.Kinds) config.Checker {
 			_ = conn.Close()
 			return &config.FieldError{Field: "delete_when", Err: fmt.Errorf(
 				"kind %q cannot delete a record (http, webhook and sql can); leave delete_when out, and narrow subjects to keep deletions away", c.Kind)}
+		}
+		if _, ok := conn.(connectors.Remote); !ok && c.Verify != nil {
+			_ = conn.Close()
+			return &config.FieldError{Field: "verify", Err: &coherence.CannotReadBackError{Connector: c.Name, Kind: c.Kind}}
 		}
 		return conn.Close()
 	}

@@ -168,3 +168,20 @@ func TestDeleteWhenOnAKindThatCannotDeleteIsRefused(t *testing.T) {
 	require.Equal(t, 2, code, errb.String())
 	require.Contains(t, errb.String(), `c.yaml:5:18: connectors[0].delete_when: kind "soap" cannot delete a record`)
 }
+
+func TestVerifyBlockOnAKindThatCannotReadBackIsRefused(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "c.yaml")
+	doc := `connectors:
+  - name: hooks
+    kind: webhook
+    subjects: [hms.policy.updated]
+    verify: {every: 24h}
+    webhook: {url: "http://127.0.0.1:1/hooks", secret: "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+`
+	require.NoError(t, os.WriteFile(conf, []byte(doc), 0o600))
+	t.Setenv("EXTSYNC_NATS_URL", "nats://127.0.0.1:1")
+	var out, errb bytes.Buffer
+	code := cli.Run(context.Background(), []string{"connectors", "apply", "-f", conf}, &out, &errb)
+	require.Equal(t, 2, code, errb.String())
+	require.Contains(t, errb.String(), `c.yaml:5:13: connectors[0].verify: connector "hooks" is of kind "webhook", which cannot read records back`)
+}
