@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,13 +25,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// versionSink fails 10% of requests at random and records, per entity,
-// the versions it accepted in the order it accepted them.
+// versionSink records, per entity, the versions it accepted in order;
+// with refuseOneIn n it fails one request in n at random (500).
 type versionSink struct {
-	mu       sync.Mutex
-	accepted map[string][]int
-	total    int
-	refused  int
+	refuseOneIn int
+	mu          sync.Mutex
+	accepted    map[string][]int
+	total       int
+	refused     int
 }
 
 func (s *versionSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +44,7 @@ func (s *versionSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(raw, &ev)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rand.IntN(10) == 0 {
+	if s.refuseOneIn > 0 && rand.IntN(s.refuseOneIn) == 0 {
 		s.refused++
 		w.WriteHeader(http.StatusInternalServerError)
 		return
@@ -51,13 +53,28 @@ func (s *versionSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.total++
 }
 
-// newest counts entities whose newest version was accepted.
+func (s *versionSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// newest counts entities whose last accepted version is last.
 func (s *versionSink) newest(last int) int {
+	return s.entities(func(vs []int) bool { return vs[len(vs)-1] == last })
+}
+
+// reached counts entities that were sent version last at some point.
+func (s *versionSink) reached(last int) int {
+	return s.entities(func(vs []int) bool { return slices.Contains(vs, last) })
+}
+
+func (s *versionSink) entities(match func(vs []int) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, vs := range s.accepted {
-		if vs[len(vs)-1] == last {
+		if match(vs) {
 			n++
 		}
 	}
@@ -89,7 +106,7 @@ func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
 	}
 	const versions = 10
 	entities := events / versions
-	sink := &versionSink{accepted: map[string][]int{}}
+	sink := &versionSink{refuseOneIn: 10, accepted: map[string][]int{}}
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
 	doc := fmt.Sprintf(`connectors:
@@ -122,7 +139,7 @@ func TestFaultLoadThreeInstancesOneKilled(t *testing.T) {
 
 	began := time.Now()
 	publishVersions(t, "nats://"+natsAddr, entities, versions)
-	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.total >= events/3 },
+	require.Eventually(t, func() bool { return sink.count() >= events/3 },
 		5*time.Minute, 50*time.Millisecond)
 	killedRSS := peakRSS(instances[2].Process.Pid)
 	require.NoError(t, instances[2].Process.Signal(syscall.SIGKILL))

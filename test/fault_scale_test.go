@@ -5,14 +5,12 @@ package test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,49 +18,6 @@ import (
 
 	"github.com/hms/extsync/pkg/broker"
 )
-
-// orderSink accepts every request at once and records, per entity, the
-// versions it received in the order it received them.
-type orderSink struct {
-	mu       sync.Mutex
-	received map[string][]int
-	total    int
-}
-
-func (s *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var ev struct {
-		ID      string `json:"id"`
-		Version int    `json:"version"`
-	}
-	raw, _ := io.ReadAll(r.Body)
-	_ = json.Unmarshal(raw, &ev)
-	s.mu.Lock()
-	s.received[ev.ID] = append(s.received[ev.ID], ev.Version)
-	s.total++
-	s.mu.Unlock()
-}
-
-func (s *orderSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.total
-}
-
-// newest counts entities whose newest version was received.
-func (s *orderSink) newest(last int) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, vs := range s.received {
-		for _, v := range vs {
-			if v == last {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
 
 // instanceDelivered is the connector's delivered counter of the serve
 // whose admin API is at addr (this instance's deliveries since it
@@ -105,7 +60,7 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: natsAddr, StoreDir: t.TempDir()})
 	require.NoError(t, err)
 	t.Cleanup(ns.Shutdown)
-	sink := &orderSink{received: map[string][]int{}}
+	sink := &versionSink{accepted: map[string][]int{}}
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
 	// ordering is left at its default, entity.
@@ -168,7 +123,7 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 	inAt, inTime := sink.count(), time.Now()
 	stop(second)
 	stop(third)
-	require.Eventually(t, func() bool { return sink.newest(versions) == entities }, 5*time.Minute, 100*time.Millisecond,
+	require.Eventually(t, func() bool { return sink.reached(versions) == entities }, 5*time.Minute, 100*time.Millisecond,
 		"every entity reaches its newest version with one instance left")
 	took := time.Since(began)
 	stop(first)
@@ -181,7 +136,7 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 	distinct, dups, lost, regressions := 0, 0, 0, 0
 	for e := range entities {
 		id := fmt.Sprintf("e-%d", e)
-		vs := sink.received[id]
+		vs := sink.accepted[id]
 		seen, high := map[int]bool{}, 0
 		for _, v := range vs {
 			if v < high {

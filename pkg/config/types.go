@@ -41,13 +41,17 @@ type Rate struct {
 }
 
 // UnmarshalYAML parses the rate, keeping the value's position on error.
-func (r *Rate) UnmarshalYAML(n ast.Node) error {
+func (r *Rate) UnmarshalYAML(n ast.Node) error { return parseScalar(n, ParseRate, r) }
+
+// parseScalar sets *into to n's text as parse reads it; an error keeps
+// n's position.
+func parseScalar[T any](n ast.Node, parse func(string) (T, error), into *T) error {
 	s, _ := scalarText(n)
-	rate, err := ParseRate(s)
+	v, err := parse(s)
 	if err != nil {
 		return errAt(n, "%v", err)
 	}
-	*r = rate
+	*into = v
 	return nil
 }
 

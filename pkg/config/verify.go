@@ -64,15 +64,7 @@ func (v *Verify) UnmarshalYAML(n ast.Node) error {
 type Percent float64
 
 // UnmarshalYAML parses the share, keeping the value's position on error.
-func (p *Percent) UnmarshalYAML(n ast.Node) error {
-	s, _ := scalarText(n)
-	v, err := ParsePercent(s)
-	if err != nil {
-		return errAt(n, "%v", err)
-	}
-	*p = v
-	return nil
-}
+func (p *Percent) UnmarshalYAML(n ast.Node) error { return parseScalar(n, ParsePercent, p) }
 
 // ParsePercent reads "5%", "5" or "0.5%".
 func ParsePercent(s string) (Percent, error) {
