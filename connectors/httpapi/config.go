@@ -58,6 +58,30 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// checkURLTemplate checks a URL template of field (http.url and the
+// like): it parses, renders to an absolute http(s) URL, and its
+// placeholders sit where a value can go.
+func checkURLTemplate(field, raw string) (*url.URL, error) {
+	tmpl, err := parseTemplate(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	u, err := url.Parse(tmpl.render(func(int) string { return "x" }))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, fmt.Errorf("%s must be an absolute http:// or https:// URL", field)
+	}
+	if err := tmpl.checkParts(); err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	// net/url re-escapes a path that is not validly percent-encoded from
+	// its decoded form, where a value's %2F has become a slash: the value
+	// would add path segments.
+	if u.RawPath != "" && u.EscapedPath() != u.RawPath {
+		return nil, fmt.Errorf("%s: the path has characters that must be percent-encoded (a space is %%20, é is %%C3%%A9)", field)
+	}
+	return u, nil
+}
+
 // validate never echoes header or auth values: they may hold secrets.
 func (c *Config) validate() error {
 	c.Method = strings.ToUpper(c.Method)
@@ -69,22 +93,9 @@ func (c *Config) validate() error {
 	if c.URL == "" {
 		return errors.New("http.url is required")
 	}
-	tmpl, err := parseTemplate(c.URL)
+	u, err := checkURLTemplate("http.url", c.URL)
 	if err != nil {
-		return fmt.Errorf("http.url: %w", err)
-	}
-	u, err := url.Parse(tmpl.render(func(int) string { return "x" }))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return errors.New("http.url must be an absolute http:// or https:// URL")
-	}
-	if err := tmpl.checkParts(); err != nil {
-		return fmt.Errorf("http.url: %w", err)
-	}
-	// net/url re-escapes a path that is not validly percent-encoded from
-	// its decoded form, where a value's %2F has become a slash: the value
-	// would add path segments.
-	if u.RawPath != "" && u.EscapedPath() != u.RawPath {
-		return errors.New("http.url: the path has characters that must be percent-encoded (a space is %20, é is %C3%A9)")
+		return err
 	}
 	if _, err := url.QueryUnescape(u.RawQuery); err != nil {
 		return errors.New("http.url: the query has a % that is not an escape (a % itself is %25)")

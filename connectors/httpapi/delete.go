@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/hms/extsync/connectors"
@@ -37,21 +35,8 @@ func (d *Delete) validate() error {
 	if d.URL == "" {
 		return nil
 	}
-	tmpl, err := parseTemplate(d.URL)
-	if err != nil {
-		return fmt.Errorf("http.delete.url: %w", err)
-	}
-	u, err := url.Parse(tmpl.render(func(int) string { return "x" }))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return errors.New("http.delete.url must be an absolute http:// or https:// URL")
-	}
-	if err := tmpl.checkParts(); err != nil {
-		return fmt.Errorf("http.delete.url: %w", err)
-	}
-	if u.RawPath != "" && u.EscapedPath() != u.RawPath {
-		return errors.New("http.delete.url: the path has characters that must be percent-encoded (a space is %20, é is %C3%A9)")
-	}
-	return nil
+	_, err := checkURLTemplate("http.delete.url", d.URL)
+	return err
 }
 
 // deleter is where and how a deletion goes: http.delete, else DELETE on

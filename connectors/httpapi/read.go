@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -31,21 +30,8 @@ func (r *Read) validate() error {
 	if r.URL == "" {
 		return errors.New("http.read.url is required in http.read (leave http.read out to read with GET on http.url)")
 	}
-	tmpl, err := parseTemplate(r.URL)
-	if err != nil {
-		return fmt.Errorf("http.read.url: %w", err)
-	}
-	u, err := url.Parse(tmpl.render(func(int) string { return "x" }))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return errors.New("http.read.url must be an absolute http:// or https:// URL")
-	}
-	if err := tmpl.checkParts(); err != nil {
-		return fmt.Errorf("http.read.url: %w", err)
-	}
-	if u.RawPath != "" && u.EscapedPath() != u.RawPath {
-		return errors.New("http.read.url: the path has characters that must be percent-encoded (a space is %20, é is %C3%A9)")
-	}
-	return nil
+	_, err := checkURLTemplate("http.read.url", r.URL)
+	return err
 }
 
 // reader is where and how Fetch reads: http.read, else GET on http.url.
