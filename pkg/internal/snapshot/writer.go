@@ -134,10 +134,10 @@ func (w *Writer) Write(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	var sent []pending
 	for subj, c := range best {
-		cur, err := w.stored(ctx, subj)
-		if err != nil {
-			return err
-		}
+		// A subject not remembered is written as new (expecting nothing
+		// stored): no read for an entity seen the first time, and one
+		// refused publish, then a read (retry), for one written before.
+		cur, _ := w.cache.get(subj)
 		if !c.newerThan(cur) {
 			continue
 		}
@@ -221,18 +221,6 @@ func (w *Writer) retry(ctx context.Context, subj string, c candidate) error {
 		}
 	}
 	return fmt.Errorf("snapshot: write %s: the entry keeps changing", subj)
-}
-
-// stored is what subj holds: remembered, or read.
-func (w *Writer) stored(ctx context.Context, subj string) (stored, error) {
-	if s, ok := w.cache.get(subj); ok {
-		return s, nil
-	}
-	s, err := w.read(ctx, subj)
-	if err == nil {
-		w.cache.set(subj, s)
-	}
-	return s, err
 }
 
 func (w *Writer) read(ctx context.Context, subj string) (stored, error) {

@@ -146,3 +146,39 @@ func TestWriterSkipsEventsWithoutAnEntity(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, "1", got["wf-1"][0].Version)
 }
+
+// A writer that starts with nothing remembered (a restart) writes an
+// entity as new; where an entry exists, that write is refused and the
+// entry read, so an older event still never replaces a newer entry.
+func TestRestartedWriterKeepsNewerEntries(t *testing.T) {
+	ctx := context.Background()
+	_, js := brokertest.Connect(t, brokertest.RunServer(t))
+	brokertest.Provision(t, js)
+	publishShuffled(t, js, "hms.workflow.updated", 5, 3)
+	t.Run("first writer", func(t *testing.T) {
+		startWriter(t, ctx, js, versioned)
+		_, err := snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
+		require.NoError(t, err)
+	})
+	for _, body := range []string{
+		`{"id":"wf-01","version":2,"name":"wf-01 late"}`,
+		`{"id":"wf-02","version":5,"name":"wf-02 v5"}`,
+	} {
+		_, err := js.Publish(ctx, "hms.workflow.updated", []byte(body))
+		require.NoError(t, err)
+	}
+	startWriter(t, ctx, js, versioned)
+	_, err := snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
+	require.NoError(t, err)
+
+	got := entries(t, js, versioned, "hms.workflow.updated")
+	require.Len(t, got, 5)
+	for id, es := range got {
+		require.Len(t, es, 1, id)
+		want := "3"
+		if id == "wf-02" {
+			want = "5"
+		}
+		require.Equal(t, want, es[0].Version, id)
+	}
+}
