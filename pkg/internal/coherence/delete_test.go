@@ -24,7 +24,7 @@ func (e *env) deleteEntity(t *testing.T, id string, v int) uint64 {
 		Header: nats.Header{"Nats-Msg-Id": {id + "-v" + strconv.Itoa(v)}}})
 	require.NoError(t, err)
 	require.NoError(t, e.states.Release(e.ctx, "court", id, strconv.Itoa(v), ack.Sequence,
-		&reconcile.Synced{Snapshot: map[string]any{"case_id": id}, Mapping: "m1", Deleted: true}))
+		&reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"case_id": id}), Mapping: "m1", Deleted: true}))
 	return ack.Sequence
 }
 

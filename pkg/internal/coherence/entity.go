@@ -25,14 +25,15 @@ var ErrEventGone = errors.New("the event is no longer in the event stream")
 // back to the event's field names, with the key at the connector's key
 // path) so URL templates like {id} render, Body the record itself.
 func delivery(c *config.Connector, entity string, st reconcile.State) *connectors.Delivery {
-	data := unmap(c.Mapping, st.Snapshot)
+	record := st.Record()
+	data := unmap(c.Mapping, record)
 	if c.Key != "" && entity != "" {
 		if _, ok := event.Lookup(data, c.Key); !ok {
 			_ = event.SetPath(data, c.Key, entity)
 		}
 	}
 	ev := &event.Event{Key: entity, Version: st.Version, Seq: st.Seq, Data: data}
-	return &connectors.Delivery{Event: ev, Body: st.Snapshot, Attempt: 1, IfMatch: st.ETag}
+	return &connectors.Delivery{Event: ev, Body: record, Attempt: 1, IfMatch: st.ETag}
 }
 
 // unmap is the record's fields at the event's paths (mapping is
@@ -106,5 +107,5 @@ func (e *events) original(ctx context.Context, st reconcile.State) (*connectors.
 	if err != nil {
 		return nil, err
 	}
-	return &connectors.Delivery{Event: ev, Body: st.Snapshot, Attempt: 1, IfMatch: st.ETag}, nil
+	return &connectors.Delivery{Event: ev, Body: st.Record(), Attempt: 1, IfMatch: st.ETag}, nil
 }

@@ -133,7 +133,7 @@ func (e *env) delivered(t *testing.T, id string, v int, data map[string]any) {
 	mapped, err := mapping.New(e.conn.Mapping).Apply(decoded)
 	require.NoError(t, err)
 	require.NoError(t, e.states.Release(e.ctx, "court", id, strconv.Itoa(v), ack.Sequence,
-		&reconcile.Synced{Snapshot: mapped, Mapping: "m1"}))
+		&reconcile.Synced{Snapshot: reconcile.RecordJSON(mapped), Mapping: "m1"}))
 }
 
 func (e *env) checker() *coherence.Checker {

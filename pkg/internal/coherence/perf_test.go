@@ -33,7 +33,7 @@ func TestVerifyThroughput(t *testing.T) {
 	for i := range n {
 		id := fmt.Sprintf("wf-%d", i)
 		snap := map[string]any{"case_id": id, "workflow_name": "Attorney Rotation", "courtroom": "4B"}
-		pending = append(pending, e.states.ReleaseAsync("court", id, "1", uint64(i+1), &reconcile.Synced{Snapshot: snap}))
+		pending = append(pending, e.states.ReleaseAsync("court", id, "1", uint64(i+1), &reconcile.Synced{Snapshot: reconcile.RecordJSON(snap)}))
 		e.court.set(id, map[string]any{"case_id": id, "workflow_name": "Attorney Rotation", "courtroom": "4B"})
 		if len(pending) == cap(pending) || i == n-1 {
 			for _, p := range pending {

@@ -108,9 +108,9 @@ func (w *work) compare(ctx context.Context, e *Entity, t target, st reconcile.St
 	case st.Deleted:
 		expectGone(&got, st, body)
 	case len(body) == 0:
-		got.State, got.Fields = Missing, Diff(st.Snapshot, nil)
+		got.State, got.Fields = Missing, Diff(st.Record(), nil)
 	default:
-		if got.Fields = Diff(st.Snapshot, body); len(got.Fields) == 0 {
+		if got.Fields = Diff(st.Record(), body); len(got.Fields) == 0 {
 			got.State = InStep
 		} else {
 			got.State = Drifted

@@ -81,7 +81,7 @@ func TestSendAgainResendsADeliveredEventAsARepair(t *testing.T) {
 	_, err = state.Acquire(ctx, "court", "wf-7", "3", ack.Sequence, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, state.Release(ctx, "court", "wf-7", "3", ack.Sequence,
-		&reconcile.Synced{Snapshot: map[string]any{"case_id": "wf-7", "courtroom": "4B"}, Mapping: "m1"}))
+		&reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"case_id": "wf-7", "courtroom": "4B"}), Mapping: "m1"}))
 
 	viewer := f.browser(t)
 	viewer.login("view-secret")

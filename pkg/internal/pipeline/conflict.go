@@ -68,13 +68,14 @@ func (r *resolver) resolve(ctx context.Context, j *job, next handler) error {
 		} else if strategy != config.ConflictManual {
 			return err // this kind cannot read the record: the policy retries, then parks
 		}
-		merged, both := reconcile.Merge(j.entity.base, j.body, theirs, pref)
+		base := j.entity.base()
+		merged, both := reconcile.Merge(base, j.body, theirs, pref)
 		switch {
 		case strategy == config.ConflictManual, strategy == config.ConflictMerge && len(both) > 0 && j.route.take == "":
 			return r.park(ctx, j, err, theirs, etag, merged, both)
 		case strategy == config.ConflictMerge:
 			if len(both) > 0 { // taken merged: ours where both changed
-				merged, _ = reconcile.Merge(j.entity.base, j.body, theirs, preferLocal(both))
+				merged, _ = reconcile.Merge(base, j.body, theirs, preferLocal(both))
 			}
 			j.body = merged
 		}
@@ -98,7 +99,7 @@ func (r *resolver) park(ctx context.Context, j *job, cause error, theirs map[str
 	c := &reconcile.Conflict{
 		Connector: r.connector, EventID: j.ev.ID, Entity: j.entity.key, Version: j.ev.Version, Subject: j.subject,
 		Error: connectors.AsDeliveryError(cause).Error(), Fields: both, Local: j.body, Remote: theirs,
-		Base: j.entity.base, Merged: merged, RemoteETag: etag, Parked: time.Now().UTC(),
+		Base: j.entity.base(), Merged: merged, RemoteETag: etag, Parked: time.Now().UTC(),
 		EventBody: j.msg.Data(), EventHeader: j.msg.Headers(),
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)

@@ -59,11 +59,10 @@ type entity struct {
 	// pending: the job's entity state (its claim, its delivered record)
 	// is the settler's to write with the outcome.
 	pending bool
-	// ifMatch and base come from the entity's last sync (last); etag is
-	// the system's version after this delivery, status its answer's code.
+	// ifMatch comes from the entity's last sync (last); etag is the
+	// system's version after this delivery, status its answer's code.
 	ifMatch, etag string
 	status        int
-	base          map[string]any
 	last          reconcile.State
 }
 
@@ -88,9 +87,9 @@ func (j *job) synced(delivered bool) *reconcile.Synced {
 	if j.delete {
 		// The deletion's record names the entity (a URL's fields, key
 		// columns) for verify's read; a removed record has no version.
-		return &reconcile.Synced{Snapshot: j.body, Mapping: j.route.version, Deleted: true}
+		return &reconcile.Synced{Snapshot: reconcile.RecordJSON(j.body), Mapping: j.route.version, Deleted: true}
 	}
-	return &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.body, Mapping: j.route.version}
+	return &reconcile.Synced{ETag: j.entity.etag, Snapshot: reconcile.RecordJSON(j.body), Mapping: j.route.version}
 }
 
 // bodyJSON is the body's JSON text when the body is the event's data

@@ -107,10 +107,19 @@ func (o *entityOrder) recall(ctx context.Context, j *job) error {
 // remember keeps the entity's last sync: If-Match and merge base for
 // the next write, none after a deletion (a record put back is new).
 func (e *entity) remember(st reconcile.State) {
-	e.ifMatch, e.base, e.last = st.ETag, st.Snapshot, st
+	e.ifMatch, e.last = st.ETag, st
 	if st.Deleted {
-		e.ifMatch, e.base = "", nil
+		e.ifMatch = ""
 	}
+}
+
+// base is the record last sent, the base of a merge; nil after a
+// deletion or when none was kept.
+func (e *entity) base() map[string]any {
+	if e.last.Deleted {
+		return nil
+	}
+	return e.last.Record()
 }
 
 // unchanged says whether j's mapped record is the one the system last
@@ -128,9 +137,8 @@ func unchanged(j *job) bool {
 	if last.Snapshot == nil || last.Drifted || last.Mapping != j.route.version {
 		return false
 	}
-	a, errA := json.Marshal(j.body)
-	b, errB := json.Marshal(last.Snapshot)
-	return errA == nil && errB == nil && bytes.Equal(a, b)
+	a, err := json.Marshal(j.body)
+	return err == nil && bytes.Equal(a, last.Snapshot)
 }
 
 // release ends j's claim, recording j's version and record when it was

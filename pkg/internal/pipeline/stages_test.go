@@ -179,7 +179,7 @@ func TestOrderStageSkipsAnUnchangedRecord(t *testing.T) {
 	}{{"v1", true}, {"v0", false}} {
 		j := stageJob(t, `{"id":"wf-1","version":3,"name":"Rotation"}`)
 		j.entity.key, j.body = "wf-1", map[string]any{"title": "Rotation"}
-		claims := &fakeClaims{state: reconcile.State{Version: "2", Snapshot: map[string]any{"title": "Rotation"}, Mapping: tc.mapping}}
+		claims := &fakeClaims{state: reconcile.State{Version: "2", Snapshot: reconcile.RecordJSON(map[string]any{"title": "Rotation"}), Mapping: tc.mapping}}
 		o, next := newOrder(claims), &recordNext{}
 		o.skip = func(bool) bool { return true }
 		err := o.stage()(next.handle)(context.Background(), j)
@@ -199,13 +199,13 @@ func TestOrderStageSkipsAnUnchangedRecord(t *testing.T) {
 func TestOrderStageReadsTheStateForAnUnversionedEventItMaySkip(t *testing.T) {
 	j := stageJob(t, `{"id":"wf-1","name":"Rotation"}`)
 	j.entity.key, j.body = "wf-1", map[string]any{"title": "Rotation"}
-	claims := &fakeClaims{state: reconcile.State{Snapshot: map[string]any{"title": "Rotation"}, Mapping: "v1"}}
+	claims := &fakeClaims{state: reconcile.State{Snapshot: reconcile.RecordJSON(map[string]any{"title": "Rotation"}), Mapping: "v1"}}
 	o, next := newOrder(claims), &recordNext{}
 	o.keep, o.skip = true, func(bool) bool { return true }
 	require.ErrorIs(t, o.stage()(next.handle)(context.Background(), j), reconcile.ErrUnchanged)
 	require.Equal(t, []string{"recall wf-1"}, claims.calls)
 
-	drifted := &fakeClaims{state: reconcile.State{Snapshot: map[string]any{"title": "Rotation"}, Mapping: "v1", Drifted: true}}
+	drifted := &fakeClaims{state: reconcile.State{Snapshot: reconcile.RecordJSON(map[string]any{"title": "Rotation"}), Mapping: "v1", Drifted: true}}
 	o.claims = drifted
 	require.NoError(t, o.stage()(next.handle)(context.Background(), j), "verify found drift: sent again")
 }
@@ -239,7 +239,8 @@ func (p *fakeParker) Park(_ context.Context, c *reconcile.Conflict, _ uint64) er
 
 func TestConflictStageMergesWithTheRemoteRecordAndSendsOverItsVersion(t *testing.T) {
 	j := stageJob(t, `{"id":"wf-1"}`)
-	j.body, j.entity.base = map[string]any{"a": 2.0, "b": 1.0}, map[string]any{"a": 1.0, "b": 1.0}
+	j.body = map[string]any{"a": 2.0, "b": 1.0}
+	j.entity.last.Snapshot = reconcile.RecordJSON(map[string]any{"a": 1.0, "b": 1.0})
 	remote := &fakeRemote{body: map[string]any{"a": 1.0, "b": 1.0, "note": "clerk"}, etag: `"r2"`}
 	next := &recordNext{answers: []error{connectors.ConflictError(409, errors.New("overlap"))}}
 	rule := config.Conflict{Strategy: config.ConflictMerge, MaxRounds: 3}

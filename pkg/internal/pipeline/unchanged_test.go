@@ -96,7 +96,7 @@ func TestUnversionedEventsKeepTheirRecordWhenAsked(t *testing.T) {
 	require.NoError(t, err)
 	st, err := state.Recall(context.Background(), "court", "wf-1")
 	require.NoError(t, err)
-	require.Equal(t, map[string]any{"title": "Rotation"}, st.Snapshot)
+	require.Equal(t, map[string]any{"title": "Rotation"}, st.Record())
 	e.publishRaw("hms.workflow.updated", []byte(`{"id":"wf-1","name":"Rotation","clerk":"b"}`), nil)
 	recs := e.recordsWhenStored("court", 2)
 	require.Equal(t, "unchanged", recs[1].Outcome)

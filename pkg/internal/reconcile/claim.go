@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -101,25 +100,11 @@ func (s *Store) Release(ctx context.Context, connector, entity, v string, seq ui
 			return fmt.Errorf("entity %q: release: %w", entity, err)
 		}
 		if done {
-			s.known.set(k, readBack(after), next, false)
+			s.known.set(k, after, next, false)
 			return nil
 		}
 		ok = false
 	}
-}
-
-// readBack is st as a read of what was written gives it: the record's
-// values as JSON decodes them, so a merge compares like with like.
-func readBack(st State) State {
-	if st.Snapshot == nil {
-		return st
-	}
-	b, _ := json.Marshal(st)
-	var out State
-	if json.Unmarshal(b, &out) != nil {
-		return st
-	}
-	return out
 }
 
 // released is st once the claim for seq ends, with v recorded when it

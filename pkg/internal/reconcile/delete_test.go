@@ -16,10 +16,10 @@ func TestADeletionIsRecordedAndStillOrders(t *testing.T) {
 	st, ctx := openStore(t)
 	var err error
 
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "1", 1, &reconcile.Synced{ETag: `"a"`, Snapshot: map[string]any{"n": "x"}}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "1", 1, &reconcile.Synced{ETag: `"a"`, Snapshot: reconcile.RecordJSON(map[string]any{"n": "x"})}))
 	_, err = st.Acquire(ctx, "court", "wf-1", "2", 2, time.Second)
 	require.NoError(t, err)
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "2", 2, &reconcile.Synced{Snapshot: map[string]any{"id": "wf-1"}, Deleted: true}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "2", 2, &reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"id": "wf-1"}), Deleted: true}))
 	got, err := st.Recall(ctx, "court", "wf-1")
 	require.NoError(t, err)
 	require.True(t, got.Deleted)
@@ -31,7 +31,7 @@ func TestADeletionIsRecordedAndStillOrders(t *testing.T) {
 
 	_, err = st.Acquire(ctx, "court", "wf-1", "3", 4, time.Second)
 	require.NoError(t, err)
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 4, &reconcile.Synced{ETag: `"b"`, Snapshot: map[string]any{"n": "y"}}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 4, &reconcile.Synced{ETag: `"b"`, Snapshot: reconcile.RecordJSON(map[string]any{"n": "y"})}))
 	got, err = st.Recall(ctx, "court", "wf-1")
 	require.NoError(t, err)
 	require.False(t, got.Deleted, "a newer update put the record back")

@@ -22,8 +22,8 @@ type entry struct {
 	releasing chan struct{}
 }
 
-// maxKnown bounds the memory (an entry holds the entity's last record,
-// about a kilobyte for a 512-byte event): past it, entries without a
+// maxKnown bounds the memory (an entry holds the entity's last record as
+// JSON text, about the size of the event's data): past it, entries without a
 // pending claim are forgotten, and cost one read when next seen.
 const maxKnown = 1 << 14
 

@@ -20,7 +20,6 @@ type pendingRelease struct {
 	s         *Store
 	k         string
 	after     State
-	written   []byte
 	fut       jetstream.PubAckFuture // nil when the write could not start
 	connector string
 	entity, v string
@@ -42,26 +41,11 @@ func (s *Store) ReleaseAsync(connector, entity, v string, seq uint64, synced *Sy
 	after := released(st, v, seq, synced)
 	b, _ := json.Marshal(after)
 	p.after = after
-	if after.Snapshot != nil {
-		p.written = b // read back from these bytes once confirmed
-	}
 	m := nats.NewMsg("$KV." + Bucket + "." + k)
 	m.Data = b
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	p.fut, _ = s.js.PublishMsgAsync(m)
 	return p
-}
-
-// readBack is the state written, as a read would return it.
-func (p *pendingRelease) readBack() State {
-	if p.written == nil {
-		return p.after
-	}
-	var st State
-	if json.Unmarshal(p.written, &st) != nil {
-		return p.after
-	}
-	return st
 }
 
 // Wait confirms the release; when the fast write lost a race (someone
@@ -71,7 +55,7 @@ func (p *pendingRelease) Wait(ctx context.Context) error {
 	if p.fut != nil {
 		select {
 		case ack := <-p.fut.Ok():
-			p.s.known.set(p.k, p.readBack(), ack.Sequence, false)
+			p.s.known.set(p.k, p.after, ack.Sequence, false)
 			p.s.known.released(p.k)
 			return nil
 		case err := <-p.fut.Err():

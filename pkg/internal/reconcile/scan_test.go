@@ -40,7 +40,7 @@ func openStores(t *testing.T, n int) ([]*reconcile.Store, jetstream.JetStream, c
 func TestKeysListsOneConnectorsEntitiesAndNamesHashedOnes(t *testing.T) {
 	st, ctx := openStore(t)
 	for _, e := range []string{"wf-1", "wf-2", "case 7/a"} {
-		require.NoError(t, st.Release(ctx, "court", e, "1", 1, &reconcile.Synced{Snapshot: map[string]any{"a": 1}}))
+		require.NoError(t, st.Release(ctx, "court", e, "1", 1, &reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"a": 1})}))
 	}
 	require.NoError(t, st.Release(ctx, "court-x", "wf-9", "1", 1, &reconcile.Synced{}))
 	keys, count := eachKey(t, ctx, st, "court")
@@ -86,15 +86,15 @@ func eachKey(t *testing.T, ctx context.Context, st *reconcile.Store, connector s
 
 func TestSetDriftedWritesOnlyWhileTheVerifiedDeliveryIsTheLast(t *testing.T) {
 	st, ctx := openStore(t)
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "1", 10, &reconcile.Synced{Snapshot: map[string]any{"a": 1}}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "1", 10, &reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"a": 1})}))
 	k := reconcile.Key("court", "wf-1")
 	require.NoError(t, st.SetDrifted(ctx, k, 10, true))
 	got, _, err := st.Read(ctx, k)
 	require.NoError(t, err)
 	require.True(t, got.Drifted)
-	require.Equal(t, map[string]any{"a": float64(1)}, got.Snapshot, "the rest of the state is kept")
+	require.Equal(t, map[string]any{"a": float64(1)}, got.Record(), "the rest of the state is kept")
 
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "2", 11, &reconcile.Synced{Snapshot: map[string]any{"a": 2}}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "2", 11, &reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"a": 2})}))
 	require.ErrorIs(t, st.SetDrifted(ctx, k, 10, true), reconcile.ErrMoved)
 	got, _, err = st.Read(ctx, k)
 	require.NoError(t, err)
@@ -103,7 +103,7 @@ func TestSetDriftedWritesOnlyWhileTheVerifiedDeliveryIsTheLast(t *testing.T) {
 
 func TestAcquireRepairClaimsTheDeliveredVersionAgainAndRecordsIt(t *testing.T) {
 	st, ctx := openStore(t)
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 30, &reconcile.Synced{ETag: "e3", Snapshot: map[string]any{"a": 3}}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 30, &reconcile.Synced{ETag: "e3", Snapshot: reconcile.RecordJSON(map[string]any{"a": 3})}))
 	k := reconcile.Key("court", "wf-1")
 	require.NoError(t, st.SetDrifted(ctx, k, 30, true))
 
@@ -115,7 +115,7 @@ func TestAcquireRepairClaimsTheDeliveredVersionAgainAndRecordsIt(t *testing.T) {
 	got, err := st.AcquireRepair(ctx, "court", "wf-1", "3", 30, time.Minute)
 	require.NoError(t, err)
 	require.True(t, got.Drifted, "the claim sees the mark, so skip unchanged does not hide the repair")
-	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 30, &reconcile.Synced{ETag: "e3b", Snapshot: map[string]any{"a": 3}}))
+	require.NoError(t, st.Release(ctx, "court", "wf-1", "3", 30, &reconcile.Synced{ETag: "e3b", Snapshot: reconcile.RecordJSON(map[string]any{"a": 3})}))
 	after, _, err := st.Read(ctx, k)
 	require.NoError(t, err)
 	require.False(t, after.Drifted)

@@ -33,9 +33,11 @@ type State struct {
 	Seq     uint64 `json:"seq,omitempty"`     // its stream sequence
 	Claim   *Claim `json:"claim,omitempty"`   // a delivery under way
 	// ETag and Snapshot are the system's record version and the record
-	// as last sent: If-Match for the next write, the base of a merge.
-	ETag     string         `json:"etag,omitempty"`
-	Snapshot map[string]any `json:"snapshot,omitempty"`
+	// as last sent (its JSON text, kept as text: it is compared as text
+	// and decoded only for a merge or a verify): If-Match for the next
+	// write, the base of a merge.
+	ETag     string          `json:"etag,omitempty"`
+	Snapshot json.RawMessage `json:"snapshot,omitempty"`
 	// Mapping names the mapping the snapshot was made with: a record
 	// mapped otherwise is not unchanged, whatever its fields.
 	Mapping string `json:"mapping,omitempty"`
@@ -53,10 +55,34 @@ type State struct {
 // the record, and the record as sent.
 type Synced struct {
 	ETag     string
-	Snapshot map[string]any
+	Snapshot json.RawMessage // see RecordJSON
 	Mapping  string
 	// Deleted: the delivery removed the entity's record.
 	Deleted bool
+}
+
+// Record is the snapshot decoded; nil when there is none.
+func (st State) Record() map[string]any {
+	if len(st.Snapshot) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(st.Snapshot, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// RecordJSON is record as a snapshot keeps it; nil for no record.
+func RecordJSON(record map[string]any) json.RawMessage {
+	if record == nil {
+		return nil
+	}
+	b, err := json.Marshal(record)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // Claim is held while one version is being sent; it lapses at Until, so
