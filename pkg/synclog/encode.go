@@ -5,7 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/hms/extsync/pkg/internal/jsontext"
 )
 
 // appendRecord appends r as one line of JSON, byte for byte what
@@ -23,11 +24,11 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	b = append(b, `{"time":"`...)
 	b = r.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","connector":`...)
-	b = appendString(b, r.Connector)
+	b = jsontext.AppendString(b, r.Connector)
 	b = append(b, `,"event_id":`...)
-	b = appendString(b, r.EventID)
+	b = jsontext.AppendString(b, r.EventID)
 	b = append(b, `,"subject":`...)
-	b = appendString(b, r.Subject)
+	b = jsontext.AppendString(b, r.Subject)
 	b = append(b, `,"stream_seq":`...)
 	b = strconv.AppendUint(b, r.StreamSeq, 10)
 	b = optString(b, `,"entity":`, r.Entity)
@@ -36,11 +37,11 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(r.Attempt), 10)
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, r.Outcome)
+	b = jsontext.AppendString(b, r.Outcome)
 	b = optInt(b, `,"status":`, int64(r.Status))
 	b = optString(b, `,"error":`, r.Error)
 	b = append(b, `,"duration_ms":`...)
-	b = appendFloat(b, r.DurationMS)
+	b = jsontext.AppendFloat(b, r.DurationMS)
 	b = optInt(b, `,"retry_in_ms":`, r.RetryInMS)
 	b = optString(b, `,"trace_id":`, r.TraceID)
 	b = optString(b, `,"mapping_version":`, r.MappingVersion)
@@ -59,7 +60,7 @@ func optString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendString(append(b, key...), s)
+	return jsontext.AppendString(append(b, key...), s)
 }
 
 func optInt(b []byte, key string, n int64) []byte {
@@ -67,78 +68,4 @@ func optInt(b []byte, key string, n int64) []byte {
 		return b
 	}
 	return strconv.AppendInt(append(b, key...), n, 10)
-}
-
-// appendFloat formats as encoding/json does: plain notation, exponent
-// only for very small or large magnitudes, "e-7" rather than "e-07".
-func appendFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-		b[n-2] = b[n-1]
-		b = b[:n-1]
-	}
-	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString quotes s as encoding/json does with HTML escaping on (its
-// Encoder's default): <, > and & as \u escapes, so do U+2028 and U+2029,
-// and invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = appendEscape(b, c)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-func appendEscape(b []byte, c byte) []byte {
-	switch c {
-	case '"', '\\':
-		return append(b, '\\', c)
-	case '\b':
-		return append(b, '\\', 'b')
-	case '\f':
-		return append(b, '\\', 'f')
-	case '\n':
-		return append(b, '\\', 'n')
-	case '\r':
-		return append(b, '\\', 'r')
-	case '\t':
-		return append(b, '\\', 't')
-	}
-	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 }

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -39,7 +38,7 @@ func (s *Store) ReleaseAsync(connector, entity, v string, seq uint64, synced *Sy
 	// exists, the write fails and Wait releases the slow way.
 	st, rev, _ := s.known.get(k)
 	after := released(st, v, seq, synced)
-	b, _ := json.Marshal(after)
+	b := appendState(make([]byte, 0, 128+len(after.Snapshot)), &after)
 	p.after = after
 	m := nats.NewMsg("$KV." + Bucket + "." + k)
 	m.Data = b

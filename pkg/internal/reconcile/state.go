@@ -144,7 +144,7 @@ func (s *Store) get(ctx context.Context, k string) (State, uint64, error) {
 // put writes st if the entry is still at rev (0: absent) and returns its
 // new revision; false when another writer got there first.
 func (s *Store) put(ctx context.Context, k string, st State, rev uint64) (uint64, bool, error) {
-	b, _ := json.Marshal(st)
+	b := appendState(make([]byte, 0, 128+len(st.Snapshot)), &st)
 	var err error
 	var next uint64
 	if rev == 0 {
