@@ -59,7 +59,13 @@ func bareBridge(ctx context.Context, natsURL, urlTemplate string, n, workers int
 	)
 	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
 	missedAt.Store(-1)
-	msgs := make(chan jetstream.Msg, workers)
+	batch := min(max(2*workers, 64), 500)
+	// Room for a whole pull: the callback never waits on busy workers, so
+	// the consumer's heartbeats are read in time. With room for one
+	// message per worker, a callback held up on a loaded machine could
+	// leave messages unacked until the ack wait brought them back: a
+	// drain of about a second took 31 s.
+	msgs := make(chan jetstream.Msg, batch)
 	for range workers {
 		wg.Go(func() {
 			for {
@@ -86,7 +92,6 @@ func bareBridge(ctx context.Context, natsURL, urlTemplate string, n, workers int
 	// The workers end before this returns.
 	defer func() { cancel(); wg.Wait() }()
 	start := time.Now()
-	batch := min(max(2*workers, 64), 500)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
