@@ -1,5 +1,7 @@
 package snapshot
 
+import "hash/maphash"
+
 // stored is what a snapshot subject holds: its message's sequence in
 // the snapshot stream (for the conditional publish) and the entity
 // version and event stream sequence it was written from.
@@ -12,21 +14,34 @@ type stored struct {
 // cache remembers what the writer last stored per subject, so the usual
 // event costs one publish and no read. It is bounded: when full, a tenth
 // of it is dropped (Go's map order picks which), and a dropped subject is
-// read again on its next event.
+// written as new on its next event (refused, then read, when it exists).
+//
+// Subjects are kept as 64-bit hashes, not text: with every event a new
+// entity the cache fills, and the subjects' text was most of its
+// memory. Two subjects sharing a hash (about one chance in 10^10 at
+// 100,000 subjects) share an entry: a wrong sequence only costs a
+// refused publish and a read; a wrong version could leave one entry a
+// version behind until its entity's next event.
 type cache struct {
-	max int
-	m   map[string]stored
+	max  int
+	seed maphash.Seed
+	m    map[uint64]stored
 }
 
-func newCache(max int) *cache { return &cache{max: max, m: make(map[string]stored)} }
+func newCache(max int) *cache {
+	return &cache{max: max, seed: maphash.MakeSeed(), m: make(map[uint64]stored)}
+}
+
+func (c *cache) hash(subject string) uint64 { return maphash.String(c.seed, subject) }
 
 func (c *cache) get(subject string) (stored, bool) {
-	s, ok := c.m[subject]
+	s, ok := c.m[c.hash(subject)]
 	return s, ok
 }
 
 func (c *cache) set(subject string, s stored) {
-	if _, ok := c.m[subject]; !ok && len(c.m) >= c.max {
+	h := c.hash(subject)
+	if _, ok := c.m[h]; !ok && len(c.m) >= c.max {
 		drop := max(c.max/10, 1)
 		for k := range c.m {
 			delete(c.m, k)
@@ -35,7 +50,7 @@ func (c *cache) set(subject string, s stored) {
 			}
 		}
 	}
-	c.m[subject] = s
+	c.m[h] = s
 }
 
-func (c *cache) forget(subject string) { delete(c.m, subject) }
+func (c *cache) forget(subject string) { delete(c.m, c.hash(subject)) }
