@@ -110,6 +110,8 @@ func TestNATSPermissionsAreEnough(t *testing.T) {
 	// The operator sends the snapshot's newest version of each entity
 	// again; serve's writer keeps the snapshot.
 	require.Contains(t, operator.ok("resync", "court", "--json"), `"sent": 1`)
+	// One entity's entry is read directly from the snapshot stream.
+	require.Contains(t, operator.ok("resync", "court", "--entity", "wf-1", "--dry-run", "--json"), `"entities": 1`)
 
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())

@@ -36,6 +36,10 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Retention:         jetstream.LimitsPolicy,
 		MaxMsgsPerSubject: 1,
 		Discard:           jetstream.DiscardOld,
+		// Entries are read one subject at a time (the writer after a
+		// refused write, repairs, resync --entity): direct gets, served
+		// by the stream itself rather than through the JetStream API.
+		AllowDirect: true,
 		Replicas:          max(replicas, 1),
 	}
 }

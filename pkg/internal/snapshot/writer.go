@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/deadletter"
@@ -125,28 +127,69 @@ func (c candidate) newerThan(s stored) bool {
 // only each subject's newest event is published; each publish is
 // conditional on the entry it replaces, so a concurrent writer or an old
 // event delivered again never overwrites a newer entry.
+//
+// A subject not remembered is written as new (expecting nothing stored):
+// no read for an entity seen the first time. Writes refused because the
+// entry changed (written before this writer started, or by another
+// instance's writer) are retried together: their entries read at once,
+// then published again where still newer.
 func (w *Writer) Write(ctx context.Context, msgs []jetstream.Msg) error {
-	best := w.newest(msgs)
+	todo := w.newest(msgs)
+	for round := 0; len(todo) > 0; round++ {
+		if round == maxRounds {
+			return fmt.Errorf("snapshot: %d entries keep changing", len(todo))
+		}
+		var current map[string]stored
+		if round > 0 {
+			var err error
+			if current, err = w.readAll(ctx, todo); err != nil {
+				return err
+			}
+		}
+		refused, err := w.publish(ctx, todo, current)
+		if err != nil {
+			return err
+		}
+		todo = refused
+	}
+	for _, m := range msgs {
+		_ = m.Ack() // a lost ack brings the event back; its write is then refused as not newer
+	}
+	return nil
+}
+
+// maxRounds bounds the retries of a refused write: each round reads the
+// entry again, so only entries that change every time run out.
+const maxRounds = 5
+
+// publish writes each of todo conditional on the entry it expects: as
+// read (current), else as remembered. It returns the writes refused
+// because the entry was not that one.
+func (w *Writer) publish(ctx context.Context, todo map[string]candidate, current map[string]stored) (map[string]candidate, error) {
 	type pending struct {
 		subj string
 		c    candidate
 		f    jetstream.PubAckFuture
 	}
 	var sent []pending
-	for subj, c := range best {
-		// A subject not remembered is written as new (expecting nothing
-		// stored): no read for an entity seen the first time, and one
-		// refused publish, then a read (retry), for one written before.
-		cur, _ := w.cache.get(subj)
+	for subj, c := range todo {
+		cur, read := current[subj]
+		if !read {
+			cur, _ = w.cache.get(subj)
+		}
 		if !c.newerThan(cur) {
+			if read {
+				w.cache.set(subj, cur)
+			}
 			continue
 		}
 		f, err := w.js.PublishMsgAsync(entry(subj, c), jetstream.WithExpectLastSequencePerSubject(cur.seq))
 		if err != nil {
-			return fmt.Errorf("snapshot: publish %s: %w", subj, err)
+			return nil, fmt.Errorf("snapshot: publish %s: %w", subj, err)
 		}
 		sent = append(sent, pending{subj, c, f})
 	}
+	var refused map[string]candidate
 	for _, p := range sent {
 		select {
 		case ack := <-p.f.Ok():
@@ -154,19 +197,38 @@ func (w *Writer) Write(ctx context.Context, msgs []jetstream.Msg) error {
 		case err := <-p.f.Err():
 			w.cache.forget(p.subj)
 			if !wrongLast(err) {
-				return fmt.Errorf("snapshot: write %s: %w", p.subj, err)
+				return nil, fmt.Errorf("snapshot: write %s: %w", p.subj, err)
 			}
-			if err := w.retry(ctx, p.subj, p.c); err != nil {
-				return err
+			if refused == nil {
+				refused = map[string]candidate{}
 			}
+			refused[p.subj] = p.c
 		case <-ctx.Done():
-			return fmt.Errorf("snapshot: write %s: %w", p.subj, ctx.Err())
+			return nil, fmt.Errorf("snapshot: write %s: %w", p.subj, ctx.Err())
 		}
 	}
-	for _, m := range msgs {
-		_ = m.Ack() // a lost ack brings the event back; its write is then refused as not newer
+	return refused, nil
+}
+
+// readAll reads the entries of todo's subjects, several at a time.
+func (w *Writer) readAll(ctx context.Context, todo map[string]candidate) (map[string]stored, error) {
+	var mu sync.Mutex
+	out := make(map[string]stored, len(todo))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for subj := range todo {
+		g.Go(func() error {
+			s, err := w.read(ctx, subj)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out[subj] = s
+			mu.Unlock()
+			return nil
+		})
 	}
-	return nil
+	return out, g.Wait()
 }
 
 // newest is, per snapshot subject, the newest of msgs for it.
@@ -197,30 +259,6 @@ func (w *Writer) newest(msgs []jetstream.Msg) map[string]candidate {
 		}
 	}
 	return best
-}
-
-// retry writes c after a conditional publish found the entry changed:
-// it reads the entry again and writes only if c is still newer.
-func (w *Writer) retry(ctx context.Context, subj string, c candidate) error {
-	for range 5 {
-		cur, err := w.read(ctx, subj)
-		if err != nil {
-			return err
-		}
-		if !c.newerThan(cur) {
-			w.cache.set(subj, cur)
-			return nil
-		}
-		ack, err := w.js.PublishMsg(ctx, entry(subj, c), jetstream.WithExpectLastSequencePerSubject(cur.seq))
-		if err == nil {
-			w.cache.set(subj, stored{seq: ack.Sequence, version: c.version, eventSeq: c.eventSeq})
-			return nil
-		}
-		if !wrongLast(err) {
-			return fmt.Errorf("snapshot: write %s: %w", subj, err)
-		}
-	}
-	return fmt.Errorf("snapshot: write %s: the entry keeps changing", subj)
 }
 
 func (w *Writer) read(ctx context.Context, subj string) (stored, error) {
