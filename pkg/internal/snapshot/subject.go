@@ -40,7 +40,7 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		// refused write, repairs, resync --entity): direct gets, served
 		// by the stream itself rather than through the JetStream API.
 		AllowDirect: true,
-		Replicas:          max(replicas, 1),
+		Replicas:    max(replicas, 1),
 	}
 }
 
