@@ -42,6 +42,22 @@ func publishShuffled(t *testing.T, js jetstream.JetStream, subject string, entit
 	}
 }
 
+// publish publishes bodies on hms.workflow.updated, in order.
+func publish(t *testing.T, js jetstream.JetStream, bodies ...string) {
+	t.Helper()
+	for _, body := range bodies {
+		_, err := js.Publish(context.Background(), "hms.workflow.updated", []byte(body))
+		require.NoError(t, err)
+	}
+}
+
+// caughtUp waits until the writers have written every event published.
+func caughtUp(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	_, err := snapshot.CaughtUp(context.Background(), js, "HMS_EVENTS", 10*time.Second)
+	require.NoError(t, err)
+}
+
 func startWriter(t *testing.T, ctx context.Context, js jetstream.JetStream, specs ...snapshot.Spec) {
 	t.Helper()
 	c, err := snapshot.Ensure(ctx, js, "HMS_EVENTS", 1)
@@ -94,12 +110,8 @@ func TestWriterKeepsTheNewestVersionOfEachEntityWithTwoWriters(t *testing.T) {
 
 	// A second event of an entity replaces its entry; an older one,
 	// published later, does not.
-	_, err := js.Publish(ctx, "hms.workflow.updated", []byte(`{"id":"wf-07","version":4,"name":"wf-07 v4"}`))
-	require.NoError(t, err)
-	_, err = js.Publish(ctx, "hms.workflow.updated", []byte(`{"id":"wf-07","version":2,"name":"wf-07 late"}`))
-	require.NoError(t, err)
-	_, err = snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
-	require.NoError(t, err)
+	publish(t, js, `{"id":"wf-07","version":4,"name":"wf-07 v4"}`, `{"id":"wf-07","version":2,"name":"wf-07 late"}`)
+	caughtUp(t, js)
 	e, ok, err := snapshot.Newest(ctx, js, versioned, []string{"hms.workflow.*"}, "wf-07")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -135,13 +147,9 @@ func TestWriterSkipsEventsWithoutAnEntity(t *testing.T) {
 	ctx := context.Background()
 	_, js := brokertest.Connect(t, brokertest.RunServer(t))
 	brokertest.Provision(t, js)
-	for _, body := range []string{`not json`, `{"name":"no id"}`, `{"id":"wf-1","version":1}`} {
-		_, err := js.Publish(ctx, "hms.workflow.updated", []byte(body))
-		require.NoError(t, err)
-	}
+	publish(t, js, `not json`, `{"name":"no id"}`, `{"id":"wf-1","version":1}`)
 	startWriter(t, ctx, js, versioned)
-	_, err := snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
-	require.NoError(t, err)
+	caughtUp(t, js)
 	got := entries(t, js, versioned, "hms.>")
 	require.Len(t, got, 1)
 	require.Equal(t, "1", got["wf-1"][0].Version)
@@ -157,19 +165,11 @@ func TestRestartedWriterKeepsNewerEntries(t *testing.T) {
 	publishShuffled(t, js, "hms.workflow.updated", 5, 3)
 	t.Run("first writer", func(t *testing.T) {
 		startWriter(t, ctx, js, versioned)
-		_, err := snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
-		require.NoError(t, err)
+		caughtUp(t, js)
 	})
-	for _, body := range []string{
-		`{"id":"wf-01","version":2,"name":"wf-01 late"}`,
-		`{"id":"wf-02","version":5,"name":"wf-02 v5"}`,
-	} {
-		_, err := js.Publish(ctx, "hms.workflow.updated", []byte(body))
-		require.NoError(t, err)
-	}
+	publish(t, js, `{"id":"wf-01","version":2,"name":"wf-01 late"}`, `{"id":"wf-02","version":5,"name":"wf-02 v5"}`)
 	startWriter(t, ctx, js, versioned)
-	_, err := snapshot.CaughtUp(ctx, js, "HMS_EVENTS", 10*time.Second)
-	require.NoError(t, err)
+	caughtUp(t, js)
 
 	got := entries(t, js, versioned, "hms.workflow.updated")
 	require.Len(t, got, 5)
