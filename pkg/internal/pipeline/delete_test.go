@@ -195,3 +195,39 @@ func TestABatchSendsItsDeletionsAsDeletes(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.Deleted)
 }
+
+// A claim started while the event waited for a worker is ended when the
+// event fails before its claim stage (here: a deletion soap cannot
+// send), so the entity is not held until the claim lapses; the next
+// version goes through.
+func TestAClaimTakenAheadIsEndedWhenTheEventFailsFirst(t *testing.T) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(`connectors:
+  - name: court-soap
+    kind: soap
+    subjects: [hms.workflow.>]
+    soap:
+      url: `+s.URL+`/ws
+      action: urn:court/UpdateHearing
+      template: '<UpdateHearing>{{.id}}</UpdateHearing>'
+`, nil)
+	cloudEvent := func(id, typ, version string) []byte {
+		return []byte(`{"specversion":"1.0","id":"` + id + `","type":"gov.hms.workflow.` + typ + `","source":"/hms/workflow",` +
+			`"subject":"wf-1","entityversion":"` + version + `","data":{"id":"wf-1"}}`)
+	}
+	e.publishRaw("hms.workflow.deleted", cloudEvent("ce-1", "deleted", "1"), nil)
+	recs := e.recordsWhenStored("court-soap", 1)
+	require.Equal(t, "dead-lettered", recs[0].Outcome)
+
+	state, err := reconcile.Open(context.Background(), e.js, 1)
+	require.NoError(t, err)
+	st, err := state.Recall(context.Background(), "court-soap", "wf-1")
+	require.NoError(t, err)
+	require.Nil(t, st.Claim, "no claim left holding the entity")
+
+	e.publishRaw("hms.workflow.updated", cloudEvent("ce-2", "updated", "2"), nil)
+	recs = e.recordsWhenStored("court-soap", 2)
+	require.Equal(t, "delivered", recs[1].Outcome)
+	require.Equal(t, 1, s.count())
+}

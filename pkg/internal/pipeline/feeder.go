@@ -15,6 +15,9 @@ type feeder struct {
 	// keep is how long a job may wait before JetStream is told it is
 	// still being worked on: a third of the ack wait.
 	keep time.Duration
+	// preclaim starts the claim of a job waiting for a worker (nil: no
+	// claims, or not taken ahead).
+	preclaim func(*job)
 }
 
 // admit takes j's entity for j. False means j now waits behind the job
@@ -50,6 +53,9 @@ func (f *feeder) run(ctx context.Context, jobs chan<- *job) {
 		var ready <-chan struct{}
 		if j != nil {
 			out = jobs
+			if f.preclaim != nil {
+				f.preclaim(j)
+			}
 		} else {
 			// Only an empty feeder listens for new jobs: one waiting for a
 			// worker would be woken by every message the reader queues.
@@ -74,6 +80,9 @@ func (f *feeder) run(ctx context.Context, jobs chan<- *job) {
 // head job already admitted holds its entity with no worker to run it,
 // so the jobs queued behind it go back too.
 func (f *feeder) handBack() {
+	if j, _ := f.in.head(); j != nil {
+		j.abandonClaim()
+	}
 	if j, _ := f.in.head(); j != nil && j.entity.admitted && f.keys != nil {
 		for _, w := range f.keys.drop(j.entity.key) {
 			_ = w.msg.Nak()

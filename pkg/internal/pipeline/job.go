@@ -64,6 +64,9 @@ type entity struct {
 	ifMatch, etag string
 	status        int
 	last          reconcile.State
+	// claiming is a claim started before a worker took the job (see
+	// entityOrder.preclaim), until the claim stage takes it up.
+	claiming reconcile.Claiming
 }
 
 // life is what keeps a waiting job's message ours and bounded.
@@ -124,4 +127,18 @@ func (j *job) keepAliveAfter(now time.Time, after time.Duration) {
 	if now.Sub(j.life.touched) >= after {
 		j.keepAlive()
 	}
+}
+
+// abandonClaim ends a claim started for j that its chain did not take
+// up (handed back, or failed before its claim stage), rather than let it
+// hold the entity until it lapses.
+func (j *job) abandonClaim() {
+	c := j.entity.claiming
+	if c == nil {
+		return
+	}
+	j.entity.claiming = nil
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	c.Abandon(ctx)
 }

@@ -27,6 +27,9 @@ type entityClaims interface {
 	// AcquireRepair is Acquire that lets the version last delivered
 	// through once more.
 	AcquireRepair(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
+	// AcquireAsync starts a claim when the remembered state allows one
+	// without a read; nil otherwise.
+	AcquireAsync(connector, entity, v string, seq uint64, hold time.Duration, again bool) reconcile.Claiming
 	// ReleaseAsync is Release started now and confirmed by Wait.
 	ReleaseAsync(connector, entity, v string, seq uint64, synced *reconcile.Synced) reconcile.Pending
 	// Stale reports, without claiming or a round trip, whether v is
@@ -82,7 +85,14 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 	if j.route.repair {
 		acquire = o.claims.AcquireRepair
 	}
-	st, err := acquire(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold)
+	var st reconcile.State
+	var err error
+	if c := j.entity.claiming; c != nil {
+		j.entity.claiming = nil
+		st, err = c.Wait(ctx)
+	} else {
+		st, err = acquire(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold)
+	}
 	if err != nil {
 		if errors.Is(err, reconcile.ErrSuperseded) {
 			return err
@@ -91,6 +101,16 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 	}
 	j.entity.remember(st)
 	return nil
+}
+
+// preclaim starts j's claim as the feeder holds j for the next free
+// worker, so the claim's round trip overlaps the delivery before it; the
+// worker's claim stage takes it up (and abandonClaim ends it if j never
+// gets there).
+func (o *entityOrder) preclaim(j *job) {
+	if o.applies(j) && j.entity.claiming == nil && j.err == nil {
+		j.entity.claiming = o.claims.AcquireAsync(o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold, j.route.repair)
+	}
 }
 
 // recall reads j's entity state without claiming (an unversioned event

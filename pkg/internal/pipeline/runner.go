@@ -245,6 +245,9 @@ func (r *Runner) runWorkers(ctx context.Context, its [2]jetstream.MessagesContex
 		in := newIntake(r.budgets[i])
 		intakes[i] = in
 		f := &feeder{in: in, keys: r.keys, keep: r.limits.ackWait / 3}
+		if r.settler.order != nil && r.settler.order.ordered {
+			f.preclaim = r.settler.order.preclaim
+		}
 		pumps.Go(func() {
 			errs[i] = rd.read(ctx, it, in)
 			once.Do(func() { close(stopped) })

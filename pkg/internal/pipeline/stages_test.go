@@ -91,6 +91,11 @@ func (f *fakeClaims) Acquire(_ context.Context, _, entity, v string, _ uint64, _
 	return st, f.acquireErr
 }
 
+// AcquireAsync starts nothing: claims are taken by Acquire.
+func (f *fakeClaims) AcquireAsync(string, string, string, uint64, time.Duration, bool) reconcile.Claiming {
+	return nil
+}
+
 func (f *fakeClaims) AcquireRepair(ctx context.Context, c, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error) {
 	f.calls = append(f.calls, "again "+entity+"@"+v)
 	return f.Acquire(ctx, c, entity, v, seq, hold)

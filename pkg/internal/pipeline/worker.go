@@ -44,6 +44,7 @@ func (w *worker) after(j *job) *job {
 func (w *worker) handle(ctx context.Context, j *job) {
 	j.release() // no longer waiting: what is in flight is bounded by the workers
 	if ctx.Err() != nil {
+		j.abandonClaim()
 		_ = j.msg.Nak() // the drain timed out before this one started
 		return
 	}
@@ -58,6 +59,7 @@ func (w *worker) handle(ctx context.Context, j *job) {
 	// traceparent sent to the external system are its children; cancelling
 	// stays tied to ctx (the drain deadline).
 	err := w.chain(trace.ContextWithSpan(ctx, span), j)
+	j.abandonClaim()
 	took := time.Since(start)
 	w.settler.settle(outcome{j: j, err: err, took: took, at: start.Add(took), spanCtx: spanCtx, span: span})
 }

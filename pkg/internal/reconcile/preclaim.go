@@ -1,0 +1,89 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Claiming is a claim started by AcquireAsync and not yet confirmed.
+type Claiming interface {
+	// Wait returns what Acquire would have: the state as it was, or
+	// ErrSuperseded, or an error. When the write lost a race it claims
+	// the slow way, as Acquire does.
+	Wait(ctx context.Context) (State, error)
+	// Abandon ends the claim unused: its event was handed back or failed
+	// before it was sent.
+	Abandon(ctx context.Context)
+}
+
+// AcquireAsync starts Acquire's compare-and-set without waiting for it,
+// so the claim's round trip overlaps whatever the caller does before it
+// needs the claim (a worker finishing the job before). It does so only
+// when the remembered state shows nothing in the way (no claim, an older
+// version) and returns nil otherwise: Acquire then decides, reading or
+// waiting as it must. again is AcquireRepair's.
+func (s *Store) AcquireAsync(connector, entity, v string, seq uint64, hold time.Duration, again bool) Claiming {
+	k := key(connector, entity)
+	st, rev, _ := s.known.get(k) // not remembered: written as new, refused if it exists
+	same := again && v == st.Version && seq == st.Seq
+	if st.Claim != nil || (st.Version != "" && !newer(v, seq, st.Version, st.Seq) && !same) {
+		return nil
+	}
+	claimed := st
+	claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
+	m := nats.NewMsg("$KV." + Bucket + "." + k)
+	m.Data = appendState(make([]byte, 0, 128+len(st.Snapshot)), &claimed)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	fut, err := s.js.PublishMsgAsync(m)
+	if err != nil {
+		return nil
+	}
+	return &claiming{s: s, k: k, st: st, claimed: claimed, fut: fut,
+		connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
+}
+
+type claiming struct {
+	s           *Store
+	k           string
+	st, claimed State
+	fut         jetstream.PubAckFuture
+	connector   string
+	entity, v   string
+	seq         uint64
+	hold        time.Duration
+	again       bool
+}
+
+func (c *claiming) Wait(ctx context.Context) (State, error) {
+	select {
+	case ack := <-c.fut.Ok():
+		c.s.known.set(c.k, c.claimed, ack.Sequence, true)
+		st := c.st
+		st.Claim = nil
+		return st, nil
+	case err := <-c.fut.Err():
+		if isWrongSequence(err) { // written since it was remembered
+			return c.s.acquire(ctx, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
+		}
+		return c.st, fmt.Errorf("entity %q: claim: %w", c.entity, err)
+	case <-ctx.Done():
+		// Whether it was written is unknown: a claim of this event's own
+		// seq does not stand in its way when it comes back.
+		return c.st, fmt.Errorf("entity %q: claim: %w", c.entity, ctx.Err())
+	}
+}
+
+func (c *claiming) Abandon(ctx context.Context) {
+	select {
+	case ack := <-c.fut.Ok():
+		c.s.known.set(c.k, c.claimed, ack.Sequence, true)
+		_ = c.s.Release(ctx, c.connector, c.entity, c.v, c.seq, nil) // else it lapses at its Until
+	case <-c.fut.Err(): // not claimed: nothing to end
+	case <-ctx.Done():
+	}
+}
