@@ -109,17 +109,7 @@ func TestADeletionWithNoMappedFieldIsSent(t *testing.T) {
 // A kind that cannot delete dead-letters a deletion, saying so, and never
 // sends it as an update.
 func TestAKindThatCannotDeleteDeadLettersTheDeletion(t *testing.T) {
-	s := newSink(t, nil)
-	e := newEnv(t)
-	e.start(`connectors:
-  - name: court-soap
-    kind: soap
-    subjects: [hms.workflow.updated]
-    soap:
-      url: `+s.URL+`/ws
-      action: urn:court/UpdateHearing
-      template: '<UpdateHearing>{{.id}}</UpdateHearing>'
-`, nil)
+	s, e := startSoap(t)
 	e.publishRaw("hms.workflow.updated", []byte(`{"specversion":"1.0","id":"ce-1","type":"gov.hms.workflow.deleted",`+
 		`"source":"/hms/workflow","data":{"id":"wf-1"}}`), nil)
 	recs := e.recordsWhenStored("court-soap", 1)
@@ -201,22 +191,12 @@ func TestABatchSendsItsDeletionsAsDeletes(t *testing.T) {
 // send), so the entity is not held until the claim lapses; the next
 // version goes through.
 func TestAClaimTakenAheadIsEndedWhenTheEventFailsFirst(t *testing.T) {
-	s := newSink(t, nil)
-	e := newEnv(t)
-	e.start(`connectors:
-  - name: court-soap
-    kind: soap
-    subjects: [hms.workflow.>]
-    soap:
-      url: `+s.URL+`/ws
-      action: urn:court/UpdateHearing
-      template: '<UpdateHearing>{{.id}}</UpdateHearing>'
-`, nil)
+	s, e := startSoap(t)
 	cloudEvent := func(id, typ, version string) []byte {
 		return []byte(`{"specversion":"1.0","id":"` + id + `","type":"gov.hms.workflow.` + typ + `","source":"/hms/workflow",` +
 			`"subject":"wf-1","entityversion":"` + version + `","data":{"id":"wf-1"}}`)
 	}
-	e.publishRaw("hms.workflow.deleted", cloudEvent("ce-1", "deleted", "1"), nil)
+	e.publishRaw("hms.workflow.updated", cloudEvent("ce-1", "deleted", "1"), nil)
 	recs := e.recordsWhenStored("court-soap", 1)
 	require.Equal(t, "dead-lettered", recs[0].Outcome)
 
@@ -230,4 +210,21 @@ func TestAClaimTakenAheadIsEndedWhenTheEventFailsFirst(t *testing.T) {
 	recs = e.recordsWhenStored("court-soap", 2)
 	require.Equal(t, "delivered", recs[1].Outcome)
 	require.Equal(t, 1, s.count())
+}
+
+// startSoap runs a soap connector, a kind that cannot delete, named
+// court-soap, on hms.workflow.updated.
+func startSoap(t *testing.T) (*sink, *env) {
+	s := newSink(t, nil)
+	e := newEnv(t)
+	e.start(`connectors:
+  - name: court-soap
+    kind: soap
+    subjects: [hms.workflow.updated]
+    soap:
+      url: `+s.URL+`/ws
+      action: urn:court/UpdateHearing
+      template: '<UpdateHearing>{{.id}}</UpdateHearing>'
+`, nil)
+	return s, e
 }
