@@ -43,15 +43,21 @@ func (s *Store) AcquireAsync(connector, entity, v string, seq uint64, hold time.
 	if err != nil {
 		return nil
 	}
-	return &claiming{s: s, k: k, st: st, claimed: claimed, fut: fut,
+	return &claiming{s: s, k: k, st: st, claimed: claimed, fut: fut, started: time.Now(),
 		connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
 }
+
+// A claim taken ahead is taken again, for a whole hold, when its job
+// waited this share of the hold for a worker: a claim that lapses while
+// its event is still being sent no longer keeps a newer version out.
+const refreshShare = 4
 
 type claiming struct {
 	s           *Store
 	k           string
 	st, claimed State
 	fut         jetstream.PubAckFuture
+	started     time.Time
 	connector   string
 	entity, v   string
 	seq         uint64
@@ -63,6 +69,9 @@ func (c *claiming) Wait(ctx context.Context) (State, error) {
 	select {
 	case ack := <-c.fut.Ok():
 		c.s.known.set(c.k, c.claimed, ack.Sequence, true)
+		if time.Since(c.started) > c.hold/refreshShare {
+			return c.s.acquire(ctx, c.connector, c.entity, c.v, c.seq, c.hold, c.again) // its own claim, renewed
+		}
 		st := c.st
 		st.Claim = nil
 		return st, nil

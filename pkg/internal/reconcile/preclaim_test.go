@@ -61,3 +61,32 @@ func TestAcquireAsyncClaimsAsAcquireDoes(t *testing.T) {
 	require.Equal(t, "3", st.Version, "read after the refused write")
 	require.Equal(t, uint64(7), seen().Claim.Seq)
 }
+
+// A claim taken ahead whose job then waited a quarter of the hold is
+// taken again for a whole hold, so it cannot lapse while its event is
+// being sent.
+func TestAClaimTakenAheadLongAgoIsRenewed(t *testing.T) {
+	stores, _, ctx := openStores(t, 2)
+	a, b := stores[0], stores[1]
+	const hold = 2 * time.Second
+	started := time.Now()
+	c := a.AcquireAsync("court", "wf-1", "1", 1, hold, false)
+	require.NotNil(t, c)
+	var first time.Time
+	require.Eventually(t, func() bool {
+		st, err := b.Recall(ctx, "court", "wf-1")
+		if err != nil || st.Claim == nil {
+			return false
+		}
+		first = st.Claim.Until
+		return true
+	}, 5*time.Second, 10*time.Millisecond, "the claim is written before Wait")
+	require.Eventually(t, func() bool { return time.Since(started) > hold/2 }, 5*time.Second, 10*time.Millisecond)
+
+	_, err := c.Wait(ctx)
+	require.NoError(t, err)
+	st, err := b.Recall(ctx, "court", "wf-1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), st.Claim.Seq)
+	require.True(t, st.Claim.Until.After(first), "renewed: %v, first %v", st.Claim.Until, first)
+}
