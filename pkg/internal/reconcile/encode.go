@@ -7,11 +7,11 @@ import (
 	"github.com/hms/extsync/pkg/internal/jsontext"
 )
 
-// appendState appends st as encoding/json marshals it (TestEncodeState
-// and FuzzEncodeState hold the two together). Every versioned delivery
-// writes the state twice, a claim and a release, and reflection over it
-// was a tenth of the process's CPU; the record (Snapshot) is JSON text
-// already and is copied as it is.
+// appendState appends st as encoding/json marshals it
+// (TestEncodeStateMatchesEncodingJSON and FuzzEncodeState hold the two
+// together). Every versioned delivery writes the state twice, a claim
+// and a release, so it is written without reflection; the record
+// (Snapshot) is JSON text already and is copied as it is.
 func appendState(b []byte, st *State) []byte {
 	b = append(b, '{')
 	n := len(b)

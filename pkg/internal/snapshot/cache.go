@@ -17,7 +17,7 @@ type stored struct {
 // written as new on its next event (refused, then read, when it exists).
 //
 // Subjects are kept as 64-bit hashes, not text: with every event a new
-// entity the cache fills, and the subjects' text was most of its
+// entity the cache fills, and the subjects' text would be most of its
 // memory. Two subjects sharing a hash (about one chance in 10^10 at
 // 100,000 subjects) share an entry: a wrong sequence only costs a
 // refused publish and a read; a wrong version could leave one entry a
