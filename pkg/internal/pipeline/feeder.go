@@ -80,10 +80,11 @@ func (f *feeder) run(ctx context.Context, jobs chan<- *job) {
 // head job already admitted holds its entity with no worker to run it,
 // so the jobs queued behind it go back too.
 func (f *feeder) handBack() {
-	if j, _ := f.in.head(); j != nil {
+	j, _ := f.in.head()
+	if j != nil {
 		j.abandonClaim()
 	}
-	if j, _ := f.in.head(); j != nil && j.entity.admitted && f.keys != nil {
+	if j != nil && j.entity.admitted && f.keys != nil {
 		for _, w := range f.keys.drop(j.entity.key) {
 			_ = w.msg.Nak()
 			w.release()

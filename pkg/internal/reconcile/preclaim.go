@@ -3,10 +3,8 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -36,10 +34,7 @@ func (s *Store) AcquireAsync(connector, entity, v string, seq uint64, hold time.
 	}
 	claimed := st
 	claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
-	m := nats.NewMsg("$KV." + Bucket + "." + k)
-	m.Data = appendState(make([]byte, 0, 128+len(st.Snapshot)), &claimed)
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	fut, err := s.js.PublishMsgAsync(m)
+	fut, err := s.putAsync(k, &claimed, rev)
 	if err != nil {
 		return nil
 	}

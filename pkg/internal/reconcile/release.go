@@ -3,9 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strconv"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -37,13 +35,8 @@ func (s *Store) ReleaseAsync(connector, entity, v string, seq uint64, synced *Sy
 	// Not remembered: written as new (compare-and-set on "absent"); if it
 	// exists, the write fails and Wait releases the slow way.
 	st, rev, _ := s.known.get(k)
-	after := released(st, v, seq, synced)
-	b := appendState(make([]byte, 0, 128+len(after.Snapshot)), &after)
-	p.after = after
-	m := nats.NewMsg("$KV." + Bucket + "." + k)
-	m.Data = b
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	p.fut, _ = s.js.PublishMsgAsync(m)
+	p.after = released(st, v, seq, synced)
+	p.fut, _ = s.putAsync(k, &p.after, rev)
 	return p
 }
 

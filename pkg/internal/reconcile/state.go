@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/pkg/broker"
@@ -144,7 +146,7 @@ func (s *Store) get(ctx context.Context, k string) (State, uint64, error) {
 // put writes st if the entry is still at rev (0: absent) and returns its
 // new revision; false when another writer got there first.
 func (s *Store) put(ctx context.Context, k string, st State, rev uint64) (uint64, bool, error) {
-	b := appendState(make([]byte, 0, 128+len(st.Snapshot)), &st)
+	b := encode(&st)
 	var err error
 	var next uint64
 	if rev == 0 {
@@ -157,6 +159,19 @@ func (s *Store) put(ctx context.Context, k string, st State, rev uint64) (uint64
 	}
 	return next, err == nil, err
 }
+
+// putAsync is put without waiting: the write is published at once and
+// the future says whether it was stored (a wrong-sequence error when
+// another writer got there first).
+func (s *Store) putAsync(k string, st *State, rev uint64) (jetstream.PubAckFuture, error) {
+	m := nats.NewMsg("$KV." + Bucket + "." + k)
+	m.Data = encode(st)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	return s.js.PublishMsgAsync(m)
+}
+
+// encode is st as the bucket holds it.
+func encode(st *State) []byte { return appendState(make([]byte, 0, 128+len(st.Snapshot)), st) }
 
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
