@@ -17,6 +17,7 @@ import (
 	"github.com/hms/extsync/pkg/event"
 	"github.com/hms/extsync/pkg/internal/mapping"
 	"github.com/hms/extsync/pkg/internal/policy"
+	"github.com/hms/extsync/pkg/internal/reconcile"
 	"github.com/hms/extsync/pkg/internal/throttle"
 	"github.com/hms/extsync/pkg/synclog"
 )
@@ -35,6 +36,7 @@ type Runner struct {
 	chain     handler // realtime: up to deliver; batch: up to accept
 	guard     *policy.Guard
 	throttle  *throttle.Shared // nil without a throttle block
+	lease     *reconcile.Lease // ordering entity: who sends alone, and claims through it
 	keys      *keyQueue        // nil when ordering is none
 	budgets   [2]*budget       // the events' and the replays' intakes
 	settler   *settler
@@ -81,7 +83,12 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.throttle = throttle.New(o.throttles, cfg.Name, o.Instance, throttle.ParamsOf(t), log)
 	}
 	r.guard = policy.NewGuard(cfg, r.throttle, log)
-	order := entityStateOf(cfg, conn, o.state, log)
+	var claims entityClaims = o.state
+	if cfg.Ordering == config.OrderingEntity {
+		r.lease = o.state.Lease(cfg.Name, o.Instance, claimHold(conn), log)
+		claims = r.lease
+	}
+	order := entityStateOf(cfg, conn, claims, log)
 	if cfg.Ordering == config.OrderingEntity {
 		r.keys = newKeyQueue()
 		if cfg.Mode != config.ModeBatch {
@@ -125,9 +132,13 @@ func entityStateOf(cfg *config.Connector, conn connectors.Connector, claims enti
 	if !ordered && !cfg.KeepsRecords() {
 		return nil
 	}
-	return &entityOrder{claims: claims, connector: cfg.Name, hold: conn.Timeout() + 10*time.Second, log: log,
+	return &entityOrder{claims: claims, connector: cfg.Name, hold: claimHold(conn), log: log,
 		ordered: ordered, keep: cfg.KeepsRecords(), skip: cfg.SkipsUnchanged}
 }
+
+// claimHold bounds a claim: an instance that dies holding one blocks the
+// entity only that long, and it outlasts any one delivery.
+func claimHold(conn connectors.Connector) time.Duration { return conn.Timeout() + 10*time.Second }
 
 func limitsOf(o *Options, cfg *config.Connector, conn connectors.Connector) limits {
 	l := limits{drain: o.DrainTimeout}
@@ -193,6 +204,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		thrCtx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); r.throttle.Run(thrCtx) }()
+		defer func() { stop(); <-done }()
+	}
+	if r.lease != nil {
+		// Withdrawn once the drain has settled every claim.
+		leaseCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); r.lease.Run(leaseCtx) }()
 		defer func() { stop(); <-done }()
 	}
 	events, err := r.consumers.events.Messages(jetstream.PullMaxMessages(r.limits.pull))

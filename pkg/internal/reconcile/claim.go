@@ -16,20 +16,32 @@ import (
 // the claim is one compare-and-set; it reads first only when that fails,
 // or when the remembered state shows another sender's claim.
 func (s *Store) Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
-	return s.acquire(ctx, connector, entity, v, seq, hold, false)
+	return s.acquire(ctx, nil, connector, entity, v, seq, hold, false)
 }
 
 // AcquireRepair is Acquire for sending the version last delivered once
 // more (a repair after the system lost or changed it): that very version
 // (same v and seq) is not superseded; an older one still is.
 func (s *Store) AcquireRepair(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (State, error) {
-	return s.acquire(ctx, connector, entity, v, seq, hold, true)
+	return s.acquire(ctx, nil, connector, entity, v, seq, hold, true)
 }
 
-func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {
+// acquire claims through lease l (nil: none): without a write while this
+// instance sends alone and knows the entity's state.
+func (s *Store) acquire(ctx context.Context, l *Lease, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {
+	if err := l.await(ctx); err != nil {
+		return State{}, fmt.Errorf("entity %q: %w", entity, err)
+	}
 	k := key(connector, entity)
-	st, rev, fresh := s.known.get(k)
-	fresh = !fresh // not remembered: try it as absent; Create fails if it exists
+	st, rev, trusted := s.known.get(k)
+	if !trusted && l.sendsAlone() { // a read, not a claim written to learn it
+		var err error
+		if st, rev, err = s.get(ctx, k); err != nil {
+			return st, fmt.Errorf("entity %q: %w", entity, err)
+		}
+		trusted = true
+	}
+	fresh := !trusted // not remembered: try it as absent; Create fails if it exists
 	for {
 		same := again && v == st.Version && seq == st.Seq
 		if st.Version != "" && !newer(v, seq, st.Version, st.Seq) && !same {
@@ -42,7 +54,7 @@ func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq ui
 				if st, rev, err = s.get(ctx, k); err != nil {
 					return st, fmt.Errorf("entity %q: %w", entity, err)
 				}
-				fresh = true
+				fresh, trusted = true, true
 				continue
 			}
 			// A lapsed claim orders too: its sender may have been answered
@@ -56,13 +68,20 @@ func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq ui
 				if st, rev, err = s.awaitClaim(ctx, k, rev, c, mine); err != nil {
 					return st, fmt.Errorf("entity %q: %w", entity, err)
 				}
-				fresh = true
+				fresh, trusted = true, true
 				continue
 			}
 			// Lapsed, and older than v: taken over.
 		}
 		claimed := st
 		claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
+		if trusted && s.claimAlone(l, k, claimed, rev) {
+			st.Claim = nil
+			return st, nil
+		}
+		if !l.mayClaim() {
+			return st, fmt.Errorf("entity %q: %w", entity, ErrLeaseWait)
+		}
 		next, ok, err := s.put(ctx, k, claimed, rev)
 		if err != nil {
 			return st, fmt.Errorf("entity %q: claim: %w", entity, err)
@@ -75,8 +94,22 @@ func (s *Store) acquire(ctx context.Context, connector, entity, v string, seq ui
 		if st, rev, err = s.get(ctx, k); err != nil {
 			return st, fmt.Errorf("entity %q: %w", entity, err)
 		}
-		fresh = true
+		fresh, trusted = true, true
 	}
+}
+
+// claimAlone claims k (remembered at rev) without a write when this
+// instance sends alone: only the remembered state says it is claimed,
+// until the release writes.
+func (s *Store) claimAlone(l *Lease, k string, claimed State, rev uint64) bool {
+	if !l.alone() {
+		return false
+	}
+	if !s.known.claimAlone(k, claimed, rev, l) {
+		l.end()
+		return false
+	}
+	return true
 }
 
 // Release ends the claim for seq: a delivery (synced set) records v as

@@ -1,6 +1,9 @@
 package reconcile
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // known remembers, per entity key, the state and revision this instance
 // last read or wrote, and whether a claim of its own awaits release.
@@ -20,6 +23,9 @@ type entry struct {
 	// releasing is closed when this instance's claim on the entity is
 	// released; nil when it holds none.
 	releasing chan struct{}
+	// alone is the lease of a claim taken without a write (st holds it
+	// here only); its release ends it there too.
+	alone *Lease
 }
 
 // maxKnown bounds the memory (an entry holds the entity's last record as
@@ -58,13 +64,54 @@ func (k *known) set(key string, st State, rev uint64, claimed bool) {
 	}
 }
 
+// claimAlone remembers claimed at rev as this instance's claim, taken
+// without a write under lease l, if key is still remembered at rev with
+// no claim of its own pending.
+func (k *known) claimAlone(key string, claimed State, rev uint64, l *Lease) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.m[key]
+	if e == nil { // read, not yet remembered
+		if k.m == nil {
+			k.m = map[string]*entry{}
+		}
+		if len(k.m) >= maxKnown {
+			k.trim()
+		}
+		e = &entry{}
+		k.m[key] = e
+	}
+	if e.rev != rev || e.releasing != nil {
+		return false
+	}
+	e.st, e.releasing, e.alone = claimed, make(chan struct{}), l
+	return true
+}
+
 // released says this instance's claim on key is released (or lapsed).
 func (k *known) released(key string) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if e := k.m[key]; e != nil && e.releasing != nil {
+	e := k.m[key]
+	var alone *Lease
+	if e != nil && e.releasing != nil {
 		close(e.releasing)
-		e.releasing = nil
+		e.releasing, alone, e.alone = nil, e.alone, nil
+	}
+	k.mu.Unlock()
+	if alone != nil {
+		alone.end()
+	}
+}
+
+// forgetPrefix forgets every key with prefix but those with a claim of
+// this instance's pending.
+func (k *known) forgetPrefix(prefix string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for key, e := range k.m {
+		if e.releasing == nil && strings.HasPrefix(key, prefix) {
+			delete(k.m, key)
+		}
 	}
 }
 

@@ -26,19 +26,29 @@ type Claiming interface {
 // version) and returns nil otherwise: Acquire then decides, reading or
 // waiting as it must. again is AcquireRepair's.
 func (s *Store) AcquireAsync(connector, entity, v string, seq uint64, hold time.Duration, again bool) Claiming {
+	return s.acquireAsync(nil, connector, entity, v, seq, hold, again)
+}
+
+func (s *Store) acquireAsync(l *Lease, connector, entity, v string, seq uint64, hold time.Duration, again bool) Claiming {
 	k := key(connector, entity)
-	st, rev, _ := s.known.get(k) // not remembered: written as new, refused if it exists
+	st, rev, remembered := s.known.get(k) // not remembered: written as new, refused if it exists
 	same := again && v == st.Version && seq == st.Seq
 	if st.Claim != nil || (st.Version != "" && !newer(v, seq, st.Version, st.Seq) && !same) {
 		return nil
 	}
 	claimed := st
 	claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
+	if remembered && s.claimAlone(l, k, claimed, rev) {
+		return &claimedAlone{l: l, k: k, st: st, rev: rev, connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
+	}
+	if !l.mayClaim() {
+		return nil // Acquire waits
+	}
 	fut, err := s.putAsync(k, &claimed, rev)
 	if err != nil {
 		return nil
 	}
-	return &claiming{s: s, k: k, st: st, claimed: claimed, fut: fut, started: time.Now(),
+	return &claiming{s: s, l: l, k: k, st: st, claimed: claimed, fut: fut, started: time.Now(),
 		connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
 }
 
@@ -49,6 +59,7 @@ const refreshShare = 4
 
 type claiming struct {
 	s           *Store
+	l           *Lease
 	k           string
 	st, claimed State
 	fut         jetstream.PubAckFuture
@@ -65,14 +76,14 @@ func (c *claiming) Wait(ctx context.Context) (State, error) {
 	case ack := <-c.fut.Ok():
 		c.s.known.set(c.k, c.claimed, ack.Sequence, true)
 		if time.Since(c.started) > c.hold/refreshShare {
-			return c.s.acquire(ctx, c.connector, c.entity, c.v, c.seq, c.hold, c.again) // its own claim, renewed
+			return c.s.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again) // its own claim, renewed
 		}
 		st := c.st
 		st.Claim = nil
 		return st, nil
 	case err := <-c.fut.Err():
 		if isWrongSequence(err) { // written since it was remembered
-			return c.s.acquire(ctx, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
+			return c.s.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
 		}
 		return c.st, fmt.Errorf("entity %q: claim: %w", c.entity, err)
 	case <-ctx.Done():
@@ -90,4 +101,32 @@ func (c *claiming) Abandon(ctx context.Context) {
 	case <-c.fut.Err(): // not claimed: nothing to end
 	case <-ctx.Done():
 	}
+}
+
+// claimedAlone is a claim taken without a write (see Lease).
+type claimedAlone struct {
+	l         *Lease
+	k         string
+	st        State
+	rev       uint64
+	connector string
+	entity, v string
+	seq       uint64
+	hold      time.Duration
+	again     bool
+}
+
+// Wait gives the claim to the worker, unless the instance stopped
+// sending alone while the job waited: then it claims as Acquire does.
+func (c *claimedAlone) Wait(ctx context.Context) (State, error) {
+	if c.l.stillAlone() {
+		return c.st, nil
+	}
+	c.Abandon(ctx)
+	return c.l.Store.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
+}
+
+func (c *claimedAlone) Abandon(context.Context) {
+	c.l.known.set(c.k, c.st, c.rev, false)
+	c.l.known.released(c.k)
 }

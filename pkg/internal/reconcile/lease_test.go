@@ -1,0 +1,167 @@
+package reconcile_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/internal/reconcile"
+)
+
+// runLease keeps s's membership for connector court until the test ends
+// (or stop is called: a graceful leave).
+func runLease(t *testing.T, s *reconcile.Store, name string, hold time.Duration) (l *reconcile.Lease, stop func()) {
+	t.Helper()
+	l = s.Lease("court", name, hold, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return l, stop
+}
+
+// writes counts the writes to key from now on; call it to get the count
+// so far, once the writes of interest are confirmed.
+func writes(t *testing.T, ctx context.Context, js jetstream.JetStream, key string) func() int {
+	t.Helper()
+	kv, err := js.KeyValue(ctx, reconcile.Bucket)
+	require.NoError(t, err)
+	w, err := kv.Watch(ctx, key, jetstream.UpdatesOnly())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Stop() })
+	n := 0
+	return func() int {
+		// A write of the test's own marks the end of those before it.
+		_, err := kv.Put(ctx, key, []byte(`{"mark":true}`))
+		require.NoError(t, err)
+		for e := range w.Updates() {
+			if e != nil && string(e.Value()) == `{"mark":true}` {
+				return n
+			}
+			n++
+		}
+		return n
+	}
+}
+
+func deliver(t *testing.T, ctx context.Context, c interface {
+	Acquire(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error)
+	Release(ctx context.Context, connector, entity, v string, seq uint64, synced *reconcile.Synced) error
+}, entity, v string, seq uint64) {
+	t.Helper()
+	_, err := c.Acquire(ctx, "court", entity, v, seq, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, c.Release(ctx, "court", entity, v, seq, &reconcile.Synced{Snapshot: reconcile.RecordJSON(map[string]any{"v": v})}))
+}
+
+// An instance that runs alone sends alone: a versioned event costs its
+// release's write only, and versions still only grow.
+func TestAnInstanceAloneClaimsWithoutAWrite(t *testing.T) {
+	stores, js, ctx := openStores(t, 1)
+	l, _ := runLease(t, stores[0], "a", time.Minute)
+	require.Eventually(t, l.SendsAlone, 5*time.Second, 10*time.Millisecond)
+	count := writes(t, ctx, js, reconcile.Key("court", "wf-1"))
+	for v := 1; v <= 5; v++ {
+		deliver(t, ctx, l, "wf-1", string(rune('0'+v)), uint64(v))
+	}
+	require.Equal(t, 5, count(), "one write per version: the release")
+
+	_, err := l.Acquire(ctx, "court", "wf-2", "3", 10, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, l.Release(ctx, "court", "wf-2", "3", 10, &reconcile.Synced{}))
+	_, err = l.Acquire(ctx, "court", "wf-2", "2", 11, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded)
+}
+
+// A second instance waits until the one sending alone has stepped down,
+// which it does only once its claimless deliveries are recorded; from
+// then on both claim, and the second sees what the first delivered.
+func TestASecondInstanceWaitsUntilTheOneAloneStepsDown(t *testing.T) {
+	stores, js, ctx := openStores(t, 2)
+	a, _ := runLease(t, stores[0], "a", time.Minute)
+	require.Eventually(t, a.SendsAlone, 5*time.Second, 10*time.Millisecond)
+	_, err := a.Acquire(ctx, "court", "wf-1", "2", 2, time.Minute) // under way: no write
+	require.NoError(t, err)
+
+	b, _ := runLease(t, stores[1], "b", time.Minute)
+	claimed := make(chan error, 1)
+	go func() {
+		_, err := b.Acquire(ctx, "court", "wf-1", "3", 3, time.Minute)
+		claimed <- err
+	}()
+	require.Eventually(t, func() bool { return !a.SendsAlone() }, 5*time.Second, 10*time.Millisecond, "a stops sending alone once it sees b")
+	select {
+	case err := <-claimed:
+		t.Fatalf("b claimed while a's delivery was under way: %v", err)
+	default:
+	}
+	require.Equal(t, "a", holder(t, ctx, js), "a steps down only once its delivery is recorded")
+
+	require.NoError(t, a.Release(ctx, "court", "wf-1", "2", 2, &reconcile.Synced{}))
+	require.NoError(t, <-claimed)
+	st, err := stores[1].Recall(ctx, "court", "wf-1")
+	require.NoError(t, err)
+	require.Equal(t, "2", st.Version, "b claimed after a's delivery was recorded")
+	require.Equal(t, uint64(3), st.Claim.Seq, "b's claim is written")
+	require.Empty(t, holder(t, ctx, js))
+	require.False(t, b.SendsAlone())
+}
+
+// An instance that left sends alone no more; one that vanished while
+// sending alone is taken over only after its deliveries could have ended.
+func TestTheOneAloneIsTakenOverWhenItLeavesOrItsDeliveriesCouldHaveEnded(t *testing.T) {
+	stores, js, ctx := openStores(t, 2)
+	a, stopA := runLease(t, stores[0], "a", time.Minute)
+	require.Eventually(t, a.SendsAlone, 5*time.Second, 10*time.Millisecond)
+	b, _ := runLease(t, stores[1], "b", time.Minute)
+	require.Eventually(t, func() bool { return !a.SendsAlone() && holder(t, ctx, js) == "" }, 5*time.Second, 10*time.Millisecond)
+	stopA()
+	require.Eventually(t, b.SendsAlone, 5*time.Second, 10*time.Millisecond, "a left: b runs alone")
+
+	// A member that stopped renewing while sending alone, as a killed
+	// instance does: its record stays, and with it the wait.
+	stores2, js2, ctx2 := openStores(t, 1)
+	const hold = 2 * time.Second
+	until := time.Now().Add(500 * time.Millisecond)
+	kv, err := js2.KeyValue(ctx2, reconcile.Bucket)
+	require.NoError(t, err)
+	rec, _ := json.Marshal(map[string]any{"holder": "gone", "members": map[string]time.Time{"gone": until}})
+	_, err = kv.Put(ctx2, "_lease.court", rec)
+	require.NoError(t, err)
+	c, _ := runLease(t, stores2[0], "c", hold)
+	_, err = c.Acquire(ctx2, "court", "wf-1", "1", 1, time.Minute)
+	require.NoError(t, err)
+	require.False(t, time.Now().Before(until.Add(hold)), "claimed before the vanished member's deliveries could have ended")
+}
+
+// An instance that cannot renew its membership claims nothing: after
+// waiting a hold it says why.
+func TestNoClaimWithoutAMembership(t *testing.T) {
+	stores, _, ctx := openStores(t, 1)
+	l := stores[0].Lease("court", "never-run", 200*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err := l.Acquire(ctx, "court", "wf-1", "1", 1, time.Minute)
+	require.True(t, errors.Is(err, reconcile.ErrLeaseWait), "%v", err)
+	require.Nil(t, l.AcquireAsync("court", "wf-1", "1", 1, time.Minute, false))
+}
+
+func holder(t *testing.T, ctx context.Context, js jetstream.JetStream) string {
+	t.Helper()
+	kv, err := js.KeyValue(ctx, reconcile.Bucket)
+	require.NoError(t, err)
+	e, err := kv.Get(ctx, "_lease.court")
+	require.NoError(t, err)
+	var rec struct{ Holder string }
+	require.NoError(t, json.Unmarshal(e.Value(), &rec))
+	if i := len(rec.Holder) - 9; i > 0 && rec.Holder[i] == '/' {
+		return rec.Holder[:i] // the instance name, without the per-run suffix
+	}
+	return rec.Holder
+}
