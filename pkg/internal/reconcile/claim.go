@@ -117,6 +117,9 @@ func (s *Store) claimAlone(l *Lease, k string, claimed State, rev uint64) bool {
 // is left as it was, for a retry or a newer version.
 func (s *Store) Release(ctx context.Context, connector, entity, v string, seq uint64, synced *Synced) error {
 	k := key(connector, entity)
+	if synced == nil && s.known.unclaimAlone(k, seq) {
+		return nil
+	}
 	defer s.known.released(k)
 	st, rev, ok := s.known.get(k)
 	for {

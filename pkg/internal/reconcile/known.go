@@ -88,6 +88,22 @@ func (k *known) claimAlone(key string, claimed State, rev uint64, l *Lease) bool
 	return true
 }
 
+// unclaimAlone ends a claim on key for seq taken without a write, and
+// reports whether there was one: nothing was written, so its end needs
+// no write either.
+func (k *known) unclaimAlone(key string, seq uint64) bool {
+	k.mu.Lock()
+	e := k.m[key]
+	if e == nil || e.alone == nil || e.st.Claim == nil || e.st.Claim.Seq != seq {
+		k.mu.Unlock()
+		return false
+	}
+	e.st.Claim = nil
+	k.mu.Unlock()
+	k.released(key)
+	return true
+}
+
 // released says this instance's claim on key is released (or lapsed).
 func (k *known) released(key string) {
 	k.mu.Lock()

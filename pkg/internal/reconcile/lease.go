@@ -168,13 +168,16 @@ func (l *Lease) decide(rec leaseRecord, now time.Time, leaving bool) (leaseRecor
 			delete(next.Members, m)
 		}
 	}
-	if leaving {
-		delete(next.Members, l.self)
-	} else {
-		next.Members[l.self] = now.Add(leaseTTL)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	switch {
+	case !leaving:
+		next.Members[l.self] = now.Add(leaseTTL)
+	case next.Holder != l.self || l.inflight == 0:
+		delete(next.Members, l.self)
+		// else: a delivery cut short by the drain may yet reach the
+		// system; the others wait for it as for a vanished member.
+	}
 	switch {
 	case next.Holder == l.self && (!alone || leaving || l.mode == modeStepping):
 		if l.mode == modeAlone {
@@ -210,9 +213,10 @@ func (l *Lease) apply(rec leaseRecord, now time.Time, alone bool) {
 	case rec.Holder != "":
 		mode = modeWaiting
 	}
-	if mode == modeAlone && l.mode != modeAlone {
+	if mode == modeAlone && (l.mode != modeAlone || !now.Before(l.valid)) {
 		// What was remembered may be older than what the others wrote
-		// before they left; sending alone trusts what is remembered.
+		// before they left (or while this membership had lapsed);
+		// sending alone trusts what is remembered.
 		l.known.forgetPrefix(l.connector + ".")
 	}
 	l.valid = now.Add(leaseTTL - leaseBeat)

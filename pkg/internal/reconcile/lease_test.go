@@ -73,8 +73,14 @@ func TestAnInstanceAloneClaimsWithoutAWrite(t *testing.T) {
 		deliver(t, ctx, l, "wf-1", string(rune('0'+v)), uint64(v))
 	}
 	require.Equal(t, 5, count(), "one write per version: the release")
+	_, err := l.Acquire(ctx, "court", "wf-1", "6", 6, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, l.ReleaseAsync("court", "wf-1", "6", 6, nil).Wait(ctx))
+	require.Equal(t, 5, count(), "a failed attempt alone writes nothing")
+	deliver(t, ctx, l, "wf-1", "6", 6)
+	require.Equal(t, 6, count(), "and its retry is sent")
 
-	_, err := l.Acquire(ctx, "court", "wf-2", "3", 10, time.Minute)
+	_, err = l.Acquire(ctx, "court", "wf-2", "3", 10, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx, "court", "wf-2", "3", 10, &reconcile.Synced{}))
 	_, err = l.Acquire(ctx, "court", "wf-2", "2", 11, time.Minute)

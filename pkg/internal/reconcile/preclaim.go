@@ -39,7 +39,7 @@ func (s *Store) acquireAsync(l *Lease, connector, entity, v string, seq uint64, 
 	claimed := st
 	claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
 	if remembered && s.claimAlone(l, k, claimed, rev) {
-		return &claimedAlone{l: l, k: k, st: st, rev: rev, connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
+		return &claimedAlone{l: l, k: k, st: st, connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
 	}
 	if !l.mayClaim() {
 		return nil // Acquire waits
@@ -108,7 +108,6 @@ type claimedAlone struct {
 	l         *Lease
 	k         string
 	st        State
-	rev       uint64
 	connector string
 	entity, v string
 	seq       uint64
@@ -126,7 +125,4 @@ func (c *claimedAlone) Wait(ctx context.Context) (State, error) {
 	return c.l.Store.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
 }
 
-func (c *claimedAlone) Abandon(context.Context) {
-	c.l.known.set(c.k, c.st, c.rev, false)
-	c.l.known.released(c.k)
-}
+func (c *claimedAlone) Abandon(context.Context) { c.l.known.unclaimAlone(c.k, c.seq) }

@@ -31,6 +31,9 @@ type pendingRelease struct {
 // only one on the delivery path.
 func (s *Store) ReleaseAsync(connector, entity, v string, seq uint64, synced *Synced) Pending {
 	k := key(connector, entity)
+	if synced == nil && s.known.unclaimAlone(k, seq) {
+		return noWrite{}
+	}
 	p := &pendingRelease{s: s, k: k, connector: connector, entity: entity, v: v, seq: seq, synced: synced}
 	// Not remembered: written as new (compare-and-set on "absent"); if it
 	// exists, the write fails and Wait releases the slow way.
@@ -61,3 +64,8 @@ func (p *pendingRelease) Wait(ctx context.Context) error {
 	}
 	return p.s.Release(ctx, p.connector, p.entity, p.v, p.seq, p.synced)
 }
+
+// noWrite is a release that needed no write.
+type noWrite struct{}
+
+func (noWrite) Wait(context.Context) error { return nil }
