@@ -77,6 +77,9 @@ measured in one run.`,
 			if err != nil {
 				return err
 			}
+			if err := rep.CheckOrder(); err != nil {
+				return err
+			}
 			return rep.CheckBridgeRatio(minRatio) // printed either way; exit 1 below the floor
 		},
 	}

@@ -194,6 +194,12 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 		tallies = append(tallies, newTally(phaseThroughput, t.o.Events, false))
 		t.snk.expect(tallies[1])
 	}
+	var order *orderCheck
+	if t.snk != nil && t.g.entities > 0 {
+		order = newOrderCheck(t.g.entities)
+		t.snk.checkOrder(order)
+		defer t.snk.checkOrder(nil)
+	}
 	stopProfile, err := startProfile(t.res.CPUProfile)
 	if err != nil {
 		return err
@@ -242,6 +248,9 @@ func (t *trial) throughputPhase(ctx context.Context) error {
 	r.AttemptMS = t.ob.meanAttemptMS()
 	if err := settled(ctx, t.svc, 10*time.Second); err != nil {
 		return err
+	}
+	if order != nil {
+		r.OutOfOrder = order.count()
 	}
 	t.progress("pipeline %.0f ev/s (%.2f of the first ceiling), %.0f allocs/event, CPU %.0f µs/event (ceiling %.0f)",
 		r.PipelinePerSec, r.Ratio, r.AllocsPerEvent, r.PipelineCPUMicros, r.CeilingCPUMicros)

@@ -98,7 +98,11 @@ type Result struct {
 	AttemptMS float64 `json:"attempt_ms"`
 	// Superseded counts versions acked without being sent because a
 	// newer one of their entity was (ordering entity).
-	Superseded   int64  `json:"superseded"`
+	Superseded int64 `json:"superseded"`
+	// OutOfOrder counts, for versioned events, deliveries the sink
+	// received after a newer version of their entity (with ordering
+	// none they happen; with entity, never).
+	OutOfOrder   int64  `json:"out_of_order"`
 	Retries      int64  `json:"retries"`
 	DeadLettered int64  `json:"dead_lettered"`
 	CPUProfile   string `json:"cpu_profile,omitempty"`

@@ -155,6 +155,16 @@ func TestRunExternalVersionedBridge(t *testing.T) {
 	require.ErrorContains(t, err, "c=8")
 	require.NoError(t, rep.CheckBridgeRatio(0))
 	require.NoError(t, rep.CheckBridgeRatio(r.BridgeRatio/2))
+
+	// Ordering entity: the sink never had a version after a newer one,
+	// and a run where it had fails.
+	require.Contains(t, fields.Results[0], "out_of_order")
+	require.Zero(t, r.OutOfOrder)
+	require.NoError(t, rep.CheckOrder())
+	rep.Results[0].OutOfOrder = 2
+	require.ErrorIs(t, rep.CheckOrder(), bench.ErrOutOfOrder)
+	rep.Ordering = "none"
+	require.NoError(t, rep.CheckOrder(), "without ordering, versions may cross")
 }
 
 // TestQuickDefaultsKeepGivenFlags: --quick fills in only what the command

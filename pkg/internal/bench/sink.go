@@ -20,6 +20,8 @@ type sink struct {
 	url string
 	// tally is what the current phase has seen.
 	tally *tally
+	// order, when set, checks the throughput phase's versions.
+	order *orderCheck
 	mu    sync.Mutex
 	bufs  sync.Pool
 }
@@ -34,6 +36,14 @@ func startSink() (*sink, error) {
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// checkOrder checks the order of the versions received from now on
+// (nil: no more).
+func (s *sink) checkOrder(o *orderCheck) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.order = o
 }
 
 // expect starts counting a phase's events afresh.
@@ -57,8 +67,13 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sent, hasSent := sentAt(buf.Bytes())
 	s.bufs.Put(buf)
 	s.mu.Lock()
-	t := s.tally
+	t, order := s.tally, s.order
 	s.mu.Unlock()
+	if order != nil {
+		if phase, n, ok := parseID(id); ok && phase == phaseThroughput {
+			order.see(n)
+		}
+	}
 	if t != nil {
 		if phase, n, ok := parseID(id); ok {
 			var lat time.Duration

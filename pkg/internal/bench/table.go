@@ -52,6 +52,9 @@ func (r Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "c=%d: %d attempts retried, %d dead-lettered: the numbers above include them\n",
 				res.Concurrency, res.Retries, res.DeadLettered)
 		}
+		if res.OutOfOrder > 0 {
+			fmt.Fprintf(w, "c=%d: %d deliveries of a version older than one the sink already had\n", res.Concurrency, res.OutOfOrder)
+		}
 		if res.Superseded > 0 {
 			fmt.Fprintf(w, "c=%d: %d versions superseded (acked, a newer one sent instead)\n", res.Concurrency, res.Superseded)
 		}
