@@ -13,18 +13,18 @@ import (
 type orderCheck struct {
 	entities   int
 	mu         sync.Mutex
-	last       []int32 // per entity, the newest version received
+	last       []int // per entity, the newest version received
 	outOfOrder int64
 }
 
 func newOrderCheck(entities int) *orderCheck {
-	return &orderCheck{entities: entities, last: make([]int32, entities)}
+	return &orderCheck{entities: entities, last: make([]int, entities)}
 }
 
 // see notes event n of the throughput phase (repeats included: a
 // redelivered old version is out of order too).
 func (o *orderCheck) see(n int) {
-	e, v := n%o.entities, int32(n/o.entities+1)
+	e, v := n%o.entities, n/o.entities+1
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if v < o.last[e] {

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -26,6 +28,12 @@ type job struct {
 	// CloudEvent type ending in .deleted); it is sent as a deletion.
 	delete bool
 	body   map[string]any
+	// bodyText is body as JSON text, made once for the comparison with
+	// the last record and the record kept; of is the body it was made of.
+	bodyText struct {
+		json json.RawMessage
+		of   unsafe.Pointer
+	}
 	// err is a failure found before any stage ran (malformed, oversized,
 	// a replay whose body or mapping is gone); the chain settles it.
 	err error
@@ -90,9 +98,19 @@ func (j *job) synced(delivered bool) *reconcile.Synced {
 	if j.delete {
 		// The deletion's record names the entity (a URL's fields, key
 		// columns) for verify's read; a removed record has no version.
-		return &reconcile.Synced{Snapshot: reconcile.RecordJSON(j.body), Mapping: j.route.version, Deleted: true}
+		return &reconcile.Synced{Snapshot: j.record(), Mapping: j.route.version, Deleted: true}
 	}
-	return &reconcile.Synced{ETag: j.entity.etag, Snapshot: reconcile.RecordJSON(j.body), Mapping: j.route.version}
+	return &reconcile.Synced{ETag: j.entity.etag, Snapshot: j.record(), Mapping: j.route.version}
+}
+
+// record is the body as the entity state keeps it. A stage that changes
+// the body (a merge) replaces the map, so the text is made again.
+func (j *job) record() json.RawMessage {
+	of := reflect.ValueOf(j.body).UnsafePointer()
+	if j.bodyText.json == nil || j.bodyText.of != of {
+		j.bodyText.json, j.bodyText.of = reconcile.RecordJSON(j.body), of
+	}
+	return j.bodyText.json
 }
 
 // bodyJSON is the body's JSON text when the body is the event's data

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,8 +156,8 @@ func unchanged(j *job) bool {
 	if last.Snapshot == nil || last.Drifted || last.Mapping != j.route.version {
 		return false
 	}
-	a, err := json.Marshal(j.body)
-	return err == nil && bytes.Equal(a, last.Snapshot)
+	a := j.record()
+	return a != nil && bytes.Equal(a, last.Snapshot)
 }
 
 // release ends j's claim, recording j's version and record when it was
