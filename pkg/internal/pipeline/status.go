@@ -43,6 +43,11 @@ type ConnectorStatus struct {
 	// from the first failure of the current run of failures.
 	Degraded     bool      `json:"degraded"`
 	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Ordering, under ordering entity, says how this instance keeps
+	// versioned events in order: "alone" (no other instance runs the
+	// connector: no claims), "claims", or "waiting" (for another instance
+	// to stop sending alone, or for this one's membership to be renewed).
+	Ordering string `json:"ordering,omitempty"`
 	// Throttle is set when the connector has a throttle block.
 	Throttle *ThrottleStatus `json:"throttle,omitempty"`
 	// Batch is set for mode: batch.
@@ -118,6 +123,9 @@ func (p *Pipeline) Status(ctx context.Context) []ConnectorStatus {
 			st.Lag = info.NumPending + uint64(info.NumAckPending) // #nosec G115 -- the server never reports a negative ack-pending count
 		}
 		st.Degraded, st.FailingSince = r.guard.Degraded(time.Now())
+		if r.lease != nil {
+			st.Ordering = r.lease.State()
+		}
 		if rate, share, n, ok := r.guard.Throttle(); ok {
 			st.Throttle = &ThrottleStatus{Rate: rate, Share: share, Replicas: n}
 		}

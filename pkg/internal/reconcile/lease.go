@@ -299,6 +299,22 @@ func (l *Lease) mayClaim() bool {
 	return l.mode != modeWaiting && time.Now().Before(l.valid)
 }
 
+// State is how this instance orders the connector's versioned events
+// now: "alone" (it is the only instance: no claims), "claims" (with
+// other instances), or "waiting" (for another to stop sending alone, or
+// for its own membership to be renewed).
+func (l *Lease) State() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.mode == modeWaiting || !time.Now().Before(l.valid):
+		return "waiting"
+	case l.mode == modeAlone:
+		return "alone"
+	}
+	return "claims"
+}
+
 // SendsAlone says whether this instance sends the connector's events
 // alone now, claiming none.
 func (l *Lease) SendsAlone() bool { return l.sendsAlone() }

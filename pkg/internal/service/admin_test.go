@@ -101,3 +101,25 @@ func TestConnectorsEndpointShowsLagInFlightBreakerAndLastError(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "a failing system does not make extsync unready")
 }
+
+// An operator sees how each instance keeps versioned events in order:
+// alone while it is the only one, with claims once another runs, alone
+// again once that one has stopped.
+func TestConnectorsEndpointShowsHowOrderingIsKept(t *testing.T) {
+	ns := brokertest.RunServer(t)
+	court := newSink(t, nil)
+	file := doc("court", "hms.workflow.updated", court.URL)
+	a := startInstance(t, ns, file, noEnv)
+	url := serveAdmin(t, a) + "/api/v1/connectors/court"
+	ordering := func() string { _, st := getStatus(t, url); return st.Ordering }
+	require.Eventually(t, func() bool { return ordering() == "alone" }, 10*time.Second, 10*time.Millisecond)
+
+	b := startInstance(t, ns, file, noEnv)
+	require.Eventually(t, func() bool {
+		st, _ := b.status("court")
+		return ordering() == "claims" && st.Ordering == "claims"
+	}, 10*time.Second, 10*time.Millisecond, "both claim once each sees the other")
+
+	b.stop()
+	require.Eventually(t, func() bool { return ordering() == "alone" }, 10*time.Second, 10*time.Millisecond)
+}

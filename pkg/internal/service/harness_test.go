@@ -101,6 +101,8 @@ func checkKinds(c *config.Connector) error {
 type instance struct {
 	svc *service.Service
 	log *logBuffer
+	// stop stops it as SIGTERM does, once (the test's end does too).
+	stop func()
 }
 
 // startInstance runs a service on the NATS at ns with file as its
@@ -129,10 +131,14 @@ func startInstanceWith(t *testing.T, ns *server.Server, file string, env config.
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- in.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	in.stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(in.stop)
 	return in
 }
 
