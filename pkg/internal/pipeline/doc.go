@@ -10,7 +10,8 @@
 // The stages, each built from exactly what it needs:
 //
 //	failed → map → order (extsync_state claim) → guard (throttle, rate
-//	limit, breaker) → conflict (rule, remote, parker) → deliver (connector)
+//	limit, breaker) → renew (a claim the guard held back) → conflict
+//	(rule, remote, parker) → deliver (connector)
 //
 // A batch connector runs the same reader and the chain up to a stale-
 // version check, coalesces, then a batch sender claims the entities,

@@ -73,8 +73,10 @@ type entity struct {
 	status        int
 	last          reconcile.State
 	// claiming is a claim started before a worker took the job (see
-	// entityOrder.preclaim), until the claim stage takes it up.
+	// entityOrder.preclaim), until the claim stage takes it up; claimed
+	// is when the claim stage took the entity.
 	claiming reconcile.Claiming
+	claimed  time.Time
 }
 
 // life is what keeps a waiting job's message ours and bounded.

@@ -29,6 +29,9 @@ type entityClaims interface {
 	// AcquireAsync starts a claim when the remembered state allows one
 	// without a read; nil otherwise.
 	AcquireAsync(connector, entity, v string, seq uint64, hold time.Duration, again bool) reconcile.Claiming
+	// Renew takes a claim of this instance's again for a whole hold, or
+	// returns reconcile.ErrSuperseded when a newer version overtook it.
+	Renew(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration, again bool) (reconcile.State, error)
 	// ReleaseAsync is Release started now and confirmed by Wait.
 	ReleaseAsync(connector, entity, v string, seq uint64, synced *reconcile.Synced) reconcile.Pending
 	// Stale reports, without claiming or a round trip, whether v is
@@ -99,8 +102,39 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 		return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
 	}
 	j.entity.remember(st)
+	j.entity.claimed = time.Now()
 	return nil
 }
+
+// renewStage takes j's claim again when the stages between the claim and
+// the delivery (the guard: a paced rate, an open breaker) held j for a
+// share of the hold: a claim that lapsed meanwhile no longer keeps a newer
+// version out, and another instance may have sent one.
+func (o *entityOrder) renewStage() stage {
+	return func(next handler) handler {
+		if o == nil {
+			return next
+		}
+		return func(ctx context.Context, j *job) error {
+			if o.applies(j) && !j.entity.claimed.IsZero() && time.Since(j.entity.claimed) > o.hold/renewShare {
+				st, err := o.claims.Renew(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold, j.route.repair)
+				if err != nil {
+					if errors.Is(err, reconcile.ErrSuperseded) {
+						return err
+					}
+					return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
+				}
+				j.entity.remember(st)
+				j.entity.claimed = time.Now()
+			}
+			return next(ctx, j)
+		}
+	}
+}
+
+// A claim is taken again before its delivery once this share of the
+// hold has passed since it was taken.
+const renewShare = 4
 
 // preclaim starts j's claim as the feeder holds j for the next free
 // worker, so the claim's round trip overlaps the delivery before it; the

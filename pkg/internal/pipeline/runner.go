@@ -110,7 +110,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.batcher, err = newBatcher(r, order, o.Clock)
 	} else {
 		remote, _ := conn.(connectors.Remote)
-		r.chain = chain(deliver(conn), failed, mapStage, deletable(conn), order.stage(), guardStage(r.guard, r.limits.ackWait),
+		r.chain = chain(deliver(conn), failed, mapStage, deletable(conn), order.stage(), guardStage(r.guard, r.limits.ackWait), order.renewStage(),
 			conflictStage(cfg.Name, cfg.Conflict, remote, streamConflicts{o.JS}))
 	}
 	if err == nil {

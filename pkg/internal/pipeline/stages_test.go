@@ -76,6 +76,7 @@ func TestMapStageMapsWithTheJobsRoute(t *testing.T) {
 
 // fakeClaims is entity state held in memory, recording every call.
 type fakeClaims struct {
+	renewErr   error
 	acquireErr error
 	stale      bool
 	state      reconcile.State // what Acquire and Recall find
@@ -99,6 +100,11 @@ func (f *fakeClaims) AcquireAsync(string, string, string, uint64, time.Duration,
 func (f *fakeClaims) AcquireRepair(ctx context.Context, c, entity, v string, seq uint64, hold time.Duration) (reconcile.State, error) {
 	f.calls = append(f.calls, "again "+entity+"@"+v)
 	return f.Acquire(ctx, c, entity, v, seq, hold)
+}
+
+func (f *fakeClaims) Renew(_ context.Context, _, entity, v string, _ uint64, _ time.Duration, _ bool) (reconcile.State, error) {
+	f.calls = append(f.calls, "renew "+entity+"@"+v)
+	return f.state, f.renewErr
 }
 
 func (f *fakeClaims) Recall(_ context.Context, _, entity string) (reconcile.State, error) {
@@ -299,4 +305,27 @@ func TestDeliverBoundsTheAttemptByTheConnectorsTimeout(t *testing.T) {
 	require.ErrorContains(t, err, "did not finish within 20ms")
 	require.Equal(t, `"e1"`, c.got.IfMatch)
 	require.Equal(t, j.attempt, c.got.Attempt)
+}
+
+// A claim held back by the guard for a quarter of the hold is taken again
+// before the delivery; one overtaken meanwhile is not sent.
+func TestRenewStageRenewsAClaimTheGuardHeldBack(t *testing.T) {
+	for _, tc := range []struct {
+		age   time.Duration
+		err   error
+		calls []string
+		sent  int
+	}{
+		{time.Second, nil, nil, 1},
+		{20 * time.Second, nil, []string{"renew wf-1@3"}, 1},
+		{20 * time.Second, reconcile.ErrSuperseded, []string{"renew wf-1@3"}, 0},
+	} {
+		j := stageJob(t, `{"id":"wf-1","version":3}`)
+		j.entity.key, j.entity.claimed = "wf-1", time.Now().Add(-tc.age)
+		claims, next := &fakeClaims{renewErr: tc.err}, &recordNext{}
+		err := newOrder(claims).renewStage()(next.handle)(context.Background(), j)
+		require.ErrorIs(t, err, tc.err)
+		require.Equal(t, tc.calls, claims.calls, "claimed %s ago", tc.age)
+		require.Len(t, next.bodies, tc.sent)
+	}
 }

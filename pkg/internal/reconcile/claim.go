@@ -26,6 +26,16 @@ func (s *Store) AcquireRepair(ctx context.Context, connector, entity, v string, 
 	return s.acquire(ctx, nil, connector, entity, v, seq, hold, true)
 }
 
+// Renew takes connector's entity again, for a whole hold from now, for
+// version v (seq) that this instance claimed a while ago and has not yet
+// sent: a claim that lapsed while its event waited (for a paced rate, an
+// open breaker) no longer keeps a newer version out, and may have been
+// taken over. It returns ErrSuperseded when a newer version was sent or
+// claimed since. again is AcquireRepair's.
+func (s *Store) Renew(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {
+	return s.acquire(ctx, nil, connector, entity, v, seq, hold, again)
+}
+
 // acquire claims through lease l (nil: none): without a write while this
 // instance sends alone and knows the entity's state.
 func (s *Store) acquire(ctx context.Context, l *Lease, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {

@@ -104,6 +104,20 @@ func (k *known) unclaimAlone(key string, seq uint64) bool {
 	return true
 }
 
+// claimedAlone is key's remembered state, without its claim, when this
+// instance claimed it for seq without a write.
+func (k *known) claimedAlone(key string, seq uint64) (State, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.m[key]
+	if e == nil || e.alone == nil || e.st.Claim == nil || e.st.Claim.Seq != seq {
+		return State{}, false
+	}
+	st := e.st
+	st.Claim = nil
+	return st, true
+}
+
 // released says this instance's claim on key is released (or lapsed).
 func (k *known) released(key string) {
 	k.mu.Lock()

@@ -347,6 +347,16 @@ func (l *Lease) AcquireRepair(ctx context.Context, connector, entity, v string, 
 	return l.Store.acquire(ctx, l, connector, entity, v, seq, hold, true)
 }
 
+// Renew is Store.Renew through the lease: nothing to renew for a claim
+// made without a write while this instance still sends alone.
+func (l *Lease) Renew(ctx context.Context, connector, entity, v string, seq uint64, hold time.Duration, again bool) (State, error) {
+	k := key(connector, entity)
+	if st, ok := l.known.claimedAlone(k, seq); ok && l.stillAlone() {
+		return st, nil
+	}
+	return l.Store.acquire(ctx, l, connector, entity, v, seq, hold, again)
+}
+
 // AcquireAsync is Store.AcquireAsync through the lease.
 func (l *Lease) AcquireAsync(connector, entity, v string, seq uint64, hold time.Duration, again bool) Claiming {
 	return l.Store.acquireAsync(l, connector, entity, v, seq, hold, again)

@@ -79,6 +79,12 @@ func TestAnInstanceAloneClaimsWithoutAWrite(t *testing.T) {
 	require.Equal(t, 5, count(), "a failed attempt alone writes nothing")
 	deliver(t, ctx, l, "wf-1", "6", 6)
 	require.Equal(t, 6, count(), "and its retry is sent")
+	_, err = l.Acquire(ctx, "court", "wf-1", "7", 7, time.Minute)
+	require.NoError(t, err)
+	_, err = l.Renew(ctx, "court", "wf-1", "7", 7, time.Minute, false)
+	require.NoError(t, err)
+	require.NoError(t, l.Release(ctx, "court", "wf-1", "7", 7, &reconcile.Synced{}))
+	require.Equal(t, 7, count(), "alone, a renewal writes nothing either")
 
 	_, err = l.Acquire(ctx, "court", "wf-2", "3", 10, time.Minute)
 	require.NoError(t, err)
@@ -170,4 +176,27 @@ func holder(t *testing.T, ctx context.Context, js jetstream.JetStream) string {
 		return rec.Holder[:i] // the instance name, without the per-run suffix
 	}
 	return rec.Holder
+}
+
+// A claim renewed before its delivery holds for a whole hold again; one
+// that lapsed and was overtaken by a newer version is superseded, so the
+// older version is not sent after the newer one.
+func TestRenewExtendsAClaimOrSaysItWasOvertaken(t *testing.T) {
+	stores, _, ctx := openStores(t, 2)
+	a, b := stores[0], stores[1]
+	_, err := a.Acquire(ctx, "court", "wf-1", "5", 5, 300*time.Millisecond)
+	require.NoError(t, err)
+	st, err := a.Renew(ctx, "court", "wf-1", "5", 5, time.Minute, false)
+	require.NoError(t, err)
+	require.Empty(t, st.Version)
+	seen, err := b.Recall(ctx, "court", "wf-1")
+	require.NoError(t, err)
+	require.True(t, seen.Claim.Until.After(time.Now().Add(30*time.Second)), "held a whole hold again: %v", seen.Claim)
+	require.NoError(t, a.Release(ctx, "court", "wf-1", "5", 5, &reconcile.Synced{}))
+
+	_, err = a.Acquire(ctx, "court", "wf-1", "6", 6, 300*time.Millisecond)
+	require.NoError(t, err)
+	deliver(t, ctx, b, "wf-1", "7", 7) // waits for a's claim to lapse, then sends 7
+	_, err = a.Renew(ctx, "court", "wf-1", "6", 6, time.Minute, false)
+	require.ErrorIs(t, err, reconcile.ErrSuperseded)
 }
