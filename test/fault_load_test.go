@@ -59,6 +59,41 @@ func (s *versionSink) count() int {
 	return s.total
 }
 
+// verdict is what the sink holds of entities e-0.. × versions 1..:
+// distinct versions accepted, repeats, versions lost (below an entity's
+// newest accepted, an older one is superseded; above it, lost) and
+// regressions (a version accepted after a newer one), the first few of
+// which fail t.
+type verdict struct{ distinct, dups, lost, regressions int }
+
+func (s *versionSink) verdict(t *testing.T, entities, versions int) verdict {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v verdict
+	for e := range entities {
+		id := fmt.Sprintf("e-%d", e)
+		vs := s.accepted[id]
+		seen, high := map[int]bool{}, 0
+		for _, ver := range vs {
+			if ver < high {
+				v.regressions++
+				if v.regressions <= 10 {
+					t.Errorf("%s: version %d received after %d (all: %v)", id, ver, high, vs)
+				}
+			}
+			high = max(high, ver)
+			if seen[ver] {
+				v.dups++
+			}
+			seen[ver] = true
+		}
+		v.distinct += len(seen)
+		v.lost += versions - high
+	}
+	return v
+}
+
 // newest counts entities whose last accepted version is last.
 func (s *versionSink) newest(last int) int {
 	return s.entities(func(vs []int) bool { return vs[len(vs)-1] == last })

@@ -83,20 +83,7 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 		delivered int64
 	}
 	start := func() *instance {
-		env := append(binBaseEnv(t), "EXTSYNC_NATS_URL=nats://"+natsAddr, conf, "EXTSYNC_LOG_LEVEL=warn")
-		cmd := exec.Command(plainBinary(t), "serve")
-		cmd.Env = env
-		log := &lockedBuffer{}
-		cmd.Stdout, cmd.Stderr = log, log
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("instance pid %d's log:\n%s", cmd.Process.Pid, log.String())
-			}
-		})
-		serveReady(t, env, cmd)
+		cmd, env := startPlainServe(t, natsAddr, conf)
 		return &instance{cmd: cmd, env: env, started: time.Now()}
 	}
 	// stop reads the instance's delivered counter, then SIGTERMs it and
@@ -131,31 +118,8 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 	// counters were read.
 	drained := int64(sink.count()) - first.delivered - second.delivered - third.delivered
 
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	distinct, dups, lost, regressions := 0, 0, 0, 0
-	for e := range entities {
-		id := fmt.Sprintf("e-%d", e)
-		vs := sink.accepted[id]
-		seen, high := map[int]bool{}, 0
-		for _, v := range vs {
-			if v < high {
-				regressions++
-				if regressions <= 10 {
-					t.Errorf("%s: version %d received after %d (all: %v)", id, v, high, vs)
-				}
-			}
-			high = max(high, v)
-			if seen[v] {
-				dups++
-			}
-			seen[v] = true
-		}
-		distinct += len(seen)
-		// A version not received is superseded only if a newer one was.
-		lost += versions - high
-	}
-	require.Zero(t, regressions, "no entity received a lower version after a higher one")
+	v := sink.verdict(t, entities, versions)
+	require.Zero(t, v.regressions, "no entity received a lower version after a higher one")
 
 	rate := func(in *instance) string {
 		return fmt.Sprintf("%d (%.0f/s)", in.delivered, float64(in.delivered)/in.stopped.Sub(in.started).Seconds())
@@ -163,7 +127,7 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 	reportFault(t, faultRow{Fault: "instances join and leave (1 → 3 → 1)",
 		Injection: fmt.Sprintf("%d events (%d entities × %d versions) on an external NATS, entity ordering; 2 instances start at a quarter delivered, SIGTERMed at two thirds",
 			events, entities, versions),
-		Published: events, Delivered: distinct, Superseded: events - distinct - lost, Duplicated: dups, Lost: lost,
+		Published: events, Delivered: v.distinct, Superseded: events - v.distinct - v.lost, Duplicated: v.dups, Lost: v.lost,
 		Note: fmt.Sprintf("scaled out at %d, in at %d delivered; sink rate %.0f/s with 1, %.0f/s with 3, %.0f/s back at 1; "+
 			"delivered per instance (API counter read before SIGTERM): %s, %d more finished in the two drains; "+
 			"%.0f events/s end to end (published in %s); no version received after a newer one; each exit clean",
