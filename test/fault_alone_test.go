@@ -40,6 +40,20 @@ func startPlainServe(t *testing.T, natsAddr, conf string) (*exec.Cmd, []string) 
 	return cmd, env
 }
 
+// startVersionRig starts a NATS server on its own port, for serve
+// processes to share, and a sink recording the versions it accepts.
+func startVersionRig(t *testing.T) (natsAddr string, sink *versionSink, srv *httptest.Server) {
+	t.Helper()
+	natsAddr = "127.0.0.1:" + strconv.Itoa(binFreePort(t))
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: natsAddr, StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(ns.Shutdown)
+	sink = &versionSink{accepted: map[string][]int{}}
+	srv = httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	return natsAddr, sink, srv
+}
+
 // instanceOrdering is how the serve whose admin API is at addr keeps its
 // one connector's versioned events in order ("alone", "claims",
 // "waiting"), "" while it cannot be read.
@@ -66,13 +80,7 @@ func TestFaultKilledWhileSendingAlone(t *testing.T) {
 	const entities, versions = 1000, 10
 	const events = entities * versions
 	const hold = 12 * time.Second // the connector's timeout + 10 s
-	natsAddr := "127.0.0.1:" + strconv.Itoa(binFreePort(t))
-	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: natsAddr, StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(ns.Shutdown)
-	sink := &versionSink{accepted: map[string][]int{}}
-	srv := httptest.NewServer(sink)
-	t.Cleanup(srv.Close)
+	natsAddr, sink, srv := startVersionRig(t)
 	conf := "EXTSYNC_CONNECTORS=" + binWriteFile(t, "c.yaml", fmt.Sprintf(`connectors:
   - name: court
     kind: http

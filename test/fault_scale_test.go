@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/hms/extsync/pkg/broker"
 )
 
 // instanceDelivered is the connector's delivered counter of the serve
@@ -56,13 +53,7 @@ func TestFaultScaleOutAndIn(t *testing.T) {
 	entities := events / versions
 	events = entities * versions
 
-	natsAddr := "127.0.0.1:" + strconv.Itoa(binFreePort(t))
-	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: natsAddr, StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(ns.Shutdown)
-	sink := &versionSink{accepted: map[string][]int{}}
-	srv := httptest.NewServer(sink)
-	t.Cleanup(srv.Close)
+	natsAddr, sink, srv := startVersionRig(t)
 	// ordering is left at its default, entity.
 	doc := fmt.Sprintf(`connectors:
   - name: court

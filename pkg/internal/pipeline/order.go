@@ -95,14 +95,20 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 	} else {
 		st, err = acquire(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold)
 	}
+	return j.entity.took(st, err)
+}
+
+// took keeps a claim's outcome: the state it returned, and when; a
+// superseded version as it is, any other failure as transient.
+func (e *entity) took(st reconcile.State, err error) error {
 	if err != nil {
 		if errors.Is(err, reconcile.ErrSuperseded) {
 			return err
 		}
 		return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
 	}
-	j.entity.remember(st)
-	j.entity.claimed = time.Now()
+	e.remember(st)
+	e.claimed = time.Now()
 	return nil
 }
 
@@ -117,15 +123,9 @@ func (o *entityOrder) renewStage() stage {
 		}
 		return func(ctx context.Context, j *job) error {
 			if o.applies(j) && !j.entity.claimed.IsZero() && time.Since(j.entity.claimed) > o.hold/renewShare {
-				st, err := o.claims.Renew(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold, j.route.repair)
-				if err != nil {
-					if errors.Is(err, reconcile.ErrSuperseded) {
-						return err
-					}
-					return connectors.TransientError(0, fmt.Errorf("entity state: %w", err))
+				if err := j.entity.took(o.claims.Renew(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold, j.route.repair)); err != nil {
+					return err
 				}
-				j.entity.remember(st)
-				j.entity.claimed = time.Now()
 			}
 			return next(ctx, j)
 		}
