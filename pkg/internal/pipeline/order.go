@@ -58,7 +58,10 @@ type entityOrder struct {
 	// hold bounds a claim: an instance that dies holding one blocks the
 	// entity only that long.
 	hold time.Duration
-	log  *slog.Logger
+	// alive is how often a job whose claim waits (for another's claim,
+	// for the lease) tells JetStream it is being worked on.
+	alive time.Duration
+	log   *slog.Logger
 	// queued says whether another job of the entity waits on this
 	// instance: its claim needs the release now, not with the next ack.
 	queued  func(key string) bool
@@ -87,6 +90,7 @@ func (o *entityOrder) claim(ctx context.Context, j *job) error {
 	if j.route.repair {
 		acquire = o.claims.AcquireRepair
 	}
+	ctx = reconcile.WithKeepAlive(ctx, o.alive, j.keepAlive)
 	var st reconcile.State
 	var err error
 	if c := j.entity.claiming; c != nil {
@@ -123,7 +127,8 @@ func (o *entityOrder) renewStage() stage {
 		}
 		return func(ctx context.Context, j *job) error {
 			if o.applies(j) && !j.entity.claimed.IsZero() && time.Since(j.entity.claimed) > o.hold/renewShare {
-				if err := j.entity.took(o.claims.Renew(ctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold, j.route.repair)); err != nil {
+				kctx := reconcile.WithKeepAlive(ctx, o.alive, j.keepAlive)
+				if err := j.entity.took(o.claims.Renew(kctx, o.connector, j.entity.key, j.ev.Version, originalSeq(j), o.hold, j.route.repair)); err != nil {
 					return err
 				}
 			}

@@ -89,6 +89,9 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		claims = r.lease
 	}
 	order := entityStateOf(cfg, conn, claims, log)
+	if order != nil {
+		order.alive = r.limits.ackWait / 3
+	}
 	if cfg.Ordering == config.OrderingEntity {
 		r.keys = newKeyQueue()
 		if cfg.Mode != config.ModeBatch {

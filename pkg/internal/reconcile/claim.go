@@ -212,16 +212,23 @@ func (s *Store) awaitClaim(ctx context.Context, k string, rev uint64, c *Claim, 
 	}
 	t := time.NewTimer(time.Until(c.Until))
 	defer t.Stop()
-	select {
-	case <-mine:
-		if st, rev, ok := s.known.get(k); ok {
-			return st, rev, nil
+	tick, keep, stop := keepAlive(ctx)
+	defer stop()
+	for {
+		select {
+		case <-mine:
+			if st, rev, ok := s.known.get(k); ok {
+				return st, rev, nil
+			}
+		case <-t.C:
+		case <-tick:
+			keep()
+			continue
+		case <-ctx.Done():
+			return State{}, 0, ctx.Err()
 		}
-	case <-t.C:
-	case <-ctx.Done():
-		return State{}, 0, ctx.Err()
+		return s.get(ctx, k)
 	}
-	return s.get(ctx, k)
 }
 
 // waitChange returns when key k moves past rev, or after at most d.
@@ -233,12 +240,16 @@ func (s *Store) waitChange(ctx context.Context, k string, rev uint64, d time.Dur
 	defer func() { _ = w.Stop() }()
 	timer := time.NewTimer(max(d, time.Millisecond))
 	defer timer.Stop()
+	tick, keep, stop := keepAlive(ctx)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
 			return nil
+		case <-tick:
+			keep()
 		case e := <-w.Updates():
 			if e != nil && e.Revision() > rev {
 				return nil

@@ -237,7 +237,8 @@ func (l *Lease) await(ctx context.Context) error {
 	if l == nil {
 		return nil
 	}
-	var timeout <-chan time.Time
+	var timeout, tick <-chan time.Time
+	keep := func() {}
 	for {
 		l.mu.Lock()
 		ok, changed := l.mode != modeWaiting && time.Now().Before(l.valid), l.changed
@@ -249,9 +250,14 @@ func (l *Lease) await(ctx context.Context) error {
 			t := time.NewTimer(leaseTTL + l.hold + leaseSkew + leaseBeat)
 			defer t.Stop()
 			timeout = t.C
+			var stop func()
+			tick, keep, stop = keepAlive(ctx)
+			defer stop()
 		}
 		select {
 		case <-changed: // every beat
+		case <-tick:
+			keep()
 		case <-timeout:
 			return ErrLeaseWait
 		case <-ctx.Done():

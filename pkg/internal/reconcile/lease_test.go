@@ -200,3 +200,23 @@ func TestRenewExtendsAClaimOrSaysItWasOvertaken(t *testing.T) {
 	_, err = a.Renew(ctx, "court", "wf-1", "6", 6, time.Minute, false)
 	require.ErrorIs(t, err, reconcile.ErrSuperseded)
 }
+
+// A claim that waits (for another instance's claim, for the lease) says
+// so every interval, so its event's message is not delivered again while
+// it waits.
+func TestAWaitingClaimKeepsItsEventAlive(t *testing.T) {
+	stores, _, ctx := openStores(t, 2)
+	a, b := stores[0], stores[1]
+	_, err := a.Acquire(ctx, "court", "wf-1", "1", 1, 500*time.Millisecond) // never released: it lapses
+	require.NoError(t, err)
+	kept := 0
+	_, err = b.Acquire(reconcile.WithKeepAlive(ctx, 50*time.Millisecond, func() { kept++ }), "court", "wf-1", "2", 2, time.Minute)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, kept, 5, "told every 50 ms while a's claim held for 500 ms")
+
+	l := stores[0].Lease("clinic", "never-run", 300*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	kept = 0
+	_, err = l.Acquire(reconcile.WithKeepAlive(ctx, 500*time.Millisecond, func() { kept++ }), "clinic", "wf-1", "1", 1, time.Minute)
+	require.ErrorIs(t, err, reconcile.ErrLeaseWait)
+	require.GreaterOrEqual(t, kept, 5, "told while waiting for the lease")
+}
