@@ -71,14 +71,14 @@ func (k *known) claimAlone(key string, claimed State, rev uint64, l *Lease) bool
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e := k.m[key]
-	if e == nil { // read, not yet remembered
+	if e == nil { // just read, not yet remembered: the read is the truth
 		if k.m == nil {
 			k.m = map[string]*entry{}
 		}
 		if len(k.m) >= maxKnown {
 			k.trim()
 		}
-		e = &entry{}
+		e = &entry{rev: rev}
 		k.m[key] = e
 	}
 	if e.rev != rev || e.releasing != nil {
