@@ -198,6 +198,9 @@ func otelCheckMetrics(t *testing.T, admin string) {
 	require.Equal(t, uint64(2), underASecond,
 		"buckets below a second: both attempts of a local system are told apart from slow ones")
 	require.Len(t, families["extsync_end_to_end_latency_seconds"].GetMetric(), 1)
+	ordering := families["extsync_ordering_state"].GetMetric()
+	require.Len(t, ordering, 1)
+	require.Equal(t, 1.0, ordering[0].GetGauge().GetValue(), "the only instance sends alone")
 	require.NotContains(t, body, "tok-never-in-spans")
 }
 

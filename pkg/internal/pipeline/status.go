@@ -160,8 +160,11 @@ func (p *Pipeline) Running() bool {
 // breakerStates maps the guard's state to the gauge value.
 var breakerStates = map[string]int64{"closed": 0, "half-open": 1, "open": 2}
 
+// orderingStates maps the lease's state to the gauge value.
+var orderingStates = map[string]int64{"claims": 0, "alone": 1, "waiting": 2}
+
 // registerGauges reports, at each collection, every connector's consumer
-// lag, breaker state and dead-letter depth. They are read from JetStream
+// lag, breaker state, dead-letter depth and how it keeps entity order. They are read from JetStream
 // when asked for, so they cost nothing between scrapes.
 func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 	m := otel.Meter(scope)
@@ -174,6 +177,8 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 		metric.WithDescription("1 while every attempt has failed for the connector's degraded_after: alert on it"))
 	rate, _ := m.Float64ObservableGauge("extsync.throttle.rate",
 		metric.WithDescription("events/s all replicas together may send to the system now (adaptive throttle)"))
+	ordering, _ := m.Int64ObservableGauge("extsync.ordering.state",
+		metric.WithDescription("ordering entity: 0 claims (other instances run the connector), 1 alone (no claims), 2 waiting (versioned events wait for the lease)"))
 	var err error
 	p.gauges, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		depth := dlqDepth(ctx, js)
@@ -194,9 +199,12 @@ func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 			if shared, _, _, ok := r.guard.Throttle(); ok {
 				o.ObserveFloat64(rate, shared, set)
 			}
+			if r.lease != nil {
+				o.ObserveInt64(ordering, orderingStates[r.lease.State()], set)
+			}
 		}
 		return nil
-	}, lag, breaker, dlq, degraded, rate)
+	}, lag, breaker, dlq, degraded, rate, ordering)
 	return err
 }
 
