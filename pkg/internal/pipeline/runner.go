@@ -139,6 +139,15 @@ func entityStateOf(cfg *config.Connector, conn connectors.Connector, claims enti
 		ordered: ordered, keep: cfg.KeepsRecords(), skip: cfg.SkipsUnchanged}
 }
 
+// background runs fn until the returned stop is called, which waits for
+// it: beside a runner's drain, not only until the run's ctx ends.
+func background(fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fn(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 // claimHold bounds a claim: an instance that dies holding one blocks the
 // entity only that long, and it outlasts any one delivery.
 func claimHold(conn connectors.Connector) time.Duration { return conn.Timeout() + 10*time.Second }
@@ -203,18 +212,10 @@ func (r *Runner) ensureConsumers(ctx context.Context, o *Options) error {
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.conn.Close()
 	if r.throttle != nil {
-		// Paces deliveries until the drain ends, not only until ctx does.
-		thrCtx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); r.throttle.Run(thrCtx) }()
-		defer func() { stop(); <-done }()
+		defer background(r.throttle.Run)() // paces deliveries until the drain ends, not only until ctx does
 	}
 	if r.lease != nil {
-		// Withdrawn once the drain has settled every claim.
-		leaseCtx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); r.lease.Run(leaseCtx) }()
-		defer func() { stop(); <-done }()
+		defer background(r.lease.Run)() // withdrawn once the drain has settled every claim
 	}
 	events, err := r.consumers.events.Messages(jetstream.PullMaxMessages(r.limits.pull))
 	if err != nil {
