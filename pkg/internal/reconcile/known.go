@@ -94,7 +94,7 @@ func (k *known) claimAlone(key string, claimed State, rev uint64, l *Lease) bool
 func (k *known) unclaimAlone(key string, seq uint64) bool {
 	k.mu.Lock()
 	e := k.m[key]
-	if e == nil || e.alone == nil || e.st.Claim == nil || e.st.Claim.Seq != seq {
+	if !e.aloneFor(seq) {
 		k.mu.Unlock()
 		return false
 	}
@@ -104,13 +104,19 @@ func (k *known) unclaimAlone(key string, seq uint64) bool {
 	return true
 }
 
+// aloneFor says whether e holds this instance's claim for seq, taken
+// without a write.
+func (e *entry) aloneFor(seq uint64) bool {
+	return e != nil && e.alone != nil && e.st.Claim != nil && e.st.Claim.Seq == seq
+}
+
 // claimedAlone is key's remembered state, without its claim, when this
 // instance claimed it for seq without a write.
 func (k *known) claimedAlone(key string, seq uint64) (State, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e := k.m[key]
-	if e == nil || e.alone == nil || e.st.Claim == nil || e.st.Claim.Seq != seq {
+	if !e.aloneFor(seq) {
 		return State{}, false
 	}
 	st := e.st

@@ -38,8 +38,9 @@ func (s *Store) acquireAsync(l *Lease, connector, entity, v string, seq uint64, 
 	}
 	claimed := st
 	claimed.Claim = &Claim{Version: v, Seq: seq, Until: time.Now().Add(hold)}
+	asked := claimAsked{connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
 	if remembered && s.claimAlone(l, k, claimed, rev) {
-		return &claimedAlone{l: l, k: k, st: st, connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
+		return &claimedAlone{l: l, k: k, st: st, claimAsked: asked}
 	}
 	if !l.mayClaim() {
 		return nil // Acquire waits
@@ -48,8 +49,21 @@ func (s *Store) acquireAsync(l *Lease, connector, entity, v string, seq uint64, 
 	if err != nil {
 		return nil
 	}
-	return &claiming{s: s, l: l, k: k, st: st, claimed: claimed, fut: fut, started: time.Now(),
-		connector: connector, entity: entity, v: v, seq: seq, hold: hold, again: again}
+	return &claiming{s: s, l: l, k: k, st: st, claimed: claimed, fut: fut, started: time.Now(), claimAsked: asked}
+}
+
+// claimAsked is what a claim taken ahead was asked for: enough to claim
+// the slow way, as Acquire does, when the quick way did not hold.
+type claimAsked struct {
+	connector string
+	entity, v string
+	seq       uint64
+	hold      time.Duration
+	again     bool
+}
+
+func (a claimAsked) acquire(ctx context.Context, s *Store, l *Lease) (State, error) {
+	return s.acquire(ctx, l, a.connector, a.entity, a.v, a.seq, a.hold, a.again)
 }
 
 // A claim taken ahead is taken again, for a whole hold, when its job
@@ -64,11 +78,7 @@ type claiming struct {
 	st, claimed State
 	fut         jetstream.PubAckFuture
 	started     time.Time
-	connector   string
-	entity, v   string
-	seq         uint64
-	hold        time.Duration
-	again       bool
+	claimAsked
 }
 
 func (c *claiming) Wait(ctx context.Context) (State, error) {
@@ -76,14 +86,14 @@ func (c *claiming) Wait(ctx context.Context) (State, error) {
 	case ack := <-c.fut.Ok():
 		c.s.known.set(c.k, c.claimed, ack.Sequence, true)
 		if time.Since(c.started) > c.hold/refreshShare {
-			return c.s.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again) // its own claim, renewed
+			return c.acquire(ctx, c.s, c.l) // its own claim, renewed
 		}
 		st := c.st
 		st.Claim = nil
 		return st, nil
 	case err := <-c.fut.Err():
 		if isWrongSequence(err) { // written since it was remembered
-			return c.s.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
+			return c.acquire(ctx, c.s, c.l)
 		}
 		return c.st, fmt.Errorf("entity %q: claim: %w", c.entity, err)
 	case <-ctx.Done():
@@ -105,14 +115,10 @@ func (c *claiming) Abandon(ctx context.Context) {
 
 // claimedAlone is a claim taken without a write (see Lease).
 type claimedAlone struct {
-	l         *Lease
-	k         string
-	st        State
-	connector string
-	entity, v string
-	seq       uint64
-	hold      time.Duration
-	again     bool
+	l  *Lease
+	k  string
+	st State
+	claimAsked
 }
 
 // Wait gives the claim to the worker, unless the instance stopped
@@ -122,7 +128,7 @@ func (c *claimedAlone) Wait(ctx context.Context) (State, error) {
 		return c.st, nil
 	}
 	c.Abandon(ctx)
-	return c.l.Store.acquire(ctx, c.l, c.connector, c.entity, c.v, c.seq, c.hold, c.again)
+	return c.acquire(ctx, c.l.Store, c.l)
 }
 
 func (c *claimedAlone) Abandon(context.Context) { c.l.known.unclaimAlone(c.k, c.seq) }
