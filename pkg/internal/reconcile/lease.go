@@ -240,9 +240,7 @@ func (l *Lease) await(ctx context.Context) error {
 	var timeout, tick <-chan time.Time
 	keep := func() {}
 	for {
-		l.mu.Lock()
-		ok, changed := l.mode != modeWaiting && time.Now().Before(l.valid), l.changed
-		l.mu.Unlock()
+		ok, changed := l.claimable()
 		if ok {
 			return nil
 		}
@@ -300,9 +298,15 @@ func (l *Lease) mayClaim() bool {
 	if l == nil {
 		return true
 	}
+	ok, _ := l.claimable()
+	return ok
+}
+
+// claimable is mayClaim, and the channel closed when that may change.
+func (l *Lease) claimable() (bool, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.mode != modeWaiting && time.Now().Before(l.valid)
+	return l.mode != modeWaiting && time.Now().Before(l.valid), l.changed
 }
 
 // State is how this instance orders the connector's versioned events
@@ -320,10 +324,6 @@ func (l *Lease) State() string {
 	}
 	return "claims"
 }
-
-// SendsAlone says whether this instance sends the connector's events
-// alone now, claiming none.
-func (l *Lease) SendsAlone() bool { return l.sendsAlone() }
 
 func (l *Lease) sendsAlone() bool {
 	if l == nil {

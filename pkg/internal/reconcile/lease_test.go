@@ -67,7 +67,7 @@ func deliver(t *testing.T, ctx context.Context, c interface {
 func TestAnInstanceAloneClaimsWithoutAWrite(t *testing.T) {
 	stores, js, ctx := openStores(t, 1)
 	l, _ := runLease(t, stores[0], "a", time.Minute)
-	require.Eventually(t, l.SendsAlone, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, alone(l), 5*time.Second, 10*time.Millisecond)
 	count := writes(t, ctx, js, reconcile.Key("court", "wf-1"))
 	for v := 1; v <= 5; v++ {
 		deliver(t, ctx, l, "wf-1", string(rune('0'+v)), uint64(v))
@@ -99,7 +99,7 @@ func TestAnInstanceAloneClaimsWithoutAWrite(t *testing.T) {
 func TestASecondInstanceWaitsUntilTheOneAloneStepsDown(t *testing.T) {
 	stores, js, ctx := openStores(t, 2)
 	a, _ := runLease(t, stores[0], "a", time.Minute)
-	require.Eventually(t, a.SendsAlone, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, alone(a), 5*time.Second, 10*time.Millisecond)
 	_, err := a.Acquire(ctx, "court", "wf-1", "2", 2, time.Minute) // under way: no write
 	require.NoError(t, err)
 
@@ -109,7 +109,7 @@ func TestASecondInstanceWaitsUntilTheOneAloneStepsDown(t *testing.T) {
 		_, err := b.Acquire(ctx, "court", "wf-1", "3", 3, time.Minute)
 		claimed <- err
 	}()
-	require.Eventually(t, func() bool { return !a.SendsAlone() }, 5*time.Second, 10*time.Millisecond, "a stops sending alone once it sees b")
+	require.Eventually(t, func() bool { return !alone(a)() }, 5*time.Second, 10*time.Millisecond, "a stops sending alone once it sees b")
 	select {
 	case err := <-claimed:
 		t.Fatalf("b claimed while a's delivery was under way: %v", err)
@@ -124,7 +124,7 @@ func TestASecondInstanceWaitsUntilTheOneAloneStepsDown(t *testing.T) {
 	require.Equal(t, "2", st.Version, "b claimed after a's delivery was recorded")
 	require.Equal(t, uint64(3), st.Claim.Seq, "b's claim is written")
 	require.Empty(t, holder(t, ctx, js))
-	require.False(t, b.SendsAlone())
+	require.Equal(t, "claims", b.State())
 }
 
 // An instance that left sends alone no more; one that vanished while
@@ -132,11 +132,11 @@ func TestASecondInstanceWaitsUntilTheOneAloneStepsDown(t *testing.T) {
 func TestTheOneAloneIsTakenOverWhenItLeavesOrItsDeliveriesCouldHaveEnded(t *testing.T) {
 	stores, js, ctx := openStores(t, 2)
 	a, stopA := runLease(t, stores[0], "a", time.Minute)
-	require.Eventually(t, a.SendsAlone, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, alone(a), 5*time.Second, 10*time.Millisecond)
 	b, _ := runLease(t, stores[1], "b", time.Minute)
-	require.Eventually(t, func() bool { return !a.SendsAlone() && holder(t, ctx, js) == "" }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return !alone(a)() && holder(t, ctx, js) == "" }, 5*time.Second, 10*time.Millisecond)
 	stopA()
-	require.Eventually(t, b.SendsAlone, 5*time.Second, 10*time.Millisecond, "a left: b runs alone")
+	require.Eventually(t, alone(b), 5*time.Second, 10*time.Millisecond, "a left: b runs alone")
 
 	// A member that stopped renewing while sending alone, as a killed
 	// instance does: its record stays, and with it the wait.
@@ -162,6 +162,11 @@ func TestNoClaimWithoutAMembership(t *testing.T) {
 	_, err := l.Acquire(ctx, "court", "wf-1", "1", 1, time.Minute)
 	require.True(t, errors.Is(err, reconcile.ErrLeaseWait), "%v", err)
 	require.Nil(t, l.AcquireAsync("court", "wf-1", "1", 1, time.Minute, false))
+}
+
+// alone says whether l sends alone now.
+func alone(l *reconcile.Lease) func() bool {
+	return func() bool { return l.State() == "alone" }
 }
 
 func holder(t *testing.T, ctx context.Context, js jetstream.JetStream) string {
