@@ -164,8 +164,8 @@ var breakerStates = map[string]int64{"closed": 0, "half-open": 1, "open": 2}
 var orderingStates = map[string]int64{"claims": 0, "alone": 1, "waiting": 2}
 
 // registerGauges reports, at each collection, every connector's consumer
-// lag, breaker state, dead-letter depth and how it keeps entity order. They are read from JetStream
-// when asked for, so they cost nothing between scrapes.
+// lag, breaker state, dead-letter depth and how it keeps entity order.
+// They are read when asked for, so they cost nothing between scrapes.
 func (p *Pipeline) registerGauges(js jetstream.JetStream) error {
 	m := otel.Meter(scope)
 	lag, _ := m.Int64ObservableGauge("extsync.consumer.lag",

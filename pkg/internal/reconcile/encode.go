@@ -9,9 +9,10 @@ import (
 
 // appendState appends st as encoding/json marshals it
 // (TestEncodeStateMatchesEncodingJSON and FuzzEncodeState hold the two
-// together). Every versioned delivery writes the state twice, a claim
-// and a release, so it is written without reflection; the record
-// (Snapshot) is JSON text already and is copied as it is.
+// together). Every versioned delivery writes the state once or twice (a
+// release, and a claim where other instances run the connector), so it
+// is written without reflection; the record (Snapshot) is JSON text
+// already and is copied as it is.
 func appendState(b []byte, st *State) []byte {
 	b = append(b, '{')
 	n := len(b)
