@@ -59,7 +59,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream string, o ScanOpti
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	for {
-		m, err := it.Next()
+		m, err := Next(it)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

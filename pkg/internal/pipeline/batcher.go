@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/internal/batch"
 	"github.com/hms/extsync/pkg/internal/reconcile"
 )
@@ -111,7 +112,7 @@ func (b *batcher) serveRequests(nc *nats.Conn) (stop func()) {
 // feed moves messages from the consumers to the batcher's loop.
 func feed(ctx context.Context, it jetstream.MessagesContext, out chan<- jetstream.Msg, log func(error)) {
 	for {
-		m, err := it.Next()
+		m, err := broker.Next(it)
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hms/extsync/connectors"
+	"github.com/hms/extsync/pkg/broker"
 	"github.com/hms/extsync/pkg/deadletter"
 	"github.com/hms/extsync/pkg/event"
 )
@@ -93,7 +94,7 @@ func (r *reader) read(ctx context.Context, it jetstream.MessagesContext, in *int
 		// batch in the client) until workers start what is queued. When
 		// ctx ends the iterator is drained below instead.
 		in.budget.wait(ctx)
-		msg, err := it.Next()
+		msg, err := broker.Next(it)
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil

@@ -1,0 +1,56 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hms/extsync/pkg/broker"
+	"github.com/hms/extsync/pkg/broker/brokertest"
+)
+
+func TestNextWaitsAcrossRoundsUntilAMessageOrTheEnd(t *testing.T) {
+	s := brokertest.RunServer(t)
+	_, js := brokertest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}})
+	require.NoError(t, err)
+	c, err := js.CreateConsumer(ctx, "S", jetstream.ConsumerConfig{Durable: "d", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	it, err := c.Messages(jetstream.PullMaxMessages(4))
+	require.NoError(t, err)
+
+	type result struct {
+		m   jetstream.Msg
+		err error
+	}
+	got := make(chan result, 1)
+	next := func() { m, err := broker.Next(it); got <- result{m, err} }
+	go next()
+	require.Never(t, func() bool { return len(got) > 0 }, time.Second,
+		50*time.Millisecond, "an empty consumer: no message and no error, however many rounds pass")
+
+	_, err = js.Publish(ctx, "s.a", []byte("late"))
+	require.NoError(t, err)
+	select {
+	case r := <-got:
+		require.NoError(t, r.err)
+		require.Equal(t, "late", string(r.m.Data()), "a message stored after rounds of waiting")
+		require.NoError(t, r.m.Ack())
+	case <-ctx.Done():
+		t.Fatal("the message stored while Next waited never came")
+	}
+
+	go next()
+	it.Stop()
+	select {
+	case r := <-got:
+		require.ErrorIs(t, r.err, jetstream.ErrMsgIteratorClosed, "a stopped iterator ends the wait")
+	case <-ctx.Done():
+		t.Fatal("Next kept waiting on a stopped iterator")
+	}
+}
