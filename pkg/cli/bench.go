@@ -97,7 +97,7 @@ measured in one run.`,
 	f.IntVar(&o.Versions, "versions", 0, "versions per entity, published round-robin (0: unversioned events)")
 	f.StringVar(&o.Ordering, "ordering", "entity", "the connector's ordering: entity or none")
 	f.Float64Var(&minRatio, "min-bridge-ratio", 0, "exit 1 when pipeline / bare bridge is below this (0: no floor; --quick: 0.2)")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each pipeline phase to this file, and the heap at its end to FILE.heap")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each pipeline phase to this file, the bare bridge's to FILE.bridge, and the heap at the pipeline's end to FILE.heap")
 	_ = f.MarkHidden("cpuprofile")
 	return cmd
 }

@@ -34,7 +34,8 @@ type Options struct {
 	// requests go to URL/events/{id}, or to URL itself when it holds {id}.
 	URL string
 	// CPUProfile, if set, is where a CPU profile of each pipeline phase is
-	// written; with several concurrencies, "-c<N>" goes before the extension.
+	// written (the bare bridge's with ".bridge" added); with several
+	// concurrencies, "-c<N>" goes before the extension.
 	CPUProfile string
 	// NATS is where the broker runs: NATSExternal, a nats-server in its
 	// own process as users run it, or NATSEmbedded, in this process.

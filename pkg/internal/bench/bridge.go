@@ -33,6 +33,16 @@ const bridgeStall = 5 * time.Second
 // --quick among them); one in every try is.
 const bridgeTries = 3
 
+// bridgeProfile is where the bridge phase's CPU profile goes, beside the
+// pipeline's ("" for none), so the two can be compared function by
+// function.
+func bridgeProfile(pipeline string) string {
+	if pipeline == "" {
+		return ""
+	}
+	return pipeline + ".bridge"
+}
+
 // bareBridge is the least a NATS-to-HTTP bridge does: one pull consumer
 // with a buffer (Consume), workers that PUT each message's body to the
 // sink and ack it. No decoding, mapping, ordering, retry, dead letters,
@@ -188,12 +198,16 @@ func put(ctx context.Context, client *http.Client, urlTemplate string, m jetstre
 func (t *trial) bridgePhase(ctx context.Context) error {
 	var took time.Duration
 	var cpu0, natsCPU0 time.Duration
+	stopProfile, err := startProfile(bridgeProfile(t.res.CPUProfile))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopProfile() }()
 	for try := 0; ; try++ {
 		if t.snk != nil {
 			t.snk.expect(newTally(phaseThroughput, t.o.Events, false))
 		}
 		cpu0, natsCPU0 = cpuTime(), t.natsCPU()
-		var err error
 		took, err = bareBridge(ctx, t.svc.NATSURL(), t.url, t.o.Events, t.res.Concurrency)
 		if err == nil {
 			break
