@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -23,6 +24,8 @@ import (
 // entities × 10 versions with the default ordering (entity). Run it with
 //
 //	go test -tags perf -run RSSDraining -v ./test
+//
+// GOGC and GOMEMLIMIT, when set, are passed to serve.
 func TestRSSDrainingABacklog(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -71,6 +74,11 @@ func drainRSS(t *testing.T, n, versions int) (int, time.Duration) {
 		"    version: version\n    http: {url: \"" + sink.URL + "/{id}\"}\n"
 	env := append(binBaseEnv(t), "EXTSYNC_NATS_URL="+url, "EXTSYNC_LOG_LEVEL=error",
 		"EXTSYNC_CONNECTORS="+binWriteFile(t, "drain.yaml", doc))
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} { // the collector's trade of memory for CPU, measured as set
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
 	cmd := exec.Command(plainBinary(t), "serve") // the race detector would inflate the figure
 	cmd.Env = env
 	start := time.Now()
