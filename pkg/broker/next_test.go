@@ -12,7 +12,7 @@ import (
 	"github.com/hms/extsync/pkg/broker/brokertest"
 )
 
-func TestNextWaitsAcrossRoundsUntilAMessageOrTheEnd(t *testing.T) {
+func TestIterWaitsAcrossRoundsUntilAMessageOrTheEnd(t *testing.T) {
 	s := brokertest.RunServer(t)
 	_, js := brokertest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -29,7 +29,8 @@ func TestNextWaitsAcrossRoundsUntilAMessageOrTheEnd(t *testing.T) {
 		err error
 	}
 	got := make(chan result, 1)
-	next := func() { m, err := broker.Next(it); got <- result{m, err} }
+	iter := broker.NewIter(it)
+	next := func() { m, err := iter.Next(); got <- result{m, err} }
 	go next()
 	require.Never(t, func() bool { return len(got) > 0 }, time.Second,
 		50*time.Millisecond, "an empty consumer: no message and no error, however many rounds pass")

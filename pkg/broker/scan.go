@@ -58,8 +58,9 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream string, o ScanOpti
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
+	next := NewIter(it)
 	for {
-		m, err := Next(it)
+		m, err := next.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

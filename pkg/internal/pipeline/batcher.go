@@ -111,8 +111,9 @@ func (b *batcher) serveRequests(nc *nats.Conn) (stop func()) {
 
 // feed moves messages from the consumers to the batcher's loop.
 func feed(ctx context.Context, it jetstream.MessagesContext, out chan<- jetstream.Msg, log func(error)) {
+	next := broker.NewIter(it)
 	for {
-		m, err := broker.Next(it)
+		m, err := next.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return

@@ -89,12 +89,13 @@ type reader struct {
 // read runs until the iterator is closed or the consumer is gone.
 func (r *reader) read(ctx context.Context, it jetstream.MessagesContext, in *intake) error {
 	defer in.finish()
+	next := broker.NewIter(it)
 	for {
 		// Full: the messages stay with JetStream (and at most one pull
 		// batch in the client) until workers start what is queued. When
 		// ctx ends the iterator is drained below instead.
 		in.budget.wait(ctx)
-		msg, err := broker.Next(it)
+		msg, err := next.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
