@@ -32,15 +32,15 @@ func TestIterWaitsAcrossRoundsUntilAMessageOrTheEnd(t *testing.T) {
 	iter := broker.NewIter(it)
 	next := func() { m, err := iter.Next(); got <- result{m, err} }
 	go next()
-	require.Never(t, func() bool { return len(got) > 0 }, time.Second,
-		50*time.Millisecond, "an empty consumer: no message and no error, however many rounds pass")
+	require.Never(t, func() bool { return len(got) > 0 }, 1500*time.Millisecond,
+		50*time.Millisecond, "an empty consumer: no message and no error, through rounds and then idle")
 
 	_, err = js.Publish(ctx, "s.a", []byte("late"))
 	require.NoError(t, err)
 	select {
 	case r := <-got:
 		require.NoError(t, r.err)
-		require.Equal(t, "late", string(r.m.Data()), "a message stored after rounds of waiting")
+		require.Equal(t, "late", string(r.m.Data()), "a message stored while the consumer was idle")
 		require.NoError(t, r.m.Ack())
 	case <-ctx.Done():
 		t.Fatal("the message stored while Next waited never came")
