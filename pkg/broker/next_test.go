@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,16 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hms/extsync/pkg/broker"
-	"github.com/hms/extsync/pkg/broker/brokertest"
 )
 
 func TestIterWaitsAcrossRoundsUntilAMessageOrTheEnd(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}})
-	require.NoError(t, err)
+	ctx, js := streamS(t)
 	c, err := js.CreateConsumer(ctx, "S", jetstream.ConsumerConfig{Durable: "d", AckPolicy: jetstream.AckExplicitPolicy})
 	require.NoError(t, err)
 	it, err := c.Messages(jetstream.PullMaxMessages(4))

@@ -13,13 +13,20 @@ import (
 	"github.com/hms/extsync/pkg/broker/brokertest"
 )
 
-func TestScanReadsToTheEndOrFollows(t *testing.T) {
-	s := brokertest.RunServer(t)
-	_, js := brokertest.Connect(t, s)
+// streamS runs a server with the stream S on s.>, and gives a context
+// bounding the test.
+func streamS(t *testing.T) (context.Context, jetstream.JetStream) {
+	t.Helper()
+	_, js := brokertest.Connect(t, brokertest.RunServer(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}})
 	require.NoError(t, err)
+	return ctx, js
+}
+
+func TestScanReadsToTheEndOrFollows(t *testing.T) {
+	ctx, js := streamS(t)
 
 	var got []string
 	collect := func(m jetstream.Msg) error { got = append(got, string(m.Data())); return nil }
@@ -47,7 +54,7 @@ func TestScanReadsToTheEndOrFollows(t *testing.T) {
 				return nil
 			})
 	}()
-	_, err = js.Publish(ctx, "s.new", []byte("late"))
+	_, err := js.Publish(ctx, "s.new", []byte("late"))
 	require.NoError(t, err)
 	require.ErrorIs(t, <-done, context.Canceled, "following sees a message stored after it started")
 
