@@ -47,7 +47,7 @@ func (i *Iter) Next() (jetstream.Msg, error) {
 			i.round, i.cancel = context.WithTimeout(context.Background(), nextRound)
 		}
 		m, err := i.it.Next(jetstream.NextContext(i.round))
-		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || i.round.Err() == nil { // not the round's end
 			i.empty = 0
 			return m, err
 		}
