@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -29,26 +31,38 @@ func runLease(t *testing.T, s *reconcile.Store, name string, hold time.Duration)
 }
 
 // writes counts the writes to key from now on; call it to get the count
-// so far, once the writes of interest are confirmed.
+// so far, once the writes of interest are confirmed. It listens on the
+// key's subject rather than watching the bucket, as a watch skips a value
+// replaced before the server delivered it (the bucket keeps one per key).
+// The test's own write to another key marks the end of those before it:
+// one on key itself would move its revision, and the next compare-and-set
+// on it would fail once.
 func writes(t *testing.T, ctx context.Context, js jetstream.JetStream, key string) func() int {
 	t.Helper()
 	kv, err := js.KeyValue(ctx, reconcile.Bucket)
 	require.NoError(t, err)
-	w, err := kv.Watch(ctx, key, jetstream.UpdatesOnly())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = w.Stop() })
+	msgs := make(chan *nats.Msg, 64)
+	for _, k := range []string{key, "mark"} {
+		sub, err := js.Conn().ChanSubscribe("$KV."+reconcile.Bucket+"."+k, msgs)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	require.NoError(t, js.Conn().Flush())
 	n := 0
 	return func() int {
-		// A write of the test's own marks the end of those before it.
-		_, err := kv.Put(ctx, key, []byte(`{"mark":true}`))
+		_, err := kv.Put(ctx, "mark", nil)
 		require.NoError(t, err)
-		for e := range w.Updates() {
-			if e != nil && string(e.Value()) == `{"mark":true}` {
-				return n
+		for {
+			select {
+			case m := <-msgs:
+				if strings.HasSuffix(m.Subject, ".mark") {
+					return n
+				}
+				n++
+			case <-ctx.Done():
+				t.Fatal("the mark never came")
 			}
-			n++
 		}
-		return n
 	}
 }
 
