@@ -3,9 +3,7 @@
 package test
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strconv"
@@ -58,16 +56,8 @@ func startVersionRig(t *testing.T) (natsAddr string, sink *versionSink, srv *htt
 // one connector's versioned events in order ("alone", "claims",
 // "waiting"), "" while it cannot be read.
 func instanceOrdering(addr string) string {
-	resp, err := http.Get("http://" + addr + "/api/v1/connectors")
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var st []struct{ Ordering string }
-	if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st) != 1 {
-		return ""
-	}
-	return st[0].Ordering
+	st, _ := instanceConnector(addr)
+	return st.Ordering
 }
 
 // TestFaultKilledWhileSendingAlone SIGKILLs the only instance while it

@@ -16,23 +16,34 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// instanceDelivered is the connector's delivered counter of the serve
-// whose admin API is at addr (this instance's deliveries since it
-// started), -1 while it cannot be read.
-func instanceDelivered(addr string) int64 {
+// instanceStatus is what the fault tests read of a serve's one connector.
+type instanceStatus struct {
+	Delivered int64  // this instance's deliveries since it started
+	Ordering  string // how it keeps versioned events in order: alone, claims, waiting
+}
+
+// instanceConnector is the status of the one connector of the serve
+// whose admin API is at addr; false while it cannot be read.
+func instanceConnector(addr string) (instanceStatus, bool) {
 	resp, err := http.Get("http://" + addr + "/api/v1/connectors")
 	if err != nil {
-		return -1
+		return instanceStatus{}, false
 	}
 	defer resp.Body.Close()
-	var st []struct {
-		Name      string
-		Delivered int64
+	var all []instanceStatus
+	if json.NewDecoder(resp.Body).Decode(&all) != nil || len(all) != 1 {
+		return instanceStatus{}, false
 	}
-	if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st) != 1 {
-		return -1
+	return all[0], true
+}
+
+// instanceDelivered is the connector's delivered counter of the serve
+// whose admin API is at addr, -1 while it cannot be read.
+func instanceDelivered(addr string) int64 {
+	if st, ok := instanceConnector(addr); ok {
+		return st.Delivered
 	}
-	return st[0].Delivered
+	return -1
 }
 
 // TestFaultScaleOutAndIn scales out and in while a backlog drains, as
