@@ -195,14 +195,18 @@ func put(ctx context.Context, client *http.Client, urlTemplate string, m jetstre
 
 // bridgePhase drains the preloaded backlog again, through the bare bridge
 // this time, with the pipeline idle (its consumer has nothing left).
-func (t *trial) bridgePhase(ctx context.Context) error {
+func (t *trial) bridgePhase(ctx context.Context) (err error) {
 	var took time.Duration
 	var cpu0, natsCPU0 time.Duration
 	stopProfile, err := startProfile(bridgeProfile(t.res.CPUProfile))
 	if err != nil {
 		return err
 	}
-	defer func() { _ = stopProfile() }()
+	defer func() { // a profile not written fails the run, as the pipeline phase's does
+		if serr := stopProfile(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
 	for try := 0; ; try++ {
 		if t.snk != nil {
 			t.snk.expect(newTally(phaseThroughput, t.o.Events, false))
