@@ -88,10 +88,7 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 		r.lease = o.state.Lease(cfg.Name, o.Instance, claimHold(conn), log)
 		claims = r.lease
 	}
-	order := entityStateOf(cfg, conn, claims, log)
-	if order != nil {
-		order.alive = r.limits.ackWait / 3
-	}
+	order := entityStateOf(cfg, conn, claims, r.limits.ackWait, log)
 	if cfg.Ordering == config.OrderingEntity {
 		r.keys = newKeyQueue()
 		if cfg.Mode != config.ModeBatch {
@@ -129,13 +126,14 @@ func newRunner(ctx context.Context, o *Options, cfg *config.Connector) (*Runner,
 // entityStateOf is the connector's use of the entity state: claims
 // under ordering entity (whose releases keep versioned events' records),
 // and the records of unversioned events where the connector asks for
-// them; nil for neither.
-func entityStateOf(cfg *config.Connector, conn connectors.Connector, claims entityClaims, log *slog.Logger) *entityOrder {
+// them; nil for neither. A claim that waits tells JetStream every third
+// of ackWait that its event is being worked on.
+func entityStateOf(cfg *config.Connector, conn connectors.Connector, claims entityClaims, ackWait time.Duration, log *slog.Logger) *entityOrder {
 	ordered := cfg.Ordering == config.OrderingEntity
 	if !ordered && !cfg.KeepsRecords() {
 		return nil
 	}
-	return &entityOrder{claims: claims, connector: cfg.Name, hold: claimHold(conn), log: log,
+	return &entityOrder{claims: claims, connector: cfg.Name, hold: claimHold(conn), alive: ackWait / 3, log: log,
 		ordered: ordered, keep: cfg.KeepsRecords(), skip: cfg.SkipsUnchanged}
 }
 
